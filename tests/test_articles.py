@@ -1,0 +1,64 @@
+"""Reading original articles: the plain-text seed and real saved HTML pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracker.articles import article_terms, cited_outlets, read_article
+from tracker.config import load_config
+from tracker.errors import ArticleError
+
+from .conftest import ARTICLE, DATA
+from .test_config import ROOT
+
+OUTLETS = load_config(ROOT / "config.yaml").outlets
+
+
+def test_seed_article_title_outlets_and_terms() -> None:
+    draft = read_article(ARTICLE.read_bytes(), location=str(ARTICLE))
+    assert draft.title == (
+        "The Shifting Sands of Support: Europe and the US Weigh Military Options for Ukraine"
+    )
+    assert draft.published_at is None  # the text gives no date
+    cited = {c.outlet: c.evidence for c in cited_outlets(draft, OUTLETS)}
+    assert cited == {
+        "Reuters": 'named "Reuters"',
+        "The Guardian": 'named "The Guardian"',
+        "DW": 'named "DW"',
+        "Bloomberg": 'named "Bloomberg.com"',
+        "Euronews": 'named "Euronews.com"',
+    }
+    terms = article_terms(draft)
+    for term in ("ukraine", "military", "security", "troop", "military option"):
+        assert term in terms, term
+    assert "share" not in terms and "comment" not in terms
+
+
+def test_html_page_gives_title_date_canonical_url_and_links() -> None:
+    page = DATA / "pages" / "nyt-world-africa-sudan-sanctions-20170113.html"
+    draft = read_article(page.read_bytes(), content_type="text/html", location=str(page))
+    assert draft.title == "United States to Lift Sudan Sanctions"
+    assert draft.url == "https://www.nytimes.com/2017/01/13/world/africa/sudan-sanctions.html"
+    assert draft.published_at is not None and draft.published_at.isoformat().startswith(
+        "2017-01-13"
+    )
+    assert any("nytimes.com" in link for link in draft.links)
+    assert "Sudan" in draft.text and "<" not in draft.text
+
+
+def test_outlet_domains_in_links_count_as_citations() -> None:
+    page = DATA / "pages" / "guardian-environment-maori-whale-strandings-20190103.html"
+    draft = read_article(page.read_bytes(), content_type="text/html")
+    cited = {c.outlet: c.evidence for c in cited_outlets(draft, OUTLETS)}
+    assert cited.get("The Guardian", "").startswith(("named", "links to theguardian.com"))
+
+
+def test_names_inside_other_words_are_not_citations() -> None:
+    draft = read_article(b"Title\n\nThe DWELLING was built by a reutersville bloomberger.")
+    assert cited_outlets(draft, OUTLETS) == []
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n  "])
+def test_empty_article_is_an_error(data: bytes) -> None:
+    with pytest.raises(ArticleError, match="empty"):
+        read_article(data, location="x.txt")

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from tracker.clean import canonical_url, html_to_text, safe_html
+from tracker.identity import accepts_match, content_hash, identity_keys
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "HTTPS://WWW.TheGuardian.com/world/2025/aug/19/x#comments",
+            "https://www.theguardian.com/world/2025/aug/19/x",
+        ),
+        (
+            "https://www.bbc.com/news/articles/crm4ln2ekg1o?at_medium=RSS&at_campaign=rss",
+            "https://www.bbc.com/news/articles/crm4ln2ekg1o",
+        ),
+        (
+            "https://www.ft.com/content/abc?utm_source=rss&utm_medium=feed&page=2",
+            "https://www.ft.com/content/abc?page=2",
+        ),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        (
+            "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid=1&url=https%3a%2f%2f"
+            "www.reuters.com%2fworld%2feurope%2fstory-2025-08-19%2f&c=1",
+            "https://www.reuters.com/world/europe/story-2025-08-19/",
+        ),
+        ("javascript:alert(1)", None),
+        ("ftp://example.com/feed", None),
+        ("", None),
+        (None, None),
+        ("http://[::1", None),
+    ],
+)
+def test_canonical_url(url: str | None, expected: str | None) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_html_to_text_drops_markup_scripts_and_odd_spaces() -> None:
+    html = "<p><strong>Exclusive:</strong>\u00a0PM says\u200b <script>alert(1)</script>it&amp;s<br>done</p>"
+    assert html_to_text(html) == "Exclusive: PM says it&s done"
+
+
+def test_html_to_text_keeps_plain_text_that_looks_like_a_path() -> None:
+    assert html_to_text("index.html") == "index.html"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '<script>alert("x")</script>',
+        '<a href="javascript:alert(1)">click</a>',
+        '<svg onload="alert(1)"><circle/></svg>',
+        '<img src=x onerror="alert(1)">',
+        '<p style="background:url(javascript:alert(1))">x</p>',
+        '<iframe src="https://evil.example"></iframe>',
+    ],
+)
+def test_safe_html_is_inert(hostile: str) -> None:
+    cleaned = safe_html(hostile).lower()
+    for marker in ("<script", "javascript:", "onload", "onerror", "<svg", "<iframe", "style="):
+        assert marker not in cleaned
+
+
+def test_safe_html_keeps_ordinary_links() -> None:
+    assert 'href="https://example.com/a"' in safe_html('<a href="https://example.com/a">a</a>')
+
+
+def test_identity_prefers_guid_then_url_and_scopes_plain_guids() -> None:
+    keys = identity_keys("1.3231183", "https://www.ctvnews.ca/x", "T", "S", "CTV News")
+    assert keys == ("guid:ctv news:1.3231183", "url:https://www.ctvnews.ca/x")
+
+
+def test_permalink_guid_is_compared_as_a_url() -> None:
+    keys = identity_keys(
+        "https://www.bbc.co.uk/news/uk-1#0", "https://www.bbc.co.uk/news/uk-1", "T", "S", "BBC"
+    )
+    assert keys == ("url:https://www.bbc.co.uk/news/uk-1",)
+
+
+def test_content_hash_is_the_key_of_last_resort() -> None:
+    keys = identity_keys(None, None, "Fire in Weiz", "Einsatzort: Weiz", "Feuerwehr")
+    assert keys == (f"hash:{content_hash('Fire in Weiz', 'Einsatzort: Weiz')}",)
+    assert content_hash("Fire  in WEIZ", "einsatzort:  weiz") == content_hash(
+        "Fire in Weiz", "Einsatzort: Weiz"
+    )
+
+
+def test_same_link_with_different_guids_of_one_outlet_is_two_items() -> None:
+    new = ("guid:o:2", "url:https://x.example/")
+    assert not accepts_match("url:https://x.example/", new, {"guid:o:1", "url:https://x.example/"})
+    assert accepts_match("url:https://x.example/", new, {"url:https://x.example/"})

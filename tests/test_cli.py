@@ -1,0 +1,110 @@
+"""The command line: every command has help with an example; bad input gives clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tracker.cli import cli
+from tracker.localserver import FeedServer
+
+from .conftest import REPLAY, write_config
+
+
+def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands()], ids=" ".join)
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+    command = dict(all_commands())[path]
+    if not isinstance(command, click.Group):
+        assert "Example:" in result.output
+
+
+def test_init_poll_coverage_round_trip(tmp_path: Path, server: FeedServer) -> None:
+    url = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [url]})
+    run = CliRunner().invoke
+    init = run(cli, ["-c", str(config), "init"])
+    assert init.exit_code == 0, init.output
+    assert "cited outlets: The Guardian" in init.output
+    poll = run(cli, ["-c", str(config), "poll"])
+    assert poll.exit_code == 0, poll.output
+    assert "1 feeds polled: 1 ok" in poll.output
+    coverage = run(cli, ["-c", str(config), "coverage", "--json"])
+    rows = json.loads(coverage.output)
+    assert rows and all(r["outlet"] == "The Guardian" for r in rows)
+    assert rows == sorted(rows, key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
+    text = run(cli, ["-c", str(config), "coverage", "--limit", "3"])
+    assert len(text.output.strip().splitlines()) == 4  # header + 3 rows (TSV when piped)
+    feeds = run(cli, ["-c", str(config), "feeds", "list", "--json"])
+    assert json.loads(feeds.output)[0]["last_result"] == "ok"
+    show = run(cli, ["-c", str(config), "article", "show", "1"])
+    assert "key terms:" in show.output
+
+
+def test_commands_before_init_explain_what_to_do(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {})
+    result = CliRunner().invoke(cli, ["-c", str(config), "coverage"])
+    assert result.exit_code == 1
+    assert "run 'tracker init' first" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["article", "show", "99"], "no article with id 99"),
+        (["article", "show", "abc"], "'abc' is not a valid integer"),
+        (["article", "add", "/nonexistent/file.txt"], "no such file"),
+        (["feeds", "add", "ftp://x/feed"], "Missing option '--outlet'"),
+        (["feeds", "add", "ftp://x/feed", "--outlet", "X"], "must be an http:// or https:// URL"),
+        (["feeds", "enable", "42"], "no feed with id 42"),
+        (["coverage", "--limit", "0"], "0 is not in the range"),
+        (["coverage", "--tier", "gold"], "'gold' is not one of"),
+    ],
+)
+def test_bad_input_gives_one_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
+    config = write_config(tmp_path, {})
+    CliRunner().invoke(cli, ["-c", str(config), "init"])
+    result = CliRunner().invoke(cli, ["-c", str(config), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_feeds_add_and_discover(tmp_path: Path, server: FeedServer) -> None:
+    page = server.add(
+        "/",
+        b'<html><head><link rel="alternate" type="application/rss+xml" '
+        b'href="/world/rss" title="World"></head></html>',
+        content_type="text/html",
+    )
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    found = run(cli, ["-c", str(config), "feeds", "discover", page])
+    assert found.output.strip() == f"{server.url('/world/rss')}\tWorld"
+    added = run(
+        cli, ["-c", str(config), "feeds", "add", server.url("/world/rss"), "--outlet", "DW"]
+    )
+    assert added.exit_code == 0 and "feed 1" in added.output
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "tracker", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "Track who else covers a news story" in out.stdout

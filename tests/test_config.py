@@ -1,0 +1,112 @@
+"""config.yaml validation: the shipped file loads; bad values name the key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tracker.cli import cli
+from tracker.config import load_config, parse_config
+from tracker.errors import ConfigError
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_shipped_config_tracks_the_seed_article_and_cited_outlets() -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert [a.location for a in config.articles] == [
+        str(ROOT / "articles" / "shifting-sands-of-support.txt")
+    ]
+    assert {o.name for o in config.outlets} == {
+        "The Guardian",
+        "DW",
+        "Euronews",
+        "Bloomberg",
+        "Reuters",
+    }
+    reuters = [f for f in config.feeds if f.outlet == "Reuters"]
+    assert [f.kind for f in reuters] == ["sitemap", "auto"]
+    assert config.fetch.allow_private_networks is False
+    assert Path(config.articles[0].location).exists()
+
+
+def test_shipped_article_matches_the_demo_copy() -> None:
+    shipped = (ROOT / "articles" / "shifting-sands-of-support.txt").read_bytes()
+    assert shipped == (ROOT / "tracker" / "demo_data" / "article.txt").read_bytes()
+
+
+def test_empty_config_gets_defaults(tmp_path: Path) -> None:
+    config = parse_config("", tmp_path / "c.yaml")
+    assert config.database == tmp_path / "db" / "tracker.db"
+    assert config.polling.interval == 900
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("polling:\n  interval: soon\n", "c.yaml:2: polling.interval: expected a duration"),
+        (
+            "polling:\n  intervall: 5m\n",
+            "c.yaml:2: polling.intervall: unknown key (did you mean 'interval'?)",
+        ),
+        ("timezone: Mars/Olympus\n", "c.yaml:1: timezone: expected an IANA time zone"),
+        (
+            "relevance:\n  threshold: 3\n",
+            "c.yaml:2: relevance.threshold: expected a number from 0 to 1",
+        ),
+        (
+            "fetch:\n  allow_private_networks: yes please\n",
+            "c.yaml:2: fetch.allow_private_networks: expected true or false",
+        ),
+        (
+            "outlets:\n  - name: X\n    feeds:\n      - ftp://x.example/feed\n",
+            "c.yaml:3: outlets[0].feeds[0].url: expected an http:// or https:// URL",
+        ),
+        ("outlets:\n  - aliases: [x]\n", "c.yaml:2: outlets[0]: needs a 'name'"),
+        (
+            "outlets:\n  - name: A\n  - name: a\n",
+            "c.yaml:3: outlets[1].name: outlet 'a' is listed twice",
+        ),
+        ("polling: [1, 2]\n", "polling: expected a mapping"),
+        (
+            "polling:\n  min_interval: 2h\n  max_interval: 1h\n",
+            "polling.min_interval: must not be greater",
+        ),
+        ("articles:\n  - {}\n", "articles[0]: needs either 'path' or 'url'"),
+        ("database: [\n", "not valid YAML"),
+        ("digest:\n  time: '25:00'\n", "digest.time: expected a local time"),
+    ],
+)
+def test_bad_values_name_the_key_and_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("c.yaml"))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unquoted_digest_time_is_read_as_a_time() -> None:
+    assert parse_config("digest:\n  time: 07:30\n", Path("c.yaml")).digest.time == "07:30"
+
+
+def test_cli_reports_bad_config_with_exit_code_2(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("polling:\n  interval: soon\n")
+    result = CliRunner().invoke(cli, ["--config", str(path), "init"])
+    assert result.exit_code == 2
+    assert "polling.interval" in result.output and "Traceback" not in result.output
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.yaml"), "poll"])
+    assert result.exit_code == 2
+    assert "config file not found" in result.output
+
+
+def test_tracker_config_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(f"database: {tmp_path}/env.db\n")
+    result = CliRunner().invoke(cli, ["init"], env={"TRACKER_CONFIG": str(path)})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env.db").exists()

@@ -1,0 +1,98 @@
+"""The database: migrations, refusal of foreign files, and docs/schema.md matching the schema."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tracker.errors import StorageError
+from tracker.store import MIGRATIONS, Store
+
+SCHEMA_DOC = Path(__file__).parent.parent / "docs" / "schema.md"
+
+
+def test_fresh_database_is_at_the_latest_schema(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "t.db", create=True)
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.integrity_check() == "ok"
+    store.close()
+    again = Store.open(tmp_path / "t.db")
+    assert again.schema_version == len(MIGRATIONS)
+
+
+def test_missing_database_without_create_says_run_init(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="tracker init"):
+        Store.open(tmp_path / "none.db")
+
+
+def test_other_sqlite_files_are_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="not a tracker database"):
+        Store.open(path)
+    assert path.read_bytes() == before
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError):
+        Store.open(path)
+    assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "t.db", create=True)
+    store.db.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    store.close()
+    with pytest.raises(StorageError, match="newer than this tracker"):
+        Store.open(tmp_path / "t.db")
+
+
+def test_fts_works_the_sqlite_utils_way(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "t.db", create=True)
+    assert store.db["items"].detect_fts() == "items_fts"
+
+
+def documented() -> dict[str, set[str]]:
+    tables: dict[str, set[str]] = {}
+    current = None
+    for line in SCHEMA_DOC.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^## `(\w+)`", line)
+        if heading:
+            current = heading.group(1)
+            tables[current] = set()
+        elif current and line.startswith("| `"):
+            cell = line.split("|")[1]
+            tables[current] |= set(re.findall(r"`(\w+)`", cell))
+    return tables
+
+
+def test_schema_doc_lists_every_table_and_column() -> None:
+    store = Store.memory()
+    docs = documented()
+    for table in store.db.table_names():
+        if table.startswith("items_fts"):
+            continue
+        assert table in docs, f"table {table} missing from docs/schema.md"
+        columns = {c.name for c in store.db[table].columns}
+        assert columns == docs[table], f"{table}: columns differ from docs/schema.md"
+    for view in store.db.view_names():
+        assert view in docs, f"view {view} missing from docs/schema.md"
+
+
+def test_schema_doc_example_queries_run() -> None:
+    store = Store.memory()
+    queries = re.findall(r"```sql\n(.*?)```", SCHEMA_DOC.read_text(encoding="utf-8"), re.S)
+    assert len(queries) >= 4
+    for sql in queries:
+        store.db.execute(sql).fetchall()

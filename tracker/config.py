@@ -1,0 +1,463 @@
+"""config.yaml → frozen dataclasses.
+
+Every bad value raises ``ConfigError`` with one line naming the file, line and dotted key, e.g.
+``config.yaml:31: polling.interval: expected a duration such as 15m or 900, got 'soon'``.
+Unknown keys are errors too, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import ConfigError
+from .models import FeedSource, Outlet
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG = Path("config.yaml")
+ENV_VAR = "TRACKER_CONFIG"
+USER_AGENT = "tracker/0.1 (news coverage tracker; +https://github.com/tracker-news/tracker)"
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    #: overall wall-clock budget for one feed, redirects and body included
+    deadline: float = 60.0
+    max_body_bytes: int = 10_000_000
+    max_redirects: int = 5
+    allow_private_networks: bool = False
+    user_agent: str = USER_AGENT
+    per_host_concurrency: int = 2
+    per_host_gap: float = 1.0
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    interval: int = 900
+    min_interval: int = 300
+    max_interval: int = 6 * 3600
+    backoff_base: int = 300
+    backoff_max: int = 24 * 3600
+    #: consecutive hard failures (404, not a feed) before a feed is disabled
+    disable_after: int = 5
+    dispatch_every: int = 60
+    workers: int = 4
+    grace_period: float = 10.0
+
+
+@dataclass(frozen=True)
+class RelevanceSettings:
+    threshold: float = 0.3
+    story_threshold: float = 0.6
+
+
+@dataclass(frozen=True)
+class ArticleSource:
+    """A tracked article: a local file or a URL, with optional per-article tuning."""
+
+    location: str
+    include_terms: tuple[str, ...] = ()
+    exclude_terms: tuple[str, ...] = ()
+    threshold: float | None = None
+    story_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    directory: Path = Path("digests")
+    time: str = "07:00"
+    keep: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    database: Path
+    timezone: str = "UTC"
+    articles: tuple[ArticleSource, ...] = ()
+    outlets: tuple[Outlet, ...] = ()
+    feeds: tuple[FeedSource, ...] = ()
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    relevance: RelevanceSettings = field(default_factory=RelevanceSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.database.with_name(self.database.name + ".lock")
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """--config wins, then $TRACKER_CONFIG, then ./config.yaml."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (use --config or ${ENV_VAR})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        root = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if root is None:
+        root = _LineDict()
+    top = _Section(root, "", path)
+    base = path.parent
+    outlets, feeds = top.get("outlets", lambda v, s: _outlets(v, s), ((), ()))
+    config = Config(
+        path=path,
+        database=top.get("database", _path(base), base / "db" / "tracker.db"),
+        timezone=top.get("timezone", _timezone, "UTC"),
+        articles=top.get("articles", lambda v, s: _articles(v, s, base), ()),
+        outlets=outlets,
+        feeds=feeds,
+        fetch=top.section("fetch", _fetch),
+        polling=top.section("polling", _polling),
+        relevance=top.section("relevance", _relevance),
+        digest=top.section("digest", lambda s: _digest(s, base)),
+    )
+    top.finish()
+    return config
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def _fetch(s: _Section) -> FetchSettings:
+    d = FetchSettings()
+    return FetchSettings(
+        connect_timeout=s.get("connect_timeout", _seconds, d.connect_timeout),
+        read_timeout=s.get("read_timeout", _seconds, d.read_timeout),
+        deadline=s.get("deadline", _seconds, d.deadline),
+        max_body_bytes=s.get("max_body_bytes", _size, d.max_body_bytes),
+        max_redirects=s.get("max_redirects", _int_range(0, 20), d.max_redirects),
+        allow_private_networks=s.get("allow_private_networks", _bool, d.allow_private_networks),
+        user_agent=s.get("user_agent", _text, d.user_agent),
+        per_host_concurrency=s.get("per_host_concurrency", _int_range(1, 16), 2),
+        per_host_gap=s.get("per_host_gap", _seconds, d.per_host_gap),
+    )
+
+
+def _polling(s: _Section) -> PollingSettings:
+    d = PollingSettings()
+    p = PollingSettings(
+        interval=int(s.get("interval", _seconds, d.interval)),
+        min_interval=int(s.get("min_interval", _seconds, d.min_interval)),
+        max_interval=int(s.get("max_interval", _seconds, d.max_interval)),
+        backoff_base=int(s.get("backoff_base", _seconds, d.backoff_base)),
+        backoff_max=int(s.get("backoff_max", _seconds, d.backoff_max)),
+        disable_after=s.get("disable_after", _int_range(1, 1000), d.disable_after),
+        dispatch_every=int(s.get("dispatch_every", _seconds, d.dispatch_every)),
+        workers=s.get("workers", _int_range(1, 64), d.workers),
+        grace_period=s.get("grace_period", _seconds, d.grace_period),
+    )
+    if p.min_interval > p.max_interval:
+        s.fail("min_interval", "must not be greater than polling.max_interval")
+    return p
+
+
+def _relevance(s: _Section) -> RelevanceSettings:
+    d = RelevanceSettings()
+    return RelevanceSettings(
+        threshold=s.get("threshold", _fraction, d.threshold),
+        story_threshold=s.get("story_threshold", _fraction, d.story_threshold),
+    )
+
+
+def _digest(s: _Section, base: Path) -> DigestSettings:
+    d = DigestSettings()
+    return DigestSettings(
+        directory=s.get("directory", _path(base), base / d.directory),
+        time=s.get("time", _clock_time, d.time),
+        keep=s.get("keep", _int_range(1, 3650), d.keep),
+    )
+
+
+def _articles(value: Any, s: _Section, base: Path) -> tuple[ArticleSource, ...]:
+    out = []
+    for i, entry in enumerate(_list(value, s)):
+        if isinstance(entry, str):
+            entry = _LineDict({"path": entry})
+        sub = s.child(entry, f"[{i}]")
+        location = sub.get("url", _url, None) or sub.get("path", _path(base), None)
+        if location is None:
+            sub.fail(None, "needs either 'path' or 'url'")
+        out.append(
+            ArticleSource(
+                location=str(location),
+                include_terms=sub.get("include_terms", _text_list, ()),
+                exclude_terms=sub.get("exclude_terms", _text_list, ()),
+                threshold=sub.get("threshold", _fraction, None),
+                story_threshold=sub.get("story_threshold", _fraction, None),
+            )
+        )
+        sub.finish()
+    return tuple(out)
+
+
+def _outlets(value: Any, s: _Section) -> tuple[tuple[Outlet, ...], tuple[FeedSource, ...]]:
+    outlets: list[Outlet] = []
+    feeds: list[FeedSource] = []
+    for i, entry in enumerate(_list(value, s)):
+        sub = s.child(entry, f"[{i}]")
+        name = sub.get("name", _text, None) or sub.fail(None, "needs a 'name'")
+        if any(o.name.casefold() == name.casefold() for o in outlets):
+            sub.fail("name", f"outlet {name!r} is listed twice")
+        outlets.append(
+            Outlet(
+                name=name,
+                aliases=sub.get("aliases", _text_list, ()),
+                domains=tuple(d.lower() for d in sub.get("domains", _text_list, ())),
+                homepage=sub.get("homepage", _url, None),
+            )
+        )
+        for j, feed in enumerate(sub.get("feeds", _list, [])):
+            feeds.append(_feed(feed, sub, f"feeds[{j}]", name))
+        sub.finish()
+    return tuple(outlets), tuple(feeds)
+
+
+def _feed(entry: Any, parent: _Section, key: str, outlet: str) -> FeedSource:
+    if isinstance(entry, str):
+        entry = _LineDict({"url": entry})
+    sub = parent.child(entry, key)
+    url = sub.get("url", _url, None) or sub.fail(None, "needs a 'url'")
+    kind = sub.get("kind", _choice("auto", "sitemap"), "auto")
+    feed = FeedSource(url=url, outlet=outlet, kind=kind, note=sub.get("note", _text, ""))
+    sub.finish()
+    return feed
+
+
+# --- value converters: (value, section) -> converted, or section.fail(...) --------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _seconds(value: Any, s: _Section) -> float:
+    if isinstance(value, bool):
+        s.fail_value("a duration such as 15m or 900", value)
+    if isinstance(value, int | float) and value >= 0:
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        s.fail_value("a duration such as 15m, 2h or 900 (seconds)", value)
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(k|kb|m|mb|g|gb)?\s*$", re.I)
+
+
+def _size(value: Any, s: _Section) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = _SIZE.match(str(value))
+    if not m or isinstance(value, bool):
+        s.fail_value("a size such as 10MB or 10000000 (bytes)", value)
+    factor = {None: 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
+    return int(m.group(1)) * factor[(m.group(2) or "").lower() or None]
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any, _Section], int]:
+    def convert(value: Any, s: _Section) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            s.fail_value(f"a whole number from {lo} to {hi}", value)
+        return value
+
+    return convert
+
+
+def _fraction(value: Any, s: _Section) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        s.fail_value("a number from 0 to 1", value)
+    return float(value)
+
+
+def _bool(value: Any, s: _Section) -> bool:
+    if not isinstance(value, bool):
+        s.fail_value("true or false", value)
+    return value
+
+
+def _text(value: Any, s: _Section) -> str:
+    if not isinstance(value, str) or not value.strip():
+        s.fail_value("a non-empty string", value)
+    return value.strip()
+
+
+def _text_list(value: Any, s: _Section) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        s.fail_value("a list of strings", value)
+    return tuple(v.strip() for v in value)
+
+
+def _list(value: Any, s: _Section) -> list[Any]:
+    if not isinstance(value, list):
+        s.fail_value("a list", value)
+    return value
+
+
+def _url(value: Any, s: _Section) -> str:
+    text = _text(value, s)
+    if not re.match(r"^https?://[^/\s]+", text, re.I):
+        s.fail_value("an http:// or https:// URL", value)
+    return text
+
+
+def _path(base: Path) -> Callable[[Any, _Section], Path]:
+    def convert(value: Any, s: _Section) -> Path:
+        p = Path(_text(value, s)).expanduser()
+        return p if p.is_absolute() else base / p
+
+    return convert
+
+
+def _timezone(value: Any, s: _Section) -> str:
+    name = _text(value, s)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        s.fail_value("an IANA time zone such as Europe/Berlin or UTC", value)
+    return name
+
+
+def _clock_time(value: Any, s: _Section) -> str:
+    # YAML 1.1 reads an unquoted 07:00 as the sexagesimal number 420
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    m = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", str(value).strip())
+    if not m:
+        s.fail_value("a local time such as 07:00", value)
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def _choice(*options: str) -> Callable[[Any, _Section], str]:
+    def convert(value: Any, s: _Section) -> str:
+        if value not in options:
+            s.fail_value("one of " + ", ".join(options), value)
+        return value
+
+    return convert
+
+
+# --- YAML with line numbers ------------------------------------------------------------------
+
+
+class _LineDict(dict[str, Any]):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line = 0
+    key_lines: dict[str, int]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.key_lines = {}
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    mapping = _LineDict()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        mapping[str(key)] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[str(key)] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Section:
+    """Reads one mapping: typed getters, error lines naming the key, unknown-key detection."""
+
+    def __init__(self, mapping: Any, prefix: str, path: Path, line: int = 0) -> None:
+        self.path = path
+        self.prefix = prefix
+        self.line = getattr(mapping, "line", 0) or line
+        if not isinstance(mapping, dict):
+            self._raise(prefix.rstrip("."), self.line, f"expected a mapping, got {mapping!r}")
+        self.mapping = mapping
+        self.used: set[str] = set()
+        self._current: str | None = None
+
+    def get(self, key: str, convert: Callable[[Any, _Section], T], default: T) -> T:
+        self.used.add(key)
+        if key not in self.mapping or self.mapping[key] is None:
+            return default
+        self._current = key
+        try:
+            return convert(self.mapping[key], self)
+        finally:
+            self._current = None
+
+    def section(self, key: str, build: Callable[[_Section], T]) -> T:
+        self.used.add(key)
+        value = self.mapping.get(key)
+        sub = self.child(_LineDict() if value is None else value, key)
+        result = build(sub)
+        sub.finish()
+        return result
+
+    def child(self, mapping: Any, key: str) -> _Section:
+        # list elements ("[0]") are named after the key being converted: outlets[0]
+        name = (self._current or "") + key if key.startswith("[") else key
+        lines = getattr(self.mapping, "key_lines", {})
+        line = lines.get(self._current or key.split("[")[0], self.line)
+        return _Section(mapping, f"{self.prefix}{name}.", self.path, line)
+
+    def finish(self) -> None:
+        for key in self.mapping:
+            if key not in self.used:
+                near = difflib.get_close_matches(key, sorted(self.used), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                self._raise(self.prefix + key, self._line_of(key), f"unknown key{hint}")
+
+    def fail(self, key: str | None, message: str) -> Any:
+        key = key or self._current
+        name = self.prefix + key if key else self.prefix.rstrip(".")
+        self._raise(name, self._line_of(key), message)
+
+    def fail_value(self, expected: str, value: Any) -> Any:
+        self.fail(None, f"expected {expected}, got {value!r}")
+
+    def _line_of(self, key: str | None) -> int:
+        lines = getattr(self.mapping, "key_lines", {})
+        return lines.get(key, self.line) if key else self.line
+
+    def _raise(self, name: str, line: int, message: str) -> Any:
+        where = f"{self.path}:{line}" if line else str(self.path)
+        raise ConfigError(f"{where}: {name or '(top level)'}: {message}")

@@ -1,0 +1,247 @@
+"""The offline demo: replay 15–24 August 2025 from bundled real feed snapshots.
+
+A local HTTP server on 127.0.0.1 serves, for each feed, the snapshot of the replayed day cut to
+the items published by the replayed time, so polling every six hours shows the story appear and
+spread across outlets as it did. A final second poll shows conditional GET at work (every feed
+answers 304) and that re-polling stores no duplicate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
+from importlib.resources import files
+from pathlib import Path
+
+from lxml import etree
+
+from .app import Tracker
+from .config import load_config
+from .localserver import Document, FeedServer, http_date
+from .models import CycleSummary, ManualClock
+from .textout import table
+
+#: feed file prefix -> (outlet, the outlet's real feed URL the snapshot was recorded from)
+DEMO_FEEDS = {
+    "guardian-world": ("The Guardian", "https://www.theguardian.com/world/rss", "theguardian.com"),
+    "bloomberg-politics": (
+        "Bloomberg",
+        "https://www.bloomberg.com/politics/feeds/site.xml",
+        "bloomberg.com",
+    ),
+    "ft-world": ("Financial Times", "https://www.ft.com/world?format=rss", "ft.com"),
+    "lemonde-en": ("Le Monde", "https://www.lemonde.fr/en/rss/une.xml", "lemonde.fr"),
+    "nbc-world": ("NBC News", "https://feeds.nbcnews.com/nbcnews/public/world", "nbcnews.com"),
+    "bbc-world-europe": (
+        "BBC News",
+        "https://feeds.bbci.co.uk/news/world/europe/rss.xml",
+        "bbc.co.uk",
+    ),
+}
+POLL_HOURS = (6, 12, 18, 24)
+
+CONFIG_TEMPLATE = """\
+# Written by 'tracker demo': the shipped article and six outlets' real feed snapshots, served
+# from 127.0.0.1 (hence allow_private_networks).
+database: {workdir}/tracker.db
+timezone: Europe/London
+articles:
+  - path: {article}
+outlets:
+{outlets}
+  # cited by the article; their feeds have no snapshots from August 2025
+  - name: Reuters
+    domains: [reuters.com]
+  - name: DW
+    aliases: [Deutsche Welle]
+    domains: [dw.com]
+  - name: Euronews
+    aliases: [Euronews.com]
+    domains: [euronews.com]
+fetch:
+  allow_private_networks: true
+  deadline: 20s
+digest:
+  directory: {workdir}/digests
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    feed: str
+    day: date
+    body: bytes
+
+
+def demo_data() -> Path:
+    return Path(str(files("tracker") / "demo_data"))
+
+
+def load_snapshots(directory: Path) -> dict[str, list[Snapshot]]:
+    found: dict[str, list[Snapshot]] = {}
+    for path in sorted(directory.glob("*.xml")):
+        feed, stamp = path.stem.rsplit("-", 1)
+        day = datetime.strptime(stamp, "%Y%m%d").date()
+        found.setdefault(feed, []).append(Snapshot(feed, day, path.read_bytes()))
+    return found
+
+
+def cut_to(body: bytes, until: datetime) -> bytes:
+    """The snapshot as the live feed looked at ``until``: items published later removed."""
+    root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    for item in root.iter("item"):
+        published = item.findtext("pubDate")
+        if published and parsedate_to_datetime(published) > until:
+            item.getparent().remove(item)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def write_config(workdir: Path, server: FeedServer) -> Path:
+    outlets = "\n".join(
+        f"  - name: {outlet}\n    domains: [{domain}]\n"
+        f"    feeds:\n      - url: {server.url(f'/{feed}.xml')}\n        note: replay of {real}"
+        for feed, (outlet, real, domain) in DEMO_FEEDS.items()
+    )
+    path = workdir / "config.yaml"
+    path.write_text(
+        CONFIG_TEMPLATE.format(
+            workdir=workdir, article=demo_data() / "article.txt", outlets=outlets
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def serve_as_of(server: FeedServer, snapshots: dict[str, list[Snapshot]], when: datetime) -> None:
+    for feed, series in snapshots.items():
+        # before a feed's first snapshot, serve that snapshot cut to the time (often empty)
+        current = [s for s in series if s.day <= when.date()] or series[:1]
+        body = cut_to(current[-1].body, when)
+        document = server.routes.get(f"/{feed}.xml")
+        # an unchanged feed keeps its Last-Modified so conditional GETs get 304s
+        if isinstance(document, Document) and document.body == body:
+            continue
+        server.add(f"/{feed}.xml", body, last_modified=http_date(when))
+
+
+@contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for stale in keep.glob("tracker.db*"):
+            stale.unlink()
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="tracker-demo-") as tmp:
+        yield Path(tmp)
+
+
+def run_demo(echo: Callable[[str], None], keep: Path | None = None) -> None:
+    snapshots = load_snapshots(demo_data() / "replay")
+    days = sorted({s.day for series in snapshots.values() for s in series})
+    clock = ManualClock(datetime.combine(days[0], time(0), UTC))
+    with _workdir(keep) as workdir, FeedServer() as server:
+        serve_as_of(server, snapshots, clock())
+        tracker = Tracker(load_config(write_config(workdir, server)), clock=clock)
+        with tracker:
+            report = tracker.init()
+            article = report.articles[0]
+            echo(f'Tracking "{article.draft.title}"')
+            echo("  cites: " + ", ".join(c.outlet for c in article.citations))
+            echo(
+                f"Replaying {days[0]} to {days[-1]}: {sum(map(len, snapshots.values()))} real "
+                f"snapshots of {len(snapshots)} feeds served from {server.url('/')}\n"
+            )
+            rows = [_replay_day(tracker, server, snapshots, clock, day) for day in days]
+            echo(
+                table(
+                    rows,
+                    ["day", "polls", "new items", "linked", "story", "linked by outlet"],
+                    tty=True,
+                )
+            )
+            _second_poll(tracker, echo)
+            _summaries(tracker, echo)
+        if keep is not None:
+            echo(
+                f"\nKept in {workdir}. Explore with:\n"
+                f"  tracker --config {workdir}/config.yaml coverage\n"
+                f"  sqlite-utils search {workdir}/tracker.db items troops"
+            )
+
+
+def _replay_day(
+    tracker: Tracker,
+    server: FeedServer,
+    snapshots: dict[str, list[Snapshot]],
+    clock: ManualClock,
+    day: date,
+) -> dict[str, object]:
+    polls, new, linked_ids = 0, 0, set()
+    start = datetime.combine(day, time(0), UTC)
+    for hour in POLL_HOURS:
+        clock.set(start + timedelta(hours=hour, seconds=-1))
+        serve_as_of(server, snapshots, clock())
+        summary: CycleSummary = tracker.poll(all_feeds=True)
+        polls += len(summary.results)
+        new += summary.items_new
+    rows = [r for r in tracker.coverage() if r["first_seen_at"].startswith(day.isoformat())]
+    linked_ids = {r["item_id"] for r in rows}
+    by_outlet = Counter(r["outlet"] for r in rows)
+    return {
+        "day": day.isoformat(),
+        "polls": polls,
+        "new items": new,
+        "linked": len(linked_ids),
+        "story": sum(r["tier"] == "story" for r in rows),
+        "linked by outlet": ", ".join(f"{o} {n}" for o, n in by_outlet.most_common()),
+    }
+
+
+def _second_poll(tracker: Tracker, echo: Callable[[str], None]) -> None:
+    before = tracker.store.counts()["items"]
+    summary = tracker.poll(all_feeds=True)
+    after = tracker.store.counts()["items"]
+    echo(
+        f"\nSecond poll of the last day: {len(summary.results)} feeds, "
+        f"{summary.count('not-modified')} not modified (HTTP 304), {summary.items_new} new "
+        f"items, {after - before} rows added."
+    )
+
+
+def _summaries(tracker: Tracker, echo: Callable[[str], None]) -> None:
+    counts = tracker.store.counts()
+    duplicates = tracker.store.duplicate_urls()
+    echo(
+        f"Database: {counts['items']} items from {counts['sightings']} sightings, "
+        f"{duplicates} duplicate URLs, {counts['item_versions']} earlier versions kept, "
+        f"{counts['article_items']} linked to the article."
+    )
+    rows = tracker.coverage()
+    first: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r["first_seen_at"]):
+        first.setdefault(row["outlet"], row["first_seen_at"])
+    order = ", ".join(f"{o} ({t[:16].replace('T', ' ')})" for o, t in first.items())
+    echo(f"Outlets in the order they first carried linked coverage: {order}\n")
+    echo(f"Coverage linked to the article, newest 25 of {len(rows)}:")
+    shown = [
+        {
+            **r,
+            "first_seen": r["first_seen_at"][:16].replace("T", " "),
+            "why": ", ".join(r["reasons"][:3]),
+        }
+        for r in rows[:25]
+    ]
+    echo(
+        table(
+            shown,
+            ["first_seen", "outlet", "score", "tier", "title", "why"],
+            tty=True,
+            widths={"title": 60, "why": 45, "outlet": 15},
+        )
+    )

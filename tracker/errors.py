@@ -1,0 +1,91 @@
+"""One exception root, grouped in families by pipeline step.
+
+Every error a user can cause or a feed can trigger is a ``TrackerError``; anything else escaping
+the code is a bug. ``FeedError`` subclasses carry a short machine-readable ``kind`` that is stored
+in the ``fetches`` table, so a failing feed can be diagnosed with SQL.
+"""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Root of every error the tracker raises on purpose."""
+
+
+class ConfigError(TrackerError):
+    """config.yaml is missing, unreadable or holds a bad value."""
+
+
+class ArticleError(TrackerError):
+    """An article could not be read or registered."""
+
+
+class StorageError(TrackerError):
+    """The database cannot be opened or is not a tracker database."""
+
+
+class NotFoundError(TrackerError):
+    """A referenced article, feed or item does not exist."""
+
+
+class FeedError(TrackerError):
+    """A feed could not be fetched or parsed; recorded against the feed, the cycle goes on."""
+
+    kind = "error"
+    #: hard failures count towards disabling a feed; soft ones only back off
+    hard = False
+
+
+class FetchError(FeedError):
+    kind = "fetch-error"
+
+
+class BlockedURLError(FetchError):
+    """The URL's scheme or address is not allowed (private network, file:, …)."""
+
+    kind = "blocked"
+    hard = True
+
+
+class FetchTimeoutError(FetchError):
+    kind = "timeout"
+
+
+class TooLargeError(FetchError):
+    kind = "too-large"
+
+
+class TooManyRedirectsError(FetchError):
+    kind = "redirects"
+
+
+class ConnectionFailedError(FetchError):
+    kind = "connection"
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status that carries no feed."""
+
+    kind = "http-status"
+
+    def __init__(self, message: str, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.hard = status in (404, 410)
+
+
+class ParseError(FeedError):
+    kind = "parse"
+
+
+class EmptyFeedError(ParseError):
+    kind = "empty"
+    hard = True
+
+
+class NotAFeedError(ParseError):
+    """The body is HTML or some other document, not a feed."""
+
+    kind = "not-a-feed"
+    hard = True

@@ -1,0 +1,57 @@
+"""Dedup keys and content signatures (pure).
+
+An item is known by up to three keys, strongest first: its guid, its canonical URL, and a hash of
+its title and summary. The store keeps every key it has seen for an item, so an item that arrives
+through a second feed with another guid but the same URL is still recognised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .clean import canonical_url
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def content_hash(title: str, summary: str) -> str:
+    """Hash of the words of title and summary: insensitive to markup, case and spacing."""
+    words = " ".join(_WORD.findall(f"{title} {summary}".casefold()))
+    return hashlib.sha256(words.encode("utf-8")).hexdigest()[:32]
+
+
+def identity_keys(
+    guid: str | None, canonical: str | None, title: str, summary: str, outlet: str
+) -> tuple[str, ...]:
+    """Keys in priority order; the first that the store already knows identifies the item.
+
+    A guid that is itself a URL is compared as a URL, so a permalink guid and the same link in
+    another feed meet. Other guids are only unique within a publisher, so they are scoped to the
+    outlet. The content hash is a key only when there is neither guid nor link: two different
+    articles may share a title ("Live: Ukraine war"), but a link-less item has nothing better.
+    """
+    keys: list[str] = []
+    guid = (guid or "").strip()
+    guid_url = canonical_url(guid) if re.match(r"^https?://", guid, re.I) else None
+    if guid_url:
+        keys.append(f"url:{guid_url}")
+    elif guid:
+        keys.append(f"guid:{outlet.casefold()}:{guid}")
+    if canonical and f"url:{canonical}" not in keys:
+        keys.append(f"url:{canonical}")
+    if not keys:
+        keys.append(f"hash:{content_hash(title, summary)}")
+    return tuple(keys)
+
+
+def accepts_match(matched_key: str, new_keys: tuple[str, ...], existing_keys: set[str]) -> bool:
+    """Whether a match on a weaker key really is the same item.
+
+    Some feeds give every item the same link (a section front) but distinct guids; a URL match
+    between two items whose guids from the same outlet differ is therefore two items, not one.
+    """
+    if matched_key == new_keys[0] or not new_keys[0].startswith("guid:"):
+        return True
+    scope = new_keys[0].rsplit(":", 1)[0] + ":"
+    return not any(k.startswith(scope) and k != new_keys[0] for k in existing_keys)

@@ -1,0 +1,183 @@
+"""Small frozen dataclasses handed from one pipeline step to the next.
+
+Named after the step that produces them: ``FetchedFeed`` (fetch) → ``ParsedFeed`` / ``ParsedItem``
+(parse) → ``CleanItem`` (clean + identity) → stored rows. Timestamps are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+#: the injectable clock: every step that needs "now" receives one of these
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outlet:
+    name: str
+    aliases: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    homepage: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """A feed as configured: where to poll and whose outlet it is."""
+
+    url: str
+    outlet: str
+    kind: str = "auto"  # auto | sitemap
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed as stored: identity plus what conditional GET and scheduling need."""
+
+    id: int
+    url: str
+    outlet: str
+    kind: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    consecutive_errors: int = 0
+    consecutive_hard_errors: int = 0
+    new_items_rate: float = 0.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FetchedFeed:
+    """What the fetch step returns: the final URL, status, headers and decoded body bytes."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    content: bytes = b""
+    #: the URL the feed now lives at when every redirect on the way was permanent
+    permanent_url: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One entry as the feed gave it; nothing cleaned yet."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    kind: str  # rss20, atom10, rdf, sitemap, …
+    title: str
+    items: tuple[ParsedItem, ...]
+    ttl_minutes: int | None = None
+    #: feedparser recovered items from a malformed document; kept as a warning
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class CleanItem:
+    """An item ready to store: text and safe HTML, canonical URL, UTC dates, identity keys."""
+
+    guid: str | None
+    url: str | None
+    canonical_url: str | None
+    title: str
+    summary: str
+    summary_html: str
+    author: str | None
+    published_at: datetime | None
+    content_hash: str
+    #: dedup keys in priority order (guid, URL, content hash); the first stored one wins
+    keys: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ArticleProfile:
+    """What relevance scoring needs to know about a tracked article."""
+
+    id: int
+    title: str
+    #: term or phrase -> weight; phrases contain a space
+    terms: dict[str, float]
+    threshold: float
+    story_threshold: float = 1.0
+    include_terms: tuple[str, ...] = ()
+    exclude_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Relevance:
+    score: float
+    #: human-readable reasons, e.g. ``title: "security guarantees"``
+    reasons: tuple[str, ...]
+    tier: str = "related"
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """The outcome of polling one feed, as recorded in the ``fetches`` table."""
+
+    feed_id: int
+    outlet: str
+    url: str
+    result: str  # ok | not-modified | unchanged | error
+    started_at: datetime
+    duration_ms: int
+    http_status: int | None = None
+    bytes: int = 0
+    items_new: int = 0
+    items_updated: int = 0
+    items_seen: int = 0
+    items_linked: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    results: tuple[FeedResult, ...]
+    duration_ms: int
+
+    def count(self, result: str) -> int:
+        return sum(1 for r in self.results if r.result == result)
+
+    @property
+    def items_new(self) -> int:
+        return sum(r.items_new for r in self.results)
+
+    @property
+    def items_linked(self) -> int:
+        return sum(r.items_linked for r in self.results)
+
+
+class ManualClock:
+    """A clock that only moves when told: for the demo's replay and for tests."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when

@@ -1,0 +1,244 @@
+"""The polling flow, top to bottom: fetch → parse → normalise → dedup/store → score → link.
+
+Network I/O happens outside any database transaction; everything one poll of a feed writes (items,
+sightings, versions, links, the fetch record and the feed's new state) is one transaction, so an
+interrupted poll leaves no trace but the previous state. A feed's failure is recorded against it
+and never stops the cycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from .config import Config
+from .errors import FeedError, HTTPStatusError
+from .fetch import safe_get
+from .models import ArticleProfile, Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
+from .normalise import normalise_item
+from .parse import parse_feed
+from .policy import PollInputs, disable_decision, next_poll_at
+from .relevance import score_item
+from .store import Store, to_db
+
+#: weight of the latest poll in a feed's running average of new items per poll
+RATE_SMOOTHING = 0.3
+
+
+@dataclass
+class Context:
+    """Everything a cycle needs, passed in (no globals): config, store, HTTP client, clock."""
+
+    config: Config
+    store: Store
+    client: httpx.Client
+    clock: Clock
+    rng: random.Random = field(default_factory=random.Random)
+
+    def profiles(self) -> list[ArticleProfile]:
+        by_location = {a.location: a for a in self.config.articles}
+
+        def overrides(location: str) -> dict[str, object]:
+            source = by_location.get(location)
+            if source is None:
+                return {}
+            return {
+                "threshold": source.threshold,
+                "story_threshold": source.story_threshold,
+                "include_terms": source.include_terms,
+                "exclude_terms": source.exclude_terms,
+            }
+
+        r = self.config.relevance
+        return self.store.article_profiles(r.threshold, r.story_threshold, overrides)
+
+
+def run_cycle(ctx: Context, feeds: Sequence[FeedState] | None = None) -> CycleSummary:
+    """Poll every due feed once (or the given feeds)."""
+    started = time.monotonic()
+    due = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
+    profiles = ctx.profiles()
+    results = tuple(poll_feed(ctx, feed, profiles) for feed in due)
+    return CycleSummary(results, int((time.monotonic() - started) * 1000))
+
+
+def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:
+    started_at, t0 = ctx.clock(), time.monotonic()
+    try:
+        fetched = safe_get(
+            ctx.client, feed.url, ctx.config.fetch, etag=feed.etag, last_modified=feed.last_modified
+        )
+        if fetched.not_modified:
+            return _record_quiet(ctx, feed, fetched, "not-modified", started_at, t0)
+        body_hash = hashlib.sha256(fetched.content).hexdigest()
+        if body_hash == feed.body_hash:
+            # a server without conditional GET sent the same bytes: nothing to parse
+            return _record_quiet(ctx, feed, fetched, "unchanged", started_at, t0)
+        parsed = parse_feed(fetched.content, fetched.headers, fetched.url)
+    except FeedError as error:
+        return _record_failure(ctx, feed, error, started_at, t0)
+
+    now = ctx.clock()
+    items = [normalise_item(p, feed.outlet, now) for p in parsed.items]
+    with ctx.store.transaction():
+        outcomes = ctx.store.upsert_items(feed, items, now)
+        changed = [
+            (o.item_id, o.item.title, o.item.summary) for o in outcomes if o.status != "seen"
+        ]
+        linked = link_relevant(ctx.store, profiles, changed, now)
+        new = sum(o.status == "new" for o in outcomes)
+        rate = (1 - RATE_SMOOTHING) * feed.new_items_rate + RATE_SMOOTHING * new
+        result = FeedResult(
+            feed_id=feed.id,
+            outlet=feed.outlet,
+            url=feed.url,
+            result="ok",
+            started_at=started_at,
+            duration_ms=_ms(t0),
+            http_status=fetched.status,
+            bytes=len(fetched.content),
+            items_new=new,
+            items_updated=sum(o.status == "updated" for o in outcomes),
+            items_seen=sum(o.status == "seen" for o in outcomes),
+            items_linked=sum(o.status == "new" and o.item_id in linked for o in outcomes),
+            error_message=parsed.warning,
+            next_poll_at=_next(ctx, now, fetched, parsed.ttl_minutes, 0, rate),
+        )
+        ctx.store.record_fetch(result)
+        ctx.store.update_feed_after_poll(
+            feed.id,
+            now,
+            etag=fetched.headers.get("etag"),
+            last_modified=fetched.headers.get("last-modified"),
+            body_hash=body_hash,
+            ttl_minutes=parsed.ttl_minutes,
+            title=parsed.title or None,
+            kind_detected=parsed.kind,
+            new_items_rate=rate,
+            **_success_state(result, now),
+        )
+        _follow_permanent_redirect(ctx, feed, fetched)
+    return result
+
+
+def link_relevant(
+    store: Store,
+    profiles: Sequence[ArticleProfile],
+    items: Sequence[tuple[int, str, str]],
+    now: datetime,
+) -> set[int]:
+    """Score (id, title, summary) items against every article; link those that pass.
+
+    Returns the ids of the items linked to at least one article.
+    """
+    linked = set()
+    for item_id, title, summary in items:
+        for profile in profiles:
+            relevance = score_item(profile, title, summary)
+            if relevance.tier != "none":
+                store.link_item(profile.id, item_id, relevance, now)
+                linked.add(item_id)
+    return linked
+
+
+def _record_quiet(
+    ctx: Context,
+    feed: FeedState,
+    fetched: FetchedFeed,
+    outcome: str,
+    started_at: datetime,
+    t0: float,
+) -> FeedResult:
+    now = ctx.clock()
+    result = FeedResult(
+        feed_id=feed.id,
+        outlet=feed.outlet,
+        url=feed.url,
+        result=outcome,
+        started_at=started_at,
+        duration_ms=_ms(t0),
+        http_status=fetched.status,
+        bytes=len(fetched.content),
+        next_poll_at=_next(ctx, now, fetched, None, 0, feed.new_items_rate * (1 - RATE_SMOOTHING)),
+    )
+    with ctx.store.transaction():
+        ctx.store.record_fetch(result)
+        changes = _success_state(result, now)
+        # a 304 may carry a fresh validator; keep the old one when it does not
+        if fetched.headers.get("etag"):
+            changes["etag"] = fetched.headers["etag"]
+        if fetched.headers.get("last-modified"):
+            changes["last_modified"] = fetched.headers["last-modified"]
+        ctx.store.update_feed_after_poll(feed.id, now, **changes)
+        _follow_permanent_redirect(ctx, feed, fetched)
+    return result
+
+
+def _record_failure(
+    ctx: Context, feed: FeedState, error: FeedError, started_at: datetime, t0: float
+) -> FeedResult:
+    now = ctx.clock()
+    status = error.status if isinstance(error, HTTPStatusError) else None
+    errors = feed.consecutive_errors + 1
+    hard_errors = feed.consecutive_hard_errors + 1 if error.hard else 0
+    headers = {"retry-after": error.retry_after or ""} if isinstance(error, HTTPStatusError) else {}
+    inputs = PollInputs(headers=headers, consecutive_errors=errors)
+    result = FeedResult(
+        feed_id=feed.id,
+        outlet=feed.outlet,
+        url=feed.url,
+        result="error",
+        started_at=started_at,
+        duration_ms=_ms(t0),
+        http_status=status,
+        error_kind=error.kind,
+        error_message=str(error),
+        next_poll_at=next_poll_at(now, inputs, ctx.config.polling, ctx.rng),
+    )
+    disable = disable_decision(status, error.hard, hard_errors, ctx.config.polling)
+    with ctx.store.transaction():
+        ctx.store.record_fetch(result)
+        ctx.store.update_feed_after_poll(
+            feed.id,
+            now,
+            consecutive_errors=errors,
+            consecutive_hard_errors=hard_errors,
+            last_result="error",
+            last_error=f"{error.kind}: {error}",
+            next_poll_at=to_db(result.next_poll_at),
+            **({"enabled": 0, "disabled_reason": disable.reason} if disable else {}),
+        )
+    return result
+
+
+def _success_state(result: FeedResult, now: datetime) -> dict[str, object]:
+    return {
+        "consecutive_errors": 0,
+        "consecutive_hard_errors": 0,
+        "last_success_at": to_db(now),
+        "last_result": result.result,
+        "last_error": result.error_message,
+        "next_poll_at": to_db(result.next_poll_at),
+    }
+
+
+def _next(
+    ctx: Context, now: datetime, fetched: FetchedFeed, ttl: int | None, errors: int, rate: float
+) -> datetime:
+    inputs = PollInputs(fetched.headers, ttl, errors, rate)
+    return next_poll_at(now, inputs, ctx.config.polling, ctx.rng)
+
+
+def _follow_permanent_redirect(ctx: Context, feed: FeedState, fetched: FetchedFeed) -> None:
+    if fetched.permanent_url and fetched.permanent_url != feed.url:
+        ctx.store.move_feed(feed.id, fetched.permanent_url)
+
+
+def _ms(t0: float) -> int:
+    return int((time.monotonic() - t0) * 1000)
