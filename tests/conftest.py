@@ -42,6 +42,7 @@ def write_config(
     text = (
         f"database: {tmp_path}/tracker.db\n{articles}outlets:\n{outlets or '  []'}\n"
         "fetch:\n  allow_private_networks: true\n  deadline: 5s\n  read_timeout: 2s\n"
+        "  per_host_gap: 0s\n  per_host_concurrency: 8\n"
         "  connect_timeout: 2s\n  max_body_bytes: 2MB\n"
         "polling:\n  disable_after: 3\n" + extra
     )

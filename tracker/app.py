@@ -26,6 +26,7 @@ from .articles import ArticleDraft, Citation, article_terms, cited_outlets, read
 from .config import Config, load_config
 from .errors import ArticleError, NotFoundError, TrackerError
 from .fetch import make_client, safe_get
+from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, link_relevant, run_cycle
@@ -62,6 +63,8 @@ class Tracker:
         self._client = client
         self._store: Store | None = None
         self.rng = rng or random.Random()
+        # one gate for the life of the tracker, so per-host gaps hold across cycles
+        self.hosts = HostGate(config.fetch.per_host_concurrency, config.fetch.per_host_gap)
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Tracker:
@@ -98,7 +101,7 @@ class Tracker:
         self.close()
 
     def context(self) -> Context:
-        return Context(self.config, self.store, self.client, self.clock, self.rng)
+        return Context(self.config, self.store, self.client, self.clock, self.rng, self.hosts)
 
     # --- commands --------------------------------------------------------------------------------
 

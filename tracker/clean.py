@@ -6,12 +6,11 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import re
-import warnings
+from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ftfy
 import nh3
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
 #: tags kept in stored summary HTML; everything else is stripped, scripts and styles with content
 SAFE_TAGS = {"a", "p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "q", "cite"}
@@ -34,6 +33,9 @@ SEARCH_REDIRECTS = {
     "www.google.com": ("url", "q"),
 }
 
+_SEARCH_PREFIXES = tuple(
+    f"{scheme}://{host}/" for scheme in ("http", "https") for host in SEARCH_REDIRECTS
+)
 _SPACE = re.compile(r"\s+")
 #: repair mojibake (UTF-8 read as Latin-1, as some feeds are double-encoded) and nothing else
 _FTFY = ftfy.TextFixerConfig(
@@ -42,33 +44,42 @@ _FTFY = ftfy.TextFixerConfig(
     fix_character_width=False,
     normalization="NFC",
 )
+_INVISIBLE_TAGS = {"script", "style", "noscript", "template", "svg", "math", "title", "head"}
+#: a UTF-8 lead byte read as Latin-1/cp1252 followed by a continuation byte read the same way
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+    "\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML fragment, whitespace collapsed (nbsp and zero-width spaces too)."""
+    """Visible text of an HTML fragment, whitespace collapsed (nbsp and zero-width spaces too).
+
+    nh3 (a real HTML5 parser) drops every tag and the content of scripts and styles; a space is
+    put before each tag first so that "<p>a</p><p>b</p>" reads "a b". For whole pages, where
+    structure matters, the tracker uses BeautifulSoup instead (articles.py); here, per item, nh3
+    is ten times faster.
+    """
     if not html:
         return ""
-    if "<" not in html and "&" not in html:
-        return normalise_space(html)
-    with warnings.catch_warnings():
-        # a summary that looks like a file name or URL is still just text
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(html, "lxml")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "math"]):
-        tag.decompose()
-    return normalise_space(soup.get_text(" "))
+    if "<" in html:
+        html = nh3.clean(html.replace("<", " <"), tags=set(), clean_content_tags=_INVISIBLE_TAGS)
+    if "&" in html:
+        html = unescape(html)
+    return normalise_space(html)
 
 
 def repair_text(text: str) -> str:
     """Undo mojibake and drop zero-width characters; markup is left as it is."""
-    return ftfy.fix_text(text.translate(_INVISIBLE), _FTFY)
+    text = text.translate(_INVISIBLE)
+    # ftfy is only worth its cost when the text shows the signature of UTF-8 read as cp1252
+    return ftfy.fix_text(text, _FTFY) if _MOJIBAKE.search(text) else text
 
 
 def normalise_space(text: str) -> str:
-    text = repair_text(text)
-    text = _SPACE.sub(" ", text).strip()
-    # get_text(" ") leaves a space before punctuation that followed an inline tag
+    text = _SPACE.sub(" ", repair_text(text)).strip()
+    # a space was put before every tag; take it back before closing punctuation
     return re.sub(r" ([,.;:!?)])", r"\1", text)
 
 
@@ -95,7 +106,9 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url:
         return None
-    url = unwrap_search_link(url.strip())
+    url = url.strip()
+    if url[:32].lower().startswith(_SEARCH_PREFIXES):
+        url = unwrap_search_link(url)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -107,14 +120,12 @@ def canonical_url(url: str | None) -> str | None:
         return None
     default_port = {"http": 80, "https": 443}[scheme]
     netloc = host if port in (None, default_port) else f"{host}:{port}"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not TRACKING_PARAMS.match(k)
-        ],
-        doseq=True,
-    )
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if not TRACKING_PARAMS.match(k)]
+        # re-encoding changes escapes; only do it when a parameter was dropped
+        query = query if len(kept) == len(pairs) else urlencode(kept, doseq=True)
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 

@@ -65,6 +65,7 @@ outlets:
     domains: [euronews.com]
 fetch:
   allow_private_networks: true
+  per_host_gap: 0s   # every demo feed is on 127.0.0.1
   deadline: 20s
 digest:
   directory: {workdir}/digests

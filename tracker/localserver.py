@@ -36,11 +36,11 @@ class Document:
 class FeedServer:
     """``with FeedServer() as server: server.add("/feed.xml", body); server.url("/feed.xml")``."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.routes: dict[str, Document | Behaviour] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_class(self))
+        self._httpd = _QuietServer(("127.0.0.1", port), _handler_class(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -93,6 +93,8 @@ class _QuietServer(ThreadingHTTPServer):
 def _handler_class(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in separate writes; without this, Nagle + delayed ACK add 40 ms
+        disable_nagle_algorithm = True
         server_version = "tracker-localserver/1"
 
         def do_GET(self) -> None:
@@ -159,3 +161,26 @@ def _not_modified(handler: BaseHTTPRequestHandler, doc: Document) -> bool:
 
 def http_date(when: Any) -> str:
     return format_datetime(when, usegmt=True)
+
+
+def serve_directory(directory: str, port: int) -> None:
+    """Serve every file of a directory at /NAME until interrupted (used by bench/)."""
+    from pathlib import Path
+
+    server = FeedServer(port)
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file():
+            server.add(
+                f"/{path.name}", path.read_bytes(), last_modified="Mon, 25 Aug 2025 00:00:00 GMT"
+            )
+    server.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_directory(sys.argv[1], int(sys.argv[2]))

@@ -13,8 +13,10 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
+from bs4 import BeautifulSoup
 from lxml import etree
 
 from .clean import html_to_text
@@ -38,12 +40,21 @@ def parse_feed(
 
 def _parse_syndication(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     # feedparser treats a str as a URL or path; bytes are only ever parsed
-    headers = {k.lower(): v for k, v in headers.items()}
-    headers.setdefault("content-location", url)
-    parsed = feedparser.parse(content, response_headers=headers, sanitize_html=False)
+    # No Content-Location: feedparser would join every URI of the document to it (a quarter of
+    # its time); the few relative item links are resolved below instead.
+    headers = {k.lower(): v for k, v in headers.items() if k.lower() != "content-location"}
+    content_type = headers.get("content-type", "")
+    if content_type.lower().startswith("text/") and "charset" not in content_type.lower():
+        # RFC 7303: without a charset parameter the document's own declaration (or BOM) decides.
+        # feedparser follows the older RFC 3023 (us-ascii) and would garble UTF-8 feeds.
+        headers["content-type"] = "application/xml"
+    # nh3 sanitises later and relative links are rare: feedparser's own passes are skipped
+    parsed = feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
     if not parsed.version and not parsed.entries:
         raise NotAFeedError(_not_a_feed_message(content, parsed))
-    items = tuple(item for e in parsed.entries if (item := _entry(e)) is not None)
+    items = tuple(item for e in parsed.entries if (item := _entry(e, url)) is not None)
     warning = None
     # a missing or odd Content-Type says nothing about the document itself
     if parsed.bozo and not isinstance(parsed.get("bozo_exception"), feedparser.NonXMLContentType):
@@ -57,8 +68,10 @@ def _parse_syndication(content: bytes, headers: dict[str, str], url: str) -> Par
     )
 
 
-def _entry(e: Any) -> ParsedItem | None:
-    link = e.get("feedburner_origlink") or e.get("link") or None
+def _entry(e: Any, base_url: str) -> ParsedItem | None:
+    link = (e.get("feedburner_origlink") or e.get("link") or "").strip() or None
+    if link and base_url and not link.lower().startswith(("http://", "https://")):
+        link = urljoin(base_url, link)
     summary = e.get("summary") or ""
     if not summary and e.get("content"):
         summary = e["content"][0].get("value", "")
@@ -67,7 +80,7 @@ def _entry(e: Any) -> ParsedItem | None:
         return None
     return ParsedItem(
         guid=(e.get("id") or "").strip() or None,
-        link=link.strip() if link else None,
+        link=link,
         title=title,
         summary_html=summary,
         author=html_to_text(e.get("author", "")) or None,
@@ -166,10 +179,6 @@ _FEED_TYPES = {
 
 def discover_feed_links(html: bytes, base_url: str) -> list[tuple[str, str]]:
     """(url, title) of the feeds a page announces with ``<link rel="alternate">``."""
-    from urllib.parse import urljoin
-
-    from bs4 import BeautifulSoup
-
     soup = BeautifulSoup(html, "lxml")
     found: dict[str, str] = {}
     for link in soup.find_all("link", href=True):

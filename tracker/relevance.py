@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from itertools import pairwise
 
 from .models import ArticleProfile, Relevance
@@ -59,6 +60,7 @@ def tokens(text: str) -> list[str]:
     return [stem(t) for t in _TOKEN.findall(text.casefold().replace("’", "'"))]
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     word = word.strip("'-")
     if word.endswith("'s"):

@@ -311,40 +311,73 @@ class Store:
     def upsert_items(
         self, feed: FeedState, items: Sequence[CleanItem], now: datetime
     ) -> list[ItemOutcome]:
-        """Insert new items, update changed ones (keeping the old version), record sightings."""
+        """Insert new items, update changed ones (keeping the old version), record sightings.
+
+        Lookups are batched (one query for every key of the poll, one for this feed's earlier
+        sightings) because this runs for every item of every poll.
+        """
+        stamp = to_db(now)
         outlet_id = self._x("SELECT outlet_id FROM feeds WHERE id = ?", (feed.id,)).fetchone()[0]
-        outcomes = []
+        known = self._item_ids_by_key([key for item in items for key in item.keys])
+        said_before = self._sighting_hashes(feed.id, set(known.values()))
+        outcomes, new_keys, sightings = [], [], []
         for item in items:
-            item_id = self._find_item(item)
+            item_id = self._match(item, known)
             if item_id is None:
-                item_id = self._insert_item(item, feed.id, outlet_id, now)
+                item_id = self._insert_item(item, feed.id, outlet_id, stamp)
                 status = "new"
             else:
-                status = self._refresh_item(item_id, item, feed.id, now)
+                status = self._refresh_item(item_id, item, said_before.get(item_id), stamp)
+            said_before[item_id] = item.content_hash
             for key in item.keys:
-                self._x(
-                    "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", (key, item_id)
-                )
+                if key not in known:
+                    known[key] = item_id
+                    new_keys.append((key, item_id))
+            sightings.append((item_id, feed.id, stamp, stamp, item.content_hash))
             outcomes.append(ItemOutcome(item_id, status, item))
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", new_keys
+        )
+        self.db.conn.executemany(
+            "INSERT INTO sightings (item_id, feed_id, first_seen_at, last_seen_at, times_seen, "
+            "content_hash) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(item_id, feed_id) DO UPDATE SET "
+            "last_seen_at = excluded.last_seen_at, times_seen = times_seen + 1, "
+            "content_hash = excluded.content_hash",
+            sightings,
+        )
+        self.db.conn.executemany(
+            "UPDATE items SET last_seen_at = ? WHERE id = ?",
+            [(stamp, o.item_id) for o in outcomes if o.status != "new"],
+        )
         return outcomes
 
-    def _find_item(self, item: CleanItem) -> int | None:
-        marks = ",".join("?" * len(item.keys))
-        found = dict(
-            self._x(
-                f"SELECT key, item_id FROM item_keys WHERE key IN ({marks})", item.keys
-            ).fetchall()
-        )
+    def _item_ids_by_key(self, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._x(f"SELECT key, item_id FROM item_keys WHERE key IN ({marks})", chunk)
+            )
+        return found
+
+    def _sighting_hashes(self, feed_id: int, item_ids: set[int]) -> dict[int, str]:
+        rows = self._x("SELECT item_id, content_hash FROM sightings WHERE feed_id = ?", (feed_id,))
+        return {item_id: digest for item_id, digest in rows if item_id in item_ids}
+
+    def _match(self, item: CleanItem, known: dict[str, int]) -> int | None:
         for key in item.keys:
-            if key in found:
+            if key in known:
+                if key == item.keys[0]:
+                    return known[key]
                 existing = {
                     r[0]
-                    for r in self._x("SELECT key FROM item_keys WHERE item_id = ?", (found[key],))
+                    for r in self._x("SELECT key FROM item_keys WHERE item_id = ?", (known[key],))
                 }
-                return found[key] if accepts_match(key, item.keys, existing) else None
+                return known[key] if accepts_match(key, item.keys, existing) else None
         return None
 
-    def _insert_item(self, item: CleanItem, feed_id: int, outlet_id: int, now: datetime) -> int:
+    def _insert_item(self, item: CleanItem, feed_id: int, outlet_id: int, stamp: str) -> int:
         cursor = self._x(
             "INSERT INTO items (outlet_id, feed_id, guid, url, canonical_url, title, summary, "
             "summary_html, author, published_at, first_seen_at, last_seen_at, content_hash, "
@@ -360,35 +393,19 @@ class Store:
                 item.summary_html,
                 item.author,
                 to_db(item.published_at),
-                to_db(now),
-                to_db(now),
+                stamp,
+                stamp,
                 item.content_hash,
             ),
         )
-        item_id = int(cursor.lastrowid or 0)
-        self._x(
-            "INSERT INTO sightings (item_id, feed_id, first_seen_at, last_seen_at, times_seen, "
-            "content_hash) VALUES (?, ?, ?, ?, 1, ?)",
-            (item_id, feed_id, to_db(now), to_db(now), item.content_hash),
-        )
-        return item_id
+        return int(cursor.lastrowid or 0)
 
-    def _refresh_item(self, item_id: int, item: CleanItem, feed_id: int, now: datetime) -> str:
-        sighting = self._x(
-            "SELECT content_hash FROM sightings WHERE item_id = ? AND feed_id = ?",
-            (item_id, feed_id),
-        ).fetchone()
-        self._x(
-            "INSERT INTO sightings (item_id, feed_id, first_seen_at, last_seen_at, times_seen, "
-            "content_hash) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(item_id, feed_id) DO UPDATE SET "
-            "last_seen_at = excluded.last_seen_at, times_seen = times_seen + 1, "
-            "content_hash = excluded.content_hash",
-            (item_id, feed_id, to_db(now), to_db(now), item.content_hash),
-        )
-        self._x("UPDATE items SET last_seen_at = ? WHERE id = ?", (to_db(now), item_id))
+    def _refresh_item(
+        self, item_id: int, item: CleanItem, said_before: str | None, stamp: str
+    ) -> str:
         # An update only counts when the same feed changed what it said. Comparing across feeds
         # would flip the item back and forth when two feeds word it differently.
-        if sighting is None or sighting[0] == item.content_hash:
+        if said_before is None or said_before == item.content_hash:
             return "seen"
         current = self._x("SELECT content_hash FROM items WHERE id = ?", (item_id,)).fetchone()[0]
         if current == item.content_hash:
@@ -397,7 +414,7 @@ class Store:
             "INSERT INTO item_versions (item_id, version, title, summary, summary_html, "
             "published_at, replaced_at) SELECT id, version, title, summary, summary_html, "
             "published_at, ? FROM items WHERE id = ?",
-            (to_db(now), item_id),
+            (stamp, item_id),
         )
         self._x(
             "UPDATE items SET title = ?, summary = ?, summary_html = ?, author = ?, "
@@ -409,7 +426,7 @@ class Store:
                 item.summary_html,
                 item.author,
                 item.content_hash,
-                to_db(now),
+                stamp,
                 to_db(item.published_at),
                 item_id,
             ),
