@@ -96,3 +96,29 @@ def test_schema_doc_example_queries_run() -> None:
     assert len(queries) >= 4
     for sql in queries:
         store.db.execute(sql).fetchall()
+
+
+def test_upgrade_from_schema_1_gives_every_item_a_story(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    from tracker.store import APPLICATION_ID, _m1_initial
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    _m1_initial(db)
+    db.execute("INSERT INTO outlets (id, name) VALUES (1, 'The Guardian')")
+    db.execute("INSERT INTO feeds (id, url, outlet_id) VALUES (1, 'https://x/rss', 1)")
+    db.execute(
+        "INSERT INTO items (id, outlet_id, feed_id, title, first_seen_at, content_hash) "
+        "VALUES (7, 1, 1, 'Old item', '2025-08-19T10:00:00Z', 'h')"
+    )
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    db.conn.commit()
+    db.close()
+    store = Store.open(tmp_path / "old.db")
+    assert store.schema_version == len(MIGRATIONS)
+    row = store.db.execute(
+        "SELECT items.story_id, stories.title, stories.first_outlet_id FROM items "
+        "JOIN stories ON stories.id = items.story_id WHERE items.id = 7"
+    ).fetchone()
+    assert row == (7, "Old item", 1)

@@ -398,7 +398,14 @@ class Store:
                 item.content_hash,
             ),
         )
-        return int(cursor.lastrowid or 0)
+        item_id = int(cursor.lastrowid or 0)
+        story = self._x(
+            "INSERT INTO stories (title, first_seen_at, first_item_id, first_outlet_id) "
+            "VALUES (?, ?, ?, ?)",
+            (item.title, stamp, item_id, outlet_id),
+        )
+        self._x("UPDATE items SET story_id = ? WHERE id = ?", (story.lastrowid, item_id))
+        return item_id
 
     def _refresh_item(
         self, item_id: int, item: CleanItem, said_before: str | None, stamp: str
@@ -818,4 +825,29 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db["items"].enable_fts(["title", "summary"], create_triggers=True, replace=True)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+def _m2_stories(db: sqlite_utils.Database) -> None:
+    """Stories group items about the same event; until clustering joins them, one per item."""
+    db["stories"].create(
+        {
+            "id": int,
+            "title": str,
+            "first_seen_at": str,
+            "first_item_id": int,
+            "first_outlet_id": int,
+        },
+        pk="id",
+        foreign_keys=[("first_item_id", "items", "id"), ("first_outlet_id", "outlets", "id")],
+        if_not_exists=True,
+    )
+    columns = {c.name for c in db["items"].columns}
+    if "story_id" not in columns:
+        db.execute("ALTER TABLE items ADD COLUMN story_id INTEGER REFERENCES stories(id)")
+    db.execute(
+        "INSERT OR IGNORE INTO stories (id, title, first_seen_at, first_item_id, first_outlet_id) "
+        "SELECT id, title, first_seen_at, id, outlet_id FROM items WHERE story_id IS NULL"
+    )
+    db.execute("UPDATE items SET story_id = id WHERE story_id IS NULL")
+    db["items"].create_index(["story_id"], if_not_exists=True)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_stories]
