@@ -122,3 +122,28 @@ def test_upgrade_from_schema_1_gives_every_item_a_story(tmp_path: Path) -> None:
         "JOIN stories ON stories.id = items.story_id WHERE items.id = 7"
     ).fetchone()
     assert row == (7, "Old item", 1)
+
+
+# --- querying: views and their documentation ------------------------------------------------------
+
+
+def test_schema_doc_lists_every_view_column() -> None:
+    store = Store.memory()
+    docs = documented()
+    assert {"coverage", "daily_coverage", "first_reports", "feed_health"} <= set(
+        store.db.view_names()
+    )
+    for view in store.db.view_names():
+        columns = {c.name for c in store.db[view].columns}
+        assert columns == docs[view], f"view {view}: columns differ from docs/schema.md"
+
+
+def test_views_are_created_by_their_own_migration_on_an_older_database(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "t.db", create=True)
+    for view in store.db.view_names():
+        store.db.execute(f"DROP VIEW {view}")
+    store.db.execute("PRAGMA user_version = 2")
+    store.close()
+    again = Store.open(tmp_path / "t.db")
+    assert set(again.db.view_names()) >= {"coverage", "daily_coverage", "first_reports"}
+    assert again.timezone() == "UTC"

@@ -13,24 +13,30 @@ do from the command line can be done from Python the same way::
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
 from .articles import ArticleDraft, Citation, article_terms, cited_outlets, read_article
 from .config import Config, load_config
-from .errors import ArticleError, NotFoundError, TrackerError
+from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
 from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, link_relevant, run_cycle
-from .store import Store, StoredArticle
+from .query import literal_match, parse_age, parse_when, timezone_spans
+from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
+from .textout import write_rows
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Tracker:
     def store(self) -> Store:
         if self._store is None:
             self._store = Store.open(self.config.database)
+            if self._store.timezone() != self.config.timezone:
+                self.sync_timezone()
         return self._store
 
     def close(self) -> None:
@@ -119,13 +127,19 @@ class Tracker:
     def sync_config(self) -> None:
         self.store.sync_outlets(self.config.outlets)
         self.store.sync_config_feeds(self.config.feeds, self.clock())
+        self.sync_timezone()
 
-    def poll(self, *, all_feeds: bool = False) -> CycleSummary:
-        """One cycle: every due feed (or every enabled feed) fetched, parsed, stored, scored."""
+    def poll(
+        self, *, all_feeds: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> CycleSummary:
+        """One cycle: every due feed (or every enabled feed) fetched, parsed, stored, scored.
+
+        ``progress(done, total)`` is called as feeds finish (the CLI draws a bar with it).
+        """
         feeds = None
         if all_feeds:
             feeds = [self.store.feed_state(f["id"]) for f in self.store.feeds() if f["enabled"]]
-        return run_cycle(self.context(), feeds)
+        return run_cycle(self.context(), feeds, progress)
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
@@ -209,3 +223,152 @@ class Tracker:
         profiles = [p for p in self.context().profiles() if p.id == article_id]
         with self.store.transaction():
             link_relevant(self.store, profiles, self.store.items_for_scoring(), self.clock())
+
+    # --- querying ------------------------------------------------------------------------------
+
+    def sync_timezone(self) -> bool:
+        """Write the configured zone's UTC offsets for daily_coverage; True when they changed."""
+        spans = [
+            (to_db(span.starts_at), to_db(span.ends_at), span.offset_minutes)
+            for span in timezone_spans(self.config.tz)
+        ]
+        return self.store.sync_timezone(self.config.timezone, spans)
+
+    @contextmanager
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[Rows]:
+        """Run one read-only SQL statement; iterate the yielded rows (dicts) inside the block.
+
+        The connection cannot write (see ``ReadOnlyStore``); the database is first opened
+        normally so it is migrated and its time zone is current.
+        """
+        with self._read_only() as reader:
+            yield reader.rows(sql, params)
+
+    def search(
+        self,
+        text: str,
+        *,
+        article_id: int | None = None,
+        outlet: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = 20,
+        literal: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Full-text search of item titles and summaries, best match first (bm25).
+
+        ``text`` is an FTS5 query (words, "phrases", OR, NOT, prefix*), or with ``literal`` the
+        words as typed. ``since``/``until`` bound when items were published (first seen when the
+        feed gave no date); a ``limit`` of None or 0 returns every match.
+        """
+        match = literal_match(text) if literal else text.strip()
+        if not match:
+            raise QueryError("search: the query is empty")
+        if article_id is not None:
+            self.store.article(article_id)
+        return self.store.search(
+            match,
+            article_id=article_id,
+            outlet_id=self.store.outlet_id(outlet) if outlet else None,
+            since=self._when(since),
+            until=self._when(until),
+            limit=limit or None,
+        )
+
+    def export(
+        self,
+        destination: TextIO | str | Path,
+        fmt: str = "csv",
+        *,
+        article_id: int | None = None,
+        tier: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> int:
+        """Write the coverage view (one article, or all) as csv, json or jsonl; returns rows.
+
+        Rows stream from the database to the destination, so memory stays flat however many
+        there are. A path is written to a temporary file renamed into place at the end, so a
+        failed export never leaves a truncated file behind. ``reasons`` is a JSON list in JSON
+        and JSONL, JSON text in CSV.
+        """
+        if fmt not in ("csv", "json", "jsonl"):
+            raise QueryError(f"export: unknown format {fmt!r}; expected csv, json or jsonl")
+        if article_id is not None:
+            self.store.article(article_id)
+        with self._read_only() as reader:
+            rows = reader.coverage(
+                article_id, tier=tier, since=self._when(since), until=self._when(until)
+            )
+            if not isinstance(destination, str | Path):
+                return write_rows(destination, rows.columns, rows, fmt, json_columns=["reasons"])
+            with _atomic_file(Path(destination)) as out:
+                return write_rows(out, rows.columns, rows, fmt, json_columns=["reasons"])
+
+    def prune(
+        self,
+        older_than: timedelta | str,
+        *,
+        include_linked: bool = False,
+        dry_run: bool = False,
+        vacuum: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> PruneReport:
+        """Delete items not seen for ``older_than`` (unlinked only, unless ``include_linked``)
+        with their versions, keys and sightings, and older fetch-log rows; then VACUUM.
+
+        ``dry_run`` only counts. Linked items are the coverage, so they stay by default.
+        """
+        age = parse_age(older_than) if isinstance(older_than, str) else older_than
+        if age <= timedelta(0):
+            raise QueryError("prune: --older-than must be a positive age such as 90d")
+        cutoff = self.clock() - age
+        counts = self.store.prune(
+            cutoff, include_linked=include_linked, dry_run=dry_run, progress=progress
+        )
+        before = after = self.store.file_size()
+        if vacuum and not dry_run:
+            before, after = self.store.reclaim_space()
+        return PruneReport(cutoff, dry_run, counts, before, after)
+
+    @contextmanager
+    def _read_only(self) -> Iterator[ReadOnlyStore]:
+        self.store  # noqa: B018 - opening migrates the database and syncs its time zone
+        reader = ReadOnlyStore.open(self.config.database)
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    def _when(self, value: datetime | str | None) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return parse_when(value, self.clock(), self.config.tz)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    cutoff: datetime
+    dry_run: bool
+    #: rows deleted (or, in a dry run, that would be) per table, in PRUNED_TABLES order
+    counts: dict[str, int]
+    bytes_before: int
+    bytes_after: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"table": t, "rows": self.counts.get(t, 0)} for t in PRUNED_TABLES]
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[TextIO]:
+    """A text file at ``path`` that appears only once it is completely written."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            yield out
+        # mkstemp makes the file private; give it the mode a plain open() would have
+        os.chmod(temporary, path.stat().st_mode if path.exists() else 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

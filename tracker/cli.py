@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from .app import Registered, Tracker
 from .config import ENV_VAR, config_path, load_config
 from .errors import ConfigError, TrackerError
 from .models import CycleSummary
-from .textout import as_json, table
+from .textout import as_json, table, write_rows
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,8 +114,8 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 
     Example: tracker poll --all
     """
-    with state.tracker() as t:
-        summary = t.poll(all_feeds=all_feeds)
+    with state.tracker() as t, _ProgressBar("polling feeds", enabled=not as_json_) as bar:
+        summary = t.poll(all_feeds=all_feeds, progress=bar.show)
     if as_json_:
         click.echo(as_json([r.__dict__ for r in summary.results]))
         return
@@ -396,20 +397,284 @@ def _echo_registered(reg: Registered) -> None:
 
 
 def _echo_cycle(summary: CycleSummary) -> None:
-    for r in summary.results:
-        detail = (
-            f"{r.error_kind}: {r.error_message}"
-            if r.result == "error"
-            else f"{r.items_new} new, {r.items_updated} updated, {r.items_seen} seen, "
-            f"{r.items_linked} linked"
-        )
-        click.echo(f"{r.result:12} {r.outlet[:18]:18} {r.url}  {detail}")
+    """A row per feed (aligned on a terminal, TSV when piped), then the totals line, which
+    goes to stderr when piped so that stdout stays one clean table."""
+    rows = [
+        {
+            **r.__dict__,
+            "new": r.items_new,
+            "updated": r.items_updated,
+            "seen": r.items_seen,
+            "linked": r.items_linked,
+            "error": f"{r.error_kind}: {r.error_message}" if r.result == "error" else "",
+        }
+        for r in summary.results
+    ]
+    columns = ["result", "outlet", "url", "new", "updated", "seen", "linked", "error"]
+    if rows:
+        click.echo(table(rows, columns, tty=_tty(), widths={"outlet": 18, "url": 60}))
     click.echo(
         f"{len(summary.results)} feeds polled: {summary.count('ok')} ok, "
         f"{summary.count('not-modified') + summary.count('unchanged')} not modified, "
         f"{summary.count('error')} failed; {summary.items_new} new items, "
-        f"{summary.items_linked} linked; {summary.duration_ms} ms"
+        f"{summary.items_linked} linked; {summary.duration_ms} ms",
+        err=not _tty(),
     )
+
+
+# --- querying ------------------------------------------------------------------------------------
+
+
+def output_options(func: F) -> F:
+    """--csv / --json / --jsonl; without one: a table on a terminal, tab-separated when piped."""
+    for flag, fmt, text in reversed(
+        (
+            ("--csv", "csv", "CSV with a header row."),
+            ("--json", "json", "A JSON array of objects."),
+            ("--jsonl", "jsonl", "One JSON object per line."),
+        )
+    ):
+        func = click.option(flag, "fmt", flag_value=fmt, help=text)(func)
+    return func
+
+
+@cli.command()
+@click.argument("text", metavar="QUERY")
+@click.option("--article", "article_id", type=int, help="Only items linked to this article.")
+@click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
+@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="At most N results; 0 for all.",
+)
+@click.option("--literal", is_flag=True, help="Match the words as typed, ignoring FTS syntax.")
+@output_options
+@pass_state
+@reports_errors
+def search(
+    state: State,
+    text: str,
+    article_id: int | None,
+    outlet: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    literal: bool,
+    fmt: str | None,
+) -> None:
+    """Full-text search of every stored item's title and summary, best match first.
+
+    QUERY is an SQLite FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*,
+    NEAR(a b). Ranked by bm25, a title match counting double. Dates are in the configured
+    time zone; an item's time is when it was published (first seen if the feed gave none).
+
+    Example: tracker search '"security guarantees" OR troops' --since 2025-08-18 --limit 10
+    """
+    with state.tracker() as t:
+        rows = t.search(
+            text,
+            article_id=article_id,
+            outlet=outlet,
+            since=since,
+            until=until,
+            limit=limit,
+            literal=literal,
+        )
+        tz = t.config.tz
+    if not rows and fmt is None and _tty():
+        click.echo("No matching items.")
+        return
+    columns = list(rows[0]) if rows else ["item_id", "outlet", "published_at", "title", "url"]
+    if fmt is None and _tty():
+        rows = [
+            {**r, "published": _local(r["published_at"] or r["first_seen_at"], tz)} for r in rows
+        ]
+        columns = ["item_id", "published", "outlet", "title", "articles"]
+    write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
+
+
+@cli.command()
+@click.argument("sql")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A value for :NAME in the SQL (repeatable).",
+)
+@output_options
+@pass_state
+@reports_errors
+def query(state: State, sql: str, params: tuple[tuple[str, str], ...], fmt: str | None) -> None:
+    """Run one read-only SQL statement against the database and print its rows.
+
+    The connection cannot write: INSERT, UPDATE, DELETE, DROP, ATTACH, PRAGMA and
+    load_extension() are refused. Views for the common questions: coverage, daily_coverage,
+    first_reports, feed_health (see docs/schema.md). Rows stream, so --csv and --jsonl handle
+    any size.
+
+    Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
+    """
+    with state.tracker() as t, t.query(sql, dict(params)) as rows:
+        write_rows(_stdout(), rows.columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
+
+
+@cli.command()
+@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
+@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "jsonl"]),
+    help="Output format (default: from the --output suffix, else csv).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    help="File to write (default: stdout); it appears only once complete.",
+)
+@pass_state
+@reports_errors
+def export(
+    state: State,
+    article_id: int | None,
+    tier: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str | None,
+    output: Path | None,
+) -> None:
+    """Export coverage (the coverage view) as CSV, JSON or JSONL, oldest first per article.
+
+    Rows stream from the database, so memory stays flat at any size. In JSON and JSONL,
+    reasons is a list; in CSV it is JSON text.
+
+    Example: tracker export --article 1 --output coverage.csv
+    """
+    to_stdout = output is None or str(output) == "-"
+    fmt = fmt or (_format_from_suffix(output) if not to_stdout else None) or "csv"
+    with state.tracker() as t:
+        count = t.export(
+            _stdout() if to_stdout else output,
+            fmt,
+            article_id=article_id,
+            tier=tier,
+            since=since,
+            until=until,
+        )
+    if not to_stdout:
+        click.echo(f"exported {count} rows to {output}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    required=True,
+    help="Items not seen in any feed for this long, and fetch-log rows this old: 90d, 12w.",
+)
+@click.option("--include-linked", is_flag=True, help="Remove old linked items (coverage) too.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--no-vacuum", is_flag=True, help="Skip VACUUM (it locks the database meanwhile).")
+@click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
+@pass_state
+@reports_errors
+def prune(
+    state: State,
+    older_than: str,
+    include_linked: bool,
+    dry_run: bool,
+    no_vacuum: bool,
+    as_json_: bool,
+) -> None:
+    """Remove old items that no article links to, with their versions, keys and sightings,
+    and old fetch-log rows; then VACUUM to give the space back.
+
+    An item is old when no feed has listed it for AGE. Linked items (the coverage) stay unless
+    --include-linked. Deletes go in small transactions, so a running service keeps polling.
+
+    Example: tracker prune --older-than 90d --dry-run
+    """
+    with state.tracker() as t, _ProgressBar("pruning items", enabled=not as_json_) as bar:
+        if not dry_run and bar.enabled:
+            total = t.prune(older_than, include_linked=include_linked, dry_run=True).counts
+            bar.show(0, total["items"])
+        report = t.prune(
+            older_than,
+            include_linked=include_linked,
+            dry_run=dry_run,
+            vacuum=not no_vacuum,
+            progress=bar.advance,
+        )
+    if as_json_:
+        click.echo(as_json({**report.__dict__, "cutoff": report.cutoff.isoformat()}))
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} rows last seen before {report.cutoff:%Y-%m-%d %H:%M} UTC:")
+    click.echo(table(report.rows(), ["table", "rows"], tty=_tty()))
+    if not dry_run and not no_vacuum:
+        click.echo(
+            f"database: {report.bytes_before / 1e6:.1f} MB -> {report.bytes_after / 1e6:.1f} MB",
+            err=not _tty(),
+        )
+
+
+_WIDTHS = {"title": 70, "url": 60, "outlet": 18, "summary": 60, "reasons": 60, "article": 40}
+
+
+class _ProgressBar:
+    """A click progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, *, enabled: bool = True) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._done = 0
+
+    def show(self, done: int, total: int) -> None:
+        if not self.enabled or total < 2:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self.show(self._done + count, self._bar.length)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _stdout() -> Any:
+    return sys.stdout
+
+
+def _local(stamp: str | None, tz: Any) -> str:
+    if not stamp:
+        return ""
+    return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _format_from_suffix(path: Path | None) -> str | None:
+    suffix = path.suffix.lower().lstrip(".") if path else ""
+    return suffix if suffix in ("csv", "json", "jsonl") else None
 
 
 def main() -> None:

@@ -89,3 +89,7 @@ class NotAFeedError(ParseError):
 
     kind = "not-a-feed"
     hard = True
+
+
+class QueryError(TrackerError):
+    """A query, search, export or prune request is not valid, or would write to the database."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,17 +67,27 @@ class Context:
         return self.store.article_profiles(r.threshold, r.story_threshold, overrides)
 
 
-def run_cycle(ctx: Context, feeds: Sequence[FeedState] | None = None) -> CycleSummary:
+def run_cycle(
+    ctx: Context,
+    feeds: Sequence[FeedState] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CycleSummary:
     """Poll every due feed once (or the given feeds), through a bounded pool of workers.
 
     Workers overlap one feed's network wait with another's parsing; the per-host gate keeps
     each outlet's server to a few requests at a time, and each store transaction is short.
+    ``progress(done, total)`` is called from this thread as each feed finishes.
     """
     started = time.monotonic()
     due = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
     profiles = ctx.profiles()
     with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
-        results = tuple(pool.map(lambda feed: poll_feed(ctx, feed, profiles), due))
+        futures = [pool.submit(poll_feed, ctx, feed, profiles) for feed in due]
+        if progress:
+            progress(0, len(futures))
+            for done, _ in enumerate(as_completed(futures), start=1):
+                progress(done, len(futures))
+        results = tuple(f.result() for f in futures)
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 

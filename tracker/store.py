@@ -11,6 +11,7 @@ commit on their own and would split it. Tables, views and FTS are created the sq
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import NotFoundError, StorageError
+from .errors import NotFoundError, QueryError, StorageError
 from .identity import accepts_match
 from .models import ArticleProfile, CleanItem, FeedResult, FeedSource, FeedState, Outlet, Relevance
 
@@ -603,6 +604,201 @@ class Store:
     def integrity_check(self) -> str:
         return self._x("PRAGMA integrity_check").fetchone()[0]
 
+    # --- querying: time zone, search, retention ----------------------------------------------
+
+    def timezone(self) -> str:
+        """The zone timezone_spans holds (what daily_coverage's local days are in)."""
+        row = self._x("SELECT timezone FROM timezone_spans ORDER BY starts_at LIMIT 1").fetchone()
+        return row[0] if row else "UTC"
+
+    def sync_timezone(self, name: str, spans: Sequence[tuple[str, str, int]]) -> bool:
+        """Replace timezone_spans with the given (starts_at, ends_at, offset_minutes) spans."""
+        stored = self._x(
+            "SELECT starts_at, ends_at, offset_minutes, timezone FROM timezone_spans "
+            "ORDER BY starts_at"
+        ).fetchall()
+        wanted = [(*span, name) for span in spans]
+        if stored == wanted:
+            return False
+        with self.transaction():
+            self._x("DELETE FROM timezone_spans")
+            self.db.conn.executemany(
+                "INSERT INTO timezone_spans (starts_at, ends_at, offset_minutes, timezone) "
+                "VALUES (?, ?, ?, ?)",
+                wanted,
+            )
+        return True
+
+    def outlet_id(self, name: str) -> int:
+        """The id of an existing outlet (names compare case-insensitively)."""
+        row = self._x("SELECT id FROM outlets WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
+        if row is None:
+            names = [r[0] for r in self._x("SELECT name FROM outlets ORDER BY name")]
+            raise NotFoundError(f"no outlet named {name!r}; outlets: {', '.join(names) or 'none'}")
+        return int(row[0])
+
+    def search(
+        self,
+        match: str,
+        *,
+        article_id: int | None = None,
+        outlet_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 20,
+    ) -> list[dict[str, Any]]:
+        """Items matching an FTS5 query, best first (bm25; a title match counts double)."""
+        where, params = ["items_fts MATCH :match"], {"match": match}
+        if article_id is not None:
+            where.append(
+                "items.id IN (SELECT item_id FROM article_items WHERE article_id = :article)"
+            )
+            params["article"] = article_id
+        if outlet_id is not None:
+            where.append("items.outlet_id = :outlet")
+            params["outlet"] = outlet_id
+        if since is not None:
+            where.append(f"{_REPORTED_AT} >= :since")
+            params["since"] = to_db(since)
+        if until is not None:
+            where.append(f"{_REPORTED_AT} < :until")
+            params["until"] = to_db(until)
+        sql = SEARCH_SQL.format(where=" AND ".join(where))
+        if limit:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        try:
+            return self._rows(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise QueryError(
+                f"search: {match!r} is not a valid full-text query ({exc}); put phrases in "
+                'double quotes ("security guarantees"), or use --literal to match the words '
+                "as typed"
+            ) from None
+
+    def prune(
+        self,
+        cutoff: datetime,
+        *,
+        include_linked: bool = False,
+        dry_run: bool = False,
+        batch: int = 2000,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
+        """Delete items last seen before ``cutoff`` (unlinked ones unless ``include_linked``)
+        with their versions, keys and sightings, and fetch-log rows started before it.
+
+        Returns rows deleted (or that would be, with ``dry_run``) per table. Items go in
+        batches, one short transaction each, so a running service's polls are never held up
+        for long; each batch leaves the database consistent.
+        """
+        params = {"cutoff": to_db(cutoff), "all": int(include_linked)}
+        if dry_run:
+            return self._prune_counts(params)
+        counts = dict.fromkeys(PRUNED_TABLES, 0)
+        after = 0
+        while True:
+            ids = [
+                row[0]
+                for row in self._x(
+                    f"SELECT id FROM items WHERE id > :after AND {_PRUNABLE} ORDER BY id "
+                    "LIMIT :batch",
+                    {**params, "after": after, "batch": batch},
+                )
+            ]
+            if not ids:
+                break
+            for table, deleted in self._prune_items(ids).items():
+                counts[table] += deleted
+            after = ids[-1]
+            if progress:
+                progress(len(ids))
+        counts["fetches"] = self._prune_fetches(params["cutoff"], batch)
+        return counts
+
+    def _prune_counts(self, params: dict[str, Any]) -> dict[str, int]:
+        doomed = f"SELECT id FROM items WHERE {_PRUNABLE}"
+        kept = _prunable("other")
+        queries = {
+            "items": f"SELECT count(*) FROM items WHERE {_PRUNABLE}",
+            "item_versions": f"SELECT count(*) FROM item_versions WHERE item_id IN ({doomed})",
+            "item_keys": f"SELECT count(*) FROM item_keys WHERE item_id IN ({doomed})",
+            "sightings": f"SELECT count(*) FROM sightings WHERE item_id IN ({doomed})",
+            "article_items": f"SELECT count(*) FROM article_items WHERE item_id IN ({doomed})",
+            "stories": f"SELECT count(DISTINCT story_id) FROM items WHERE {_PRUNABLE} AND NOT "
+            f"EXISTS (SELECT 1 FROM items AS other WHERE other.story_id = items.story_id "
+            f"AND NOT ({kept}))",
+            "fetches": "SELECT count(*) FROM fetches WHERE started_at < :cutoff",
+        }
+        with self._lock:
+            return {table: self._x(sql, params).fetchone()[0] for table, sql in queries.items()}
+
+    def _prune_items(self, ids: list[int]) -> dict[str, int]:
+        marks = ",".join("?" * len(ids))
+        story_ids = f"SELECT story_id FROM items WHERE id IN ({marks})"
+        counts = {}
+        try:
+            with self.transaction():
+                for table in ("article_items", "item_versions", "item_keys", "sightings"):
+                    counts[table] = self._x(
+                        f"DELETE FROM {table} WHERE item_id IN ({marks})", ids
+                    ).rowcount
+                # a story keeps its first_seen_at and first_outlet_id; its first_item_id moves
+                # to its earliest remaining item (NULL when none is left, and the story goes)
+                self._x(
+                    f"UPDATE stories SET first_item_id = (SELECT min(items.id) FROM items "
+                    f"WHERE items.story_id = stories.id AND items.id NOT IN ({marks})) "
+                    f"WHERE id IN ({story_ids}) AND first_item_id IN ({marks})",
+                    ids * 3,
+                )
+                doomed_stories = [r[0] for r in self._x(story_ids, ids)]
+                counts["items"] = self._x(f"DELETE FROM items WHERE id IN ({marks})", ids).rowcount
+                story_marks = ",".join("?" * len(doomed_stories))
+                counts["stories"] = self._x(
+                    f"DELETE FROM stories WHERE id IN ({story_marks}) AND NOT EXISTS "
+                    "(SELECT 1 FROM items WHERE items.story_id = stories.id)",
+                    doomed_stories,
+                ).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(
+                f"prune: items are still referenced from another table ({exc}); nothing in "
+                "this batch was deleted"
+            ) from None
+        return counts
+
+    def _prune_fetches(self, cutoff: str, batch: int) -> int:
+        deleted = 0
+        while True:
+            with self.transaction():
+                count = self._x(
+                    "DELETE FROM fetches WHERE id IN (SELECT id FROM fetches "
+                    "WHERE started_at < ? LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+            deleted += count
+            if count < batch:
+                return deleted
+
+    def reclaim_space(self) -> tuple[int, int]:
+        """Compact the full-text index and VACUUM; returns the file size before and after.
+
+        VACUUM cannot run inside a transaction and holds the database for its duration (writers
+        wait up to the busy timeout), which is why prune offers to skip it.
+        """
+        before = self.file_size()
+        with self._lock:
+            with self.transaction():
+                self._x("INSERT INTO items_fts (items_fts) VALUES ('optimize')")
+            self._x("VACUUM")
+            if self.path is not None:
+                self._x("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, self.file_size()
+
+    def file_size(self) -> int:
+        if self.path is None:
+            return 0
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
 
 FEED_STATE_COLUMNS = {
     "etag",
@@ -638,6 +834,225 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         new_items_rate=row["new_items_rate"] or 0.0,
         enabled=bool(row["enabled"]),
     )
+
+
+# --- querying: SQL of search and retention, and the read-only connection ----------------------
+
+#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
+_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
+
+SEARCH_SQL = f"""
+SELECT
+  items.id AS item_id,
+  outlets.name AS outlet,
+  items.published_at,
+  items.first_seen_at,
+  items.title,
+  items.url,
+  (SELECT group_concat(article_id) FROM article_items WHERE item_id = items.id) AS articles,
+  round(bm25(items_fts, 2.0, 1.0), 3) AS rank
+FROM items_fts
+JOIN items ON items.id = items_fts.rowid
+JOIN outlets ON outlets.id = items.outlet_id
+WHERE {{where}}
+ORDER BY bm25(items_fts, 2.0, 1.0), {_REPORTED_AT} DESC
+"""
+
+#: tables prune deletes from, in the order it reports them
+PRUNED_TABLES = (
+    "items",
+    "item_versions",
+    "item_keys",
+    "sightings",
+    "article_items",
+    "stories",
+    "fetches",
+)
+
+
+def _prunable(alias: str) -> str:
+    """Items last seen before :cutoff, and unlinked unless :all is 1."""
+    return (
+        f"coalesce({alias}.last_seen_at, {alias}.first_seen_at) < :cutoff AND (:all OR NOT "
+        f"EXISTS (SELECT 1 FROM article_items AS linked WHERE linked.item_id = {alias}.id))"
+    )
+
+
+_PRUNABLE = _prunable("items")
+
+#: what a read-only connection may do: read, select, call functions (not load_extension)
+_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
+#: pragmas that only describe the schema (none of them can be assigned), for pragma_*() functions
+_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "database_list",
+    "collation_list",
+    "function_list",
+    "module_list",
+    "pragma_list",
+    "compile_options",
+}
+_ACTION_NAMES = {
+    getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
+    for name in (
+        "CREATE_INDEX CREATE_TABLE CREATE_TEMP_INDEX CREATE_TEMP_TABLE CREATE_TEMP_TRIGGER "
+        "CREATE_TEMP_VIEW CREATE_TRIGGER CREATE_VIEW DELETE DROP_INDEX DROP_TABLE "
+        "DROP_TEMP_INDEX DROP_TEMP_TABLE DROP_TEMP_TRIGGER DROP_TEMP_VIEW DROP_TRIGGER DROP_VIEW "
+        "INSERT PRAGMA TRANSACTION UPDATE ATTACH DETACH ALTER_TABLE REINDEX ANALYZE "
+        "CREATE_VTABLE DROP_VTABLE SAVEPOINT"
+    ).split()
+}
+
+
+class ReadOnlyStore:
+    """A connection that cannot change the database, for user-written SQL and exports.
+
+    Three locks, any of which is enough: the file is opened read-only (``mode=ro``),
+    ``PRAGMA query_only`` is on, and an authorizer refuses every statement that is not a read
+    (INSERT, DROP, ATTACH, PRAGMA, load_extension(), …) with a clear error. It never migrates:
+    ``Tracker`` opens the database normally first.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._refused: str | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> ReadOnlyStore:
+        path = Path(path)
+        if not path.exists():
+            raise StorageError(f"{path}: no database here yet; run 'tracker init' first")
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise StorageError(f"{path}: cannot open database read-only: {exc}") from None
+        store = cls(conn, path)
+        conn.set_authorizer(store._authorize)
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _authorize(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
+    ) -> int:
+        if action in _READ_ACTIONS:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() != "load_extension":
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
+            return sqlite3.SQLITE_OK
+        # the first use of a pragma_*() table function registers it in the schema; SQL itself
+        # can never change sqlite_master (that needs PRAGMA writable_schema, refused above)
+        if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            self._refused = "load_extension()"
+        elif action == sqlite3.SQLITE_PRAGMA:
+            self._refused = f"PRAGMA {arg1}"
+        else:
+            self._refused = _ACTION_NAMES.get(action, f"action {action}")
+        return sqlite3.SQLITE_DENY
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
+        """Run one statement; its rows stream as dicts while the Rows object is iterated."""
+        self._refused = None
+        try:
+            cursor = self.conn.execute(sql, params)
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            if self._refused and not self._refused.startswith(("PRAGMA", "load_")):
+                # name the statement the user wrote, not the step SQLite checked first
+                # (DROP TABLE is refused at its DELETE from sqlite_master)
+                self._refused = _statement_name(sql) or self._refused
+            raise QueryError(self._explain(exc)) from None
+        columns = tuple(d[0] for d in cursor.description or ())
+        return Rows(columns, cursor, self._explain)
+
+    def coverage(
+        self,
+        article_id: int | None = None,
+        *,
+        tier: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Rows:
+        """The coverage view, oldest first per article, for exports."""
+        where, params = [], {}
+        for clause, name, value in (
+            ("article_id = :article", "article", article_id),
+            ("tier = :tier", "tier", tier),
+            ("coalesce(published_at, first_seen_at) >= :since", "since", to_db(since)),
+            ("coalesce(published_at, first_seen_at) < :until", "until", to_db(until)),
+        ):
+            if value is not None:
+                where.append(clause)
+                params[name] = value
+        sql = "SELECT * FROM coverage"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.rows(sql + " ORDER BY article_id, first_seen_at, item_id", params)
+
+    def _explain(self, exc: BaseException) -> str:
+        if self._refused:
+            return (
+                f"the query connection is read-only: {self._refused} is not allowed; only "
+                "SELECT statements (WITH … SELECT, pragma_table_info() and the like) run here"
+            )
+        message = str(exc)
+        if "one statement at a time" in message:
+            return "one SQL statement at a time, please"
+        if "attempt to write a readonly database" in message or "query_only" in message:
+            return "the query connection is read-only: it cannot change the database"
+        if "no such table" in message:
+            return f"{message} (tables and views: SELECT name FROM sqlite_master)"
+        return f"SQL error: {message}"
+
+
+def _statement_name(sql: str) -> str | None:
+    words = re.findall(r"[A-Za-z_]+", re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S))[:3]
+    if not words or words[0].upper() in ("WITH", "SELECT", "VALUES", "EXPLAIN"):
+        return None
+    first = words[0].upper()
+    if first in ("CREATE", "DROP") and len(words) > 1:
+        kind = words[2] if words[1].upper() in ("TEMP", "TEMPORARY", "VIRTUAL") else words[1]
+        return f"{first} {kind.upper()}"
+    return first
+
+
+class Rows:
+    """Rows of one query, as dicts, fetched a batch at a time (constant memory)."""
+
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        cursor: sqlite3.Cursor,
+        explain: Callable[[BaseException], str],
+    ) -> None:
+        self.columns = columns
+        self._cursor = cursor
+        self._explain = explain
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        columns = self.columns
+        try:
+            while batch := self._cursor.fetchmany(500):
+                for values in batch:
+                    yield dict(zip(columns, values, strict=True))
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            raise QueryError(self._explain(exc)) from None
 
 
 # --- migrations: append only; a released step is never edited ---------------------------------
@@ -850,4 +1265,196 @@ def _m2_stories(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["story_id"], if_not_exists=True)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_stories]
+def _m3_query_views(db: sqlite_utils.Database) -> None:
+    """Views for the common questions, and the UTC offsets that give daily_coverage local days.
+
+    SQLite has no time-zone database, so ``timezone_spans`` holds the configured zone's UTC
+    offsets as spans between its transitions (written from Python's zoneinfo by
+    ``Store.sync_timezone``); a view finds a timestamp's offset with one index seek, so a local
+    day stays right across DST changes, in plain SQL that sqlite3 and Datasette run as they are.
+    Until a tracker with a config opens the database it holds one span: UTC.
+    """
+    db["timezone_spans"].create(
+        {"starts_at": str, "ends_at": str, "offset_minutes": int, "timezone": str},
+        pk="starts_at",
+        not_null={"ends_at", "offset_minutes", "timezone"},
+        if_not_exists=True,
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO timezone_spans (starts_at, ends_at, offset_minutes, timezone) "
+        "VALUES (?, ?, 0, 'UTC')",
+        (SPANS_START, SPANS_END),
+    )
+    # feed_health counts a feed's recent sightings per feed and time
+    db["sightings"].create_index(["feed_id", "first_seen_at"], if_not_exists=True)
+    for name, sql in QUERY_VIEWS.items():
+        db.create_view(name, sql, replace=True)
+
+
+#: the open ends of timezone_spans: every stored timestamp falls inside one span
+SPANS_START = "0001-01-01T00:00:00Z"
+SPANS_END = "9999-12-31T23:59:59Z"
+
+#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
+_M3_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
+
+#: the views of migration 3, as released: never edit; a later migration replaces a view
+QUERY_VIEWS = {
+    "coverage": """
+SELECT
+  article_items.article_id,
+  articles.title AS article,
+  items.id AS item_id,
+  items.story_id,
+  stories.title AS story,
+  items.outlet_id,
+  outlets.name AS outlet,
+  items.first_seen_at,
+  items.published_at,
+  items.title,
+  items.url,
+  article_items.score,
+  article_items.tier,
+  article_items.reasons,
+  article_items.linked_at,
+  items.summary
+FROM article_items
+JOIN articles ON articles.id = article_items.article_id
+JOIN items ON items.id = article_items.item_id
+JOIN outlets ON outlets.id = items.outlet_id
+LEFT JOIN stories ON stories.id = items.story_id
+""",
+    "daily_coverage": f"""
+SELECT
+  article_id,
+  day,
+  outlet_id,
+  outlets.name AS outlet,
+  count(*) AS items,
+  sum(tier = 'story') AS story_items,
+  min(reported_at) AS first_reported_at,
+  (SELECT timezone FROM timezone_spans LIMIT 1) AS timezone
+FROM (
+  SELECT
+    article_items.article_id,
+    article_items.tier,
+    items.outlet_id,
+    {_M3_REPORTED_AT} AS reported_at,
+    date(
+      {_M3_REPORTED_AT},
+      (
+        SELECT offset_minutes FROM timezone_spans
+        WHERE starts_at <= {_M3_REPORTED_AT} ORDER BY starts_at DESC LIMIT 1
+      ) || ' minutes'
+    ) AS day
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+)
+JOIN outlets ON outlets.id = outlet_id
+GROUP BY article_id, day, outlet_id
+""",
+    "first_reports": f"""
+WITH per_outlet AS (
+  SELECT
+    article_items.article_id,
+    items.story_id,
+    items.outlet_id,
+    outlets.name AS outlet,
+    min({_M3_REPORTED_AT}) AS reported_at,
+    min(items.first_seen_at) AS first_seen_at,
+    count(*) AS items
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+  JOIN outlets ON outlets.id = items.outlet_id
+  GROUP BY article_items.article_id, items.story_id, items.outlet_id
+),
+placed AS (
+  SELECT
+    per_outlet.*,
+    row_number() OVER by_time AS place,
+    CAST(
+      round((julianday(reported_at) - julianday(first_value(reported_at) OVER by_time)) * 1440)
+      AS INTEGER
+    ) AS minutes_behind
+  FROM per_outlet
+  WINDOW by_time AS (
+    PARTITION BY article_id, story_id ORDER BY reported_at, first_seen_at, outlet_id
+  )
+),
+summed AS (
+  SELECT
+    placed.*,
+    lead(outlet) OVER later AS next_outlet,
+    lead(minutes_behind) OVER later AS lead_minutes,
+    json_group_array(json_object('outlet', outlet, 'minutes_behind', minutes_behind))
+      OVER (later ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followers,
+    count(*) OVER story AS outlets,
+    sum(items) OVER story AS story_items,
+    max(minutes_behind) OVER story AS spread_minutes,
+    min(first_seen_at) OVER story AS story_first_seen_at
+  FROM placed
+  WINDOW
+    later AS (PARTITION BY article_id, story_id ORDER BY place),
+    story AS (PARTITION BY article_id, story_id)
+)
+-- window functions instead of a GROUP BY: a WHERE on article_id then reaches article_items' index
+SELECT
+  summed.article_id,
+  summed.story_id,
+  stories.title AS story,
+  summed.outlet_id AS first_outlet_id,
+  summed.outlet AS first_outlet,
+  summed.reported_at AS first_reported_at,
+  summed.story_first_seen_at AS first_seen_at,
+  summed.outlets,
+  summed.story_items AS items,
+  summed.next_outlet,
+  summed.lead_minutes,
+  summed.spread_minutes,
+  summed.followers
+FROM summed
+LEFT JOIN stories ON stories.id = summed.story_id
+WHERE summed.place = 1
+""",
+    "feed_health": """
+SELECT
+  feeds.id AS feed_id,
+  outlets.name AS outlet,
+  feeds.url,
+  CASE
+    WHEN NOT feeds.enabled THEN 'disabled'
+    WHEN feeds.last_fetch_at IS NULL THEN 'never polled'
+    WHEN feeds.last_result = 'error' THEN 'failing'
+    ELSE 'ok'
+  END AS status,
+  feeds.enabled,
+  feeds.disabled_reason,
+  feeds.last_success_at,
+  feeds.last_fetch_at,
+  feeds.last_result,
+  feeds.consecutive_errors,
+  feeds.last_error,
+  feeds.next_poll_at,
+  (
+    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
+    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
+  ) AS items_24h,
+  (
+    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
+    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days')
+  ) AS items_7d,
+  (
+    SELECT count(*) FROM fetches WHERE fetches.feed_id = feeds.id AND fetches.result = 'error'
+    AND fetches.started_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
+  ) AS errors_24h
+FROM feeds
+JOIN outlets ON outlets.id = feeds.outlet_id
+""",
+}
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m1_initial,
+    _m2_stories,
+    _m3_query_views,
+]

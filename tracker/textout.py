@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import csv
+import itertools
 import json
 import shutil
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 
 def table(
@@ -52,3 +56,116 @@ def _cell(value: Any) -> str:
 
 def _fit(text: str, size: int) -> str:
     return text.ljust(size) if len(text) <= size else text[: max(size - 1, 0)] + "…"
+
+
+# --- streaming output: query, search and export ---------------------------------------------
+
+#: ``table``: aligned on a terminal, tab-separated when piped (the same rule as ``table()``)
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+def write_rows(
+    out: TextIO,
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    fmt: str = "table",
+    *,
+    tty: bool = False,
+    json_columns: Sequence[str] = (),
+    max_table_rows: int = 1000,
+    widths: dict[str, int] | None = None,
+) -> int:
+    """Write rows as they come (constant memory, except an on-screen table); returns the count.
+
+    ``json_columns`` hold JSON text that JSON and JSONL output embed as values (a list, not a
+    string); CSV and TSV keep the text. An on-screen table stops at ``max_table_rows`` and says
+    so, since nobody reads more on a terminal.
+    """
+    if fmt == "table" and tty:
+        return _write_screen_table(out, columns, rows, max_table_rows, widths)
+    writer = {"table": _write_tsv, "csv": _write_csv, "json": _write_json, "jsonl": _write_jsonl}
+    if fmt not in writer:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt in ("json", "jsonl") and json_columns:
+        rows = (_decoded(row, json_columns) for row in rows)
+    return writer[fmt](out, columns, rows)
+
+
+def _write_screen_table(
+    out: TextIO,
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    limit: int,
+    widths: dict[str, int] | None,
+) -> int:
+    shown = list(itertools.islice(rows, limit + 1))
+    more = len(shown) > limit
+    out.write(table(shown[:limit], columns, tty=True, widths=widths) + "\n")
+    if more:
+        out.write(
+            f"… only the first {limit} rows are shown on a terminal; add a LIMIT, or use "
+            "--csv, --json or --jsonl\n"
+        )
+    return min(len(shown), limit)
+
+
+def _write_tsv(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+    out.write("\t".join(columns) + "\n")
+    count = 0
+    for row in rows:
+        out.write("\t".join(_tsv_cell(row.get(c)) for c in columns) + "\n")
+        count += 1
+    return count
+
+
+def _write_csv(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        count += 1
+    return count
+
+
+def _write_json(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        out.write("[\n" if count == 1 else ",\n")
+        out.write(_json_line(row))
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def _write_jsonl(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for row in rows:
+        out.write(_json_line(row) + "\n")
+        count += 1
+    return count
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def _decoded(row: dict[str, Any], json_columns: Sequence[str]) -> dict[str, Any]:
+    for column in json_columns:
+        value = row.get(column)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not JSON after all: keep the text
+                row[column] = json.loads(value)
+    return row
+
+
+def _tsv_cell(value: Any) -> str:
+    """Exact values (no rounding), on one line: tabs and newlines become spaces."""
+    if value is None:
+        return ""
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
