@@ -66,3 +66,28 @@ def make_tracker(tmp_path: Path, clock: ManualClock) -> Iterator:
     yield make
     for t in made:
         t.close()
+
+
+# --- querying: a database of the replayed story ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def replay_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's database: real snapshots of six feeds, 15-24 Aug 2025, polled four times a
+    day through a real HTTP server on 127.0.0.1. Built once; copy it before writing to it."""
+    from tracker.demo import run_demo
+
+    workdir = tmp_path_factory.mktemp("replay")
+    run_demo(lambda line: None, workdir)
+    return workdir / "config.yaml"
+
+
+def copy_replay(config: Path, tmp_path: Path) -> Path:
+    """A private copy of the replay database and its config, for tests that write."""
+    import shutil
+
+    shutil.copy(config.parent / "tracker.db", tmp_path / "tracker.db")
+    text = config.read_text(encoding="utf-8").replace(str(config.parent), str(tmp_path))
+    copy = tmp_path / "config.yaml"
+    copy.write_text(text, encoding="utf-8")
+    return copy

@@ -725,9 +725,9 @@ class Store:
             "item_keys": f"SELECT count(*) FROM item_keys WHERE item_id IN ({doomed})",
             "sightings": f"SELECT count(*) FROM sightings WHERE item_id IN ({doomed})",
             "article_items": f"SELECT count(*) FROM article_items WHERE item_id IN ({doomed})",
-            "stories": f"SELECT count(DISTINCT story_id) FROM items WHERE {_PRUNABLE} AND NOT "
-            f"EXISTS (SELECT 1 FROM items AS other WHERE other.story_id = items.story_id "
-            f"AND NOT ({kept}))",
+            "stories": f"SELECT count(*) FROM stories WHERE (id IN (SELECT story_id FROM items "
+            f"WHERE {_PRUNABLE}) OR first_item_id IN ({doomed})) AND NOT EXISTS (SELECT 1 FROM "
+            f"items AS other WHERE other.story_id = stories.id AND NOT ({kept}))",
             "fetches": "SELECT count(*) FROM fetches WHERE started_at < :cutoff",
         }
         with self._lock:
@@ -735,10 +735,17 @@ class Store:
 
     def _prune_items(self, ids: list[int]) -> dict[str, int]:
         marks = ",".join("?" * len(ids))
-        story_ids = f"SELECT story_id FROM items WHERE id IN ({marks})"
         counts = {}
         try:
             with self.transaction():
+                stories = [
+                    row[0]
+                    for row in self._x(
+                        f"SELECT id FROM stories WHERE first_item_id IN ({marks}) UNION "
+                        f"SELECT story_id FROM items WHERE id IN ({marks})",
+                        ids * 2,
+                    )
+                ]
                 for table in ("article_items", "item_versions", "item_keys", "sightings"):
                     counts[table] = self._x(
                         f"DELETE FROM {table} WHERE item_id IN ({marks})", ids
@@ -748,16 +755,15 @@ class Store:
                 self._x(
                     f"UPDATE stories SET first_item_id = (SELECT min(items.id) FROM items "
                     f"WHERE items.story_id = stories.id AND items.id NOT IN ({marks})) "
-                    f"WHERE id IN ({story_ids}) AND first_item_id IN ({marks})",
-                    ids * 3,
+                    f"WHERE first_item_id IN ({marks})",
+                    ids * 2,
                 )
-                doomed_stories = [r[0] for r in self._x(story_ids, ids)]
                 counts["items"] = self._x(f"DELETE FROM items WHERE id IN ({marks})", ids).rowcount
-                story_marks = ",".join("?" * len(doomed_stories))
+                story_marks = ",".join("?" * len(stories))
                 counts["stories"] = self._x(
                     f"DELETE FROM stories WHERE id IN ({story_marks}) AND NOT EXISTS "
                     "(SELECT 1 FROM items WHERE items.story_id = stories.id)",
-                    doomed_stories,
+                    stories,
                 ).rowcount
         except sqlite3.IntegrityError as exc:
             raise StorageError(
@@ -897,6 +903,8 @@ _READ_PRAGMAS = {
     "module_list",
     "pragma_list",
     "compile_options",
+    # read-only; FTS5 asks it before each full-text query
+    "data_version",
 }
 _ACTION_NAMES = {
     getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
@@ -1287,6 +1295,8 @@ def _m3_query_views(db: sqlite_utils.Database) -> None:
     )
     # feed_health counts a feed's recent sightings per feed and time
     db["sightings"].create_index(["feed_id", "first_seen_at"], if_not_exists=True)
+    # prune finds the stories whose first item it removes
+    db["stories"].create_index(["first_item_id"], if_not_exists=True)
     for name, sql in QUERY_VIEWS.items():
         db.create_view(name, sql, replace=True)
 
@@ -1372,10 +1382,9 @@ placed AS (
   SELECT
     per_outlet.*,
     row_number() OVER by_time AS place,
-    CAST(
-      round((julianday(reported_at) - julianday(first_value(reported_at) OVER by_time)) * 1440)
-      AS INTEGER
-    ) AS minutes_behind
+    -- whole minutes, exact: integer seconds since the epoch, divided as integers
+    (strftime('%s', reported_at) - strftime('%s', first_value(reported_at) OVER by_time)) / 60
+      AS minutes_behind
   FROM per_outlet
   WINDOW by_time AS (
     PARTITION BY article_id, story_id ORDER BY reported_at, first_seen_at, outlet_id

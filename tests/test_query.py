@@ -1,0 +1,575 @@
+"""Querying the database: the views, search, read-only SQL, exports and prune, on the real replay.
+
+The database is the demo's: real feed snapshots of 15-24 August 2025 polled through a real HTTP
+server on 127.0.0.1. Expected values are recomputed here in Python from the rows the pipeline
+stored, independently of the SQL under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+import tracemalloc
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from tracker.app import Tracker
+from tracker.cli import cli
+from tracker.config import load_config
+from tracker.errors import NotFoundError, QueryError
+from tracker.localserver import FeedServer, send_status
+from tracker.models import ManualClock, Relevance
+from tracker.query import literal_match, parse_age, parse_when, timezone_spans
+from tracker.store import ReadOnlyStore, Store, to_db
+
+from .conftest import REPLAY, copy_replay
+
+LONDON = ZoneInfo("Europe/London")
+AFTER_REPLAY = datetime(2025, 8, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def replay(replay_db: Path) -> Any:
+    t = Tracker(load_config(replay_db), clock=ManualClock(AFTER_REPLAY))
+    yield t
+    t.close()
+
+
+def sql(t: Tracker, query: str, params: Any = ()) -> list[dict[str, Any]]:
+    return list(t.store.db.query(query, params))
+
+
+def reported(row: dict[str, Any]) -> str:
+    return row["published_at"] or row["first_seen_at"]
+
+
+def local_day(stamp: str, tz: ZoneInfo = LONDON) -> str:
+    return datetime.fromisoformat(stamp).astimezone(tz).date().isoformat()
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def test_coverage_view_is_the_linked_items_with_their_scores(replay: Tracker) -> None:
+    view = sql(replay, "SELECT * FROM coverage WHERE article_id = 1")
+    api = replay.coverage(1)
+    assert len(view) == len(api) > 100
+    by_item = {r["item_id"]: r for r in view}
+    for row in api:
+        v = by_item[row["item_id"]]
+        assert (v["outlet"], v["title"], v["url"], v["score"], v["tier"]) == (
+            row["outlet"],
+            row["title"],
+            row["url"],
+            row["score"],
+            row["tier"],
+        )
+        assert json.loads(v["reasons"]) == row["reasons"]
+        assert v["story_id"] is not None and v["article"].startswith("The Shifting Sands")
+
+
+def test_daily_coverage_counts_local_days_across_midnight_utc(replay: Tracker) -> None:
+    coverage = sql(replay, "SELECT * FROM coverage WHERE article_id = 1")
+    expected = Counter((local_day(reported(r)), r["outlet"]) for r in coverage)
+    view = sql(replay, "SELECT * FROM daily_coverage WHERE article_id = 1")
+    assert {(r["day"], r["outlet"]): r["items"] for r in view} == expected
+    assert {r["timezone"] for r in view} == {"Europe/London"}
+    # the check means something: some items were reported after 23:00 UTC, i.e. the next
+    # day in London (BST), and a UTC day would count them on the wrong date
+    late = [r for r in coverage if local_day(reported(r)) != reported(r)[:10]]
+    assert late
+    story = Counter(local_day(reported(r)) for r in coverage if r["tier"] == "story")
+    per_day = Counter()
+    for r in view:
+        per_day[r["day"]] += r["story_items"]
+    assert +per_day == story
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+)
+def test_local_days_are_right_on_both_sides_of_every_dst_change(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    store = Store.memory()
+    spans = timezone_spans(tz)
+    store.sync_timezone(
+        zone, [(to_db(s.starts_at), to_db(s.ends_at), s.offset_minutes) for s in spans]
+    )
+    changes = [s.starts_at for s in spans[1:] if s.starts_at.year in (2024, 2025)]
+    moments = [c + timedelta(minutes=m) for c in changes for m in range(-90, 91, 15)]
+    moments += [
+        datetime(2025, 8, 18, 23, 30, tzinfo=UTC),
+        datetime(1989, 12, 31, 23, 0, tzinfo=UTC),
+    ]
+    for moment in moments:
+        stamp = to_db(moment)
+        got = store.db.execute(
+            "SELECT datetime(:t, (SELECT offset_minutes FROM timezone_spans WHERE starts_at <= :t "
+            "ORDER BY starts_at DESC LIMIT 1) || ' minutes')",
+            {"t": stamp},
+        ).fetchone()[0]
+        assert got == moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), (zone, stamp)
+
+
+def cluster_by_day(t: Tracker) -> None:
+    """Join each local day's items into one story, as clustering (issue 9) will join items."""
+    with t.store.transaction():
+        t.store.db.execute(
+            "UPDATE items SET story_id = (SELECT min(other.id) FROM items AS other "
+            "WHERE substr(other.first_seen_at, 1, 10) = substr(items.first_seen_at, 1, 10))"
+        )
+
+
+def test_first_reports_name_the_first_outlet_and_its_lead(replay_db: Path, tmp_path: Path) -> None:
+    t = Tracker(load_config(copy_replay(replay_db, tmp_path)), clock=ManualClock(AFTER_REPLAY))
+    before = sql(t, "SELECT * FROM first_reports WHERE article_id = 1")
+    assert all(r["outlets"] == 1 and r["lead_minutes"] is None for r in before)
+    assert len(before) == len(sql(t, "SELECT * FROM coverage WHERE article_id = 1"))
+    cluster_by_day(t)
+    coverage = sql(t, "SELECT * FROM coverage WHERE article_id = 1")
+    stories: dict[int, dict[str, tuple[str, str, int]]] = defaultdict(dict)
+    for r in coverage:
+        key = (reported(r), r["first_seen_at"], r["outlet_id"])
+        stories[r["story_id"]][r["outlet"]] = min(stories[r["story_id"]].get(r["outlet"], key), key)
+    view = {r["story_id"]: r for r in sql(t, "SELECT * FROM first_reports WHERE article_id = 1")}
+    assert set(view) == set(stories)
+    assert any(r["outlets"] >= 4 for r in view.values())
+    for story_id, outlets in stories.items():
+        order = sorted(outlets, key=outlets.get)
+        first = datetime.fromisoformat(outlets[order[0]][0])
+        behind = [
+            int((datetime.fromisoformat(outlets[o][0]) - first).total_seconds() // 60)
+            for o in order
+        ]
+        row = view[story_id]
+        assert row["first_outlet"] == order[0]
+        assert row["outlets"] == len(order)
+        assert row["next_outlet"] == (order[1] if len(order) > 1 else None)
+        assert row["lead_minutes"] == (behind[1] if len(order) > 1 else None)
+        assert row["spread_minutes"] == behind[-1]
+        assert json.loads(row["followers"]) == [
+            {"outlet": o, "minutes_behind": m} for o, m in zip(order[1:], behind[1:], strict=True)
+        ]
+    t.close()
+
+
+def test_feed_health_shows_failing_feeds_and_recent_items(
+    server: FeedServer, make_tracker, clock
+) -> None:
+    clock.set(datetime.now(UTC) - timedelta(days=3))
+    good = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    fresh = server.add("/b.xml", (REPLAY / "bloomberg-politics-20250819.xml").read_bytes())
+    missing = server.add("/missing", lambda h: send_status(h, 404))
+    t = make_tracker({"The Guardian": [good, fresh], "Gone": [missing]})
+    t.poll(all_feeds=True)
+    clock.set(datetime.now(UTC) - timedelta(hours=2))
+    server.add("/b.xml", (REPLAY / "bloomberg-politics-20250820.xml").read_bytes())
+    t.poll(all_feeds=True)
+    health = {r["url"]: r for r in sql(t, "SELECT * FROM feed_health")}
+    new_today = sql(
+        t,
+        "SELECT count(*) AS n FROM sightings WHERE feed_id = (SELECT id FROM feeds WHERE url = ?) "
+        "AND first_seen_at = ?",
+        (fresh, to_db(clock())),
+    )[0]["n"]
+    assert new_today > 0
+    assert health[good]["status"] == "ok"
+    assert (health[good]["items_24h"], health[good]["items_7d"]) == (0, 60)
+    assert health[fresh]["items_24h"] == new_today
+    assert health[fresh]["items_7d"] > new_today
+    assert health[missing]["status"] == "failing"
+    assert health[missing]["consecutive_errors"] == 2 and health[missing]["errors_24h"] == 1
+    assert health[missing]["last_error"].startswith("http-status")
+    t.enable_feed(int(health[missing]["feed_id"]), False)
+    assert sql(t, "SELECT status FROM feed_health WHERE url = ?", (missing,)) == [
+        {"status": "disabled"}
+    ]
+
+
+def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
+    examples = doc.split("## Views", 1)[1]
+    queries = re.findall(r"```sql\n(.*?)```", examples, re.S)
+    assert len(queries) >= 5
+    for query in queries:
+        if "date('now'" in query:  # relative to today, and the replay is from 2025
+            query = query.replace("date('now', '-14 days')", "'2025-08-11'")
+        with replay.query(query) as rows:
+            assert list(rows), query
+
+
+def test_timezone_follows_the_config(replay_db: Path, tmp_path: Path) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    config.write_text(config.read_text().replace("Europe/London", "America/New_York"))
+    with Tracker(load_config(config)) as t:
+        days = sql(t, "SELECT DISTINCT timezone FROM daily_coverage")
+        assert days == [{"timezone": "America/New_York"}]
+        row = sql(t, "SELECT * FROM coverage WHERE published_at LIKE '2025-08-18T02%' LIMIT 1")[0]
+        assert local_day(reported(row), ZoneInfo("America/New_York")) == "2025-08-17"
+        counted = sql(
+            t,
+            "SELECT items FROM daily_coverage WHERE day = '2025-08-17' AND outlet = ?",
+            (row["outlet"],),
+        )
+        assert counted and counted[0]["items"] >= 1
+
+
+# --- read-only query -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "refused"),
+    [
+        ("INSERT INTO outlets (name) VALUES ('x')", "INSERT is not allowed"),
+        ("DROP TABLE items", "DROP TABLE is not allowed"),
+        ("DELETE FROM items", "DELETE is not allowed"),
+        ("UPDATE items SET title = ''", "UPDATE is not allowed"),
+        ("WITH x AS (SELECT 1) DELETE FROM fetches", "DELETE is not allowed"),
+        ("ATTACH DATABASE '/tmp/other.db' AS other", "ATTACH is not allowed"),
+        ("CREATE TEMP TABLE t (x)", "CREATE TABLE is not allowed"),
+        ("PRAGMA user_version = 99", "PRAGMA user_version is not allowed"),
+        ("PRAGMA writable_schema = 1", "PRAGMA writable_schema is not allowed"),
+        ("SELECT load_extension('/tmp/evil')", "load_extension() is not allowed"),
+        ("VACUUM", "VACUUM is not allowed"),
+        ("SELECT 1; DROP TABLE items", "one SQL statement at a time"),
+    ],
+)
+def test_query_refuses_writes_with_a_clear_error(
+    replay: Tracker, statement: str, refused: str
+) -> None:
+    before = replay.store.counts()
+    with (
+        pytest.raises(QueryError, match=re.escape(refused)),
+        replay.query(statement) as rows,
+    ):
+        list(rows)
+    assert replay.store.counts() == before
+    assert replay.store.schema_version == 3
+
+
+def test_read_only_connection_cannot_write_even_without_its_authorizer(replay_db: Path) -> None:
+    reader = ReadOnlyStore.open(replay_db.parent / "tracker.db")
+    reader.conn.set_authorizer(None)
+    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+        reader.conn.execute("DELETE FROM fetches")
+    reader.conn.execute("PRAGMA query_only = 0")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.conn.execute("DELETE FROM fetches")
+    reader.close()
+
+
+def test_query_cli_outputs_and_errors(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query"]
+    statement = "SELECT outlet, count(*) AS items FROM coverage WHERE article_id = :a GROUP BY outlet ORDER BY items DESC, outlet"
+    as_json = run(cli, [*base, statement, "-p", "a", "1", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert rows[0]["outlet"] == "Bloomberg" and sum(r["items"] for r in rows) > 100
+    as_csv = run(cli, [*base, statement, "-p", "a", "1", "--csv"])
+    assert list(csv.DictReader(io.StringIO(as_csv.stdout))) == [
+        {k: str(v) for k, v in r.items()} for r in rows
+    ]
+    as_jsonl = run(cli, [*base, statement, "-p", "a", "1", "--jsonl"])
+    assert [json.loads(line) for line in as_jsonl.stdout.splitlines()] == rows
+    piped = run(cli, [*base, statement, "-p", "a", "1"])
+    lines = piped.stdout.splitlines()
+    assert lines[0] == "outlet\titems" and lines[1] == f"Bloomberg\t{rows[0]['items']}"
+    refused = run(cli, [*base, "DROP TABLE items"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == (
+        "Error: the query connection is read-only: DROP TABLE is not allowed; only SELECT "
+        "statements (WITH … SELECT, pragma_table_info() and the like) run here"
+    )
+    for bad, message in (
+        ("SELEC 1", 'SQL error: near "SELEC": syntax error'),
+        ("SELECT * FROM nowhere", "no such table: nowhere"),
+        ("SELECT :missing", "SQL error"),
+    ):
+        result = run(cli, [*base, bad])
+        assert (
+            result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+        )
+
+
+def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_path: Path) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    db = sqlite3.connect(tmp_path / "tracker.db")
+    db.execute("DROP VIEW daily_coverage")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    result = CliRunner().invoke(
+        cli, ["-c", str(config), "query", "SELECT count(*) AS n FROM daily_coverage", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["n"] > 10
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_search_ranks_matches_and_filters(replay: Tracker) -> None:
+    hits = replay.search("troops", limit=0)
+    assert len(hits) > 10
+    assert all("troop" in (h["title"] + " " + summary(replay, h)).lower() for h in hits)
+    assert [h["rank"] for h in hits] == sorted(h["rank"] for h in hits)
+    assert "troops" in hits[0]["title"].lower()  # a title match ranks first
+    guardian = replay.search("troops", outlet="the guardian", limit=0)
+    assert guardian and {h["outlet"] for h in guardian} == {"The Guardian"}
+    linked = {r["item_id"] for r in replay.coverage(1)}
+    on_article = replay.search("troops", article_id=1, limit=0)
+    assert (
+        on_article and {h["item_id"] for h in on_article} == {h["item_id"] for h in hits} & linked
+    )
+    window = replay.search("troops", since="2025-08-19", until="2025-08-20", limit=0)
+    assert window and all(
+        local_day(h["published_at"] or h["first_seen_at"]) == "2025-08-19" for h in window
+    )
+    assert len(replay.search("troops", limit=3)) == 3
+    phrase = replay.search('"security guarantees"', limit=0)
+    assert phrase and all(
+        "security guarantee" in (h["title"] + summary(replay, h)).lower() for h in phrase
+    )
+
+
+def summary(t: Tracker, hit: dict[str, Any]) -> str:
+    return sql(t, "SELECT summary FROM items WHERE id = ?", (hit["item_id"],))[0]["summary"] or ""
+
+
+@pytest.mark.parametrize("query", ["troops AND", '"unclosed', "NEAR(", "title:", "*", "AND OR"])
+def test_bad_fts_syntax_is_a_clear_error(replay_db: Path, query: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", query])
+    assert result.exit_code == 1
+    assert "is not a valid full-text query" in result.output and "--literal" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_literal_search_matches_words_as_typed(replay: Tracker) -> None:
+    assert literal_match('troops AND "x') == '"troops" "AND" """x"'
+    assert replay.search("Ukraine AND", literal=True, limit=0)
+    with pytest.raises(QueryError, match="empty"):
+        replay.search("   ")
+
+
+def test_search_cli(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    result = run(cli, ["-c", str(replay_db), "search", "troops", "--limit", "5", "--json"])
+    hits = json.loads(result.stdout)
+    assert len(hits) == 5 and {"item_id", "outlet", "title", "url", "rank"} <= set(hits[0])
+    tsv = run(cli, ["-c", str(replay_db), "search", "troops", "-n", "2"])
+    assert len(tsv.stdout.splitlines()) == 3 and tsv.stdout.startswith("item_id\toutlet\t")
+    unknown = run(cli, ["-c", str(replay_db), "search", "troops", "--outlet", "Pravda"])
+    assert (
+        unknown.exit_code == 1 and "no outlet named 'Pravda'; outlets: BBC News" in unknown.output
+    )
+    when = run(cli, ["-c", str(replay_db), "search", "troops", "--since", "last tuesday"])
+    assert when.exit_code == 1 and "expected a time such as 7d" in when.output
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def view_rows(t: Tracker, where: str = "") -> list[dict[str, Any]]:
+    return sql(t, f"SELECT * FROM coverage {where} ORDER BY article_id, first_seen_at, item_id")
+
+
+def test_exports_round_trip_to_the_view(replay: Tracker, tmp_path: Path) -> None:
+    expected = view_rows(replay)
+    assert replay.export(tmp_path / "c.csv", "csv") == len(expected)
+    with (tmp_path / "c.csv").open(encoding="utf-8", newline="") as f:
+        assert list(csv.DictReader(f)) == [
+            {k: "" if v is None else str(v) for k, v in r.items()} for r in expected
+        ]
+    decoded = [{**r, "reasons": json.loads(r["reasons"])} for r in expected]
+    replay.export(tmp_path / "c.json", "json")
+    assert json.loads((tmp_path / "c.json").read_text(encoding="utf-8")) == decoded
+    out = io.StringIO()
+    replay.export(out, "jsonl", article_id=1, tier="story")
+    story = [r for r in decoded if r["tier"] == "story"]
+    assert story and [json.loads(line) for line in out.getvalue().splitlines()] == story
+
+
+def test_export_cli_streams_to_stdout_or_a_file(replay_db: Path, tmp_path: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "export"]
+    stdout = run(cli, [*base, "--article", "1", "--since", "2025-08-20", "--until", "2025-08-21"])
+    rows = list(csv.DictReader(io.StringIO(stdout.stdout)))
+    assert rows and {local_day(r["published_at"] or r["first_seen_at"]) for r in rows} == {
+        "2025-08-20"
+    }
+    target = tmp_path / "coverage.jsonl"
+    to_file = run(cli, [*base, "-o", str(target)])
+    assert to_file.exit_code == 0 and f"exported 146 rows to {target}" in to_file.stderr
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 146  # format from the suffix
+    empty = run(cli, [*base, "--format", "json", "--since", "2030-01-01"])
+    assert empty.stdout == "[]\n"
+    missing = tmp_path / "nothing.csv"
+    failed = run(cli, [*base, "--article", "9", "-o", str(missing)])
+    assert failed.exit_code == 1 and "no article with id 9" in failed.output
+    assert not missing.exists() and list(tmp_path.glob(".nothing*")) == []
+
+
+class Discard(io.TextIOBase):
+    """An output that keeps nothing, so memory measured is the exporter's own."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def test_export_memory_stays_flat_as_rows_grow(replay_db: Path, tmp_path: Path) -> None:
+    t = Tracker(load_config(copy_replay(replay_db, tmp_path)), clock=ManualClock(AFTER_REPLAY))
+    ids = [r["id"] for r in sql(t, "SELECT id FROM items")]
+
+    def peak_after_linking(articles: int) -> tuple[int, int]:
+        with t.store.transaction():
+            for n in range(2, articles + 1):
+                t.store.db.execute(
+                    "INSERT OR IGNORE INTO articles (id, location, title, added_at) VALUES (?, ?, ?, ?)",
+                    (n, f"copy-{n}", f"Article {n}", to_db(AFTER_REPLAY)),
+                )
+                for item_id in ids:
+                    t.store.link_item(
+                        n, item_id, Relevance(0.5, ('title: "x"',), "related"), AFTER_REPLAY
+                    )
+        sink = Discard()
+        tracemalloc.start()
+        count = t.export(sink, "jsonl")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return count, peak
+
+    small_rows, small_peak = peak_after_linking(2)
+    big_rows, big_peak = peak_after_linking(9)
+    assert big_rows > 4 * small_rows > 4000
+    assert big_peak < 1.5 * small_peak  # materialising would take ~4x
+    t.close()
+
+
+# --- prune ---------------------------------------------------------------------------------------
+
+
+def integrity(t: Tracker) -> None:
+    db = t.store.db
+    assert t.store.integrity_check() == "ok"
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    db.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
+    assert db.execute("SELECT count(*) FROM items_fts").fetchone()[0] == t.store.counts()["items"]
+
+
+def test_prune_keeps_linked_items_and_leaves_a_sound_database(
+    replay_db: Path, tmp_path: Path
+) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    t = Tracker(load_config(config), clock=ManualClock(AFTER_REPLAY))
+    cutoff = to_db(AFTER_REPLAY - timedelta(days=4))
+    linked_before = sql(t, "SELECT * FROM coverage ORDER BY item_id")
+    old_unlinked = {
+        r["id"]
+        for r in sql(
+            t,
+            "SELECT id FROM items WHERE last_seen_at < ? AND id NOT IN (SELECT item_id FROM article_items)",
+            (cutoff,),
+        )
+    }
+    fetches_old = sql(t, "SELECT count(*) AS n FROM fetches WHERE started_at < ?", (cutoff,))[0][
+        "n"
+    ]
+    counts_before = t.store.counts()
+    plan = t.prune("4d", dry_run=True)
+    assert t.store.counts() == counts_before
+    assert plan.counts["items"] == len(old_unlinked) > 100
+    assert plan.counts["fetches"] == fetches_old > 0
+    done = t.prune("4d")
+    assert done.counts == plan.counts
+    assert done.bytes_after < done.bytes_before
+    remaining = {r["id"] for r in sql(t, "SELECT id FROM items")}
+    assert not remaining & old_unlinked
+    assert len(remaining) == counts_before["items"] - len(old_unlinked)
+    assert sql(t, "SELECT * FROM coverage ORDER BY item_id") == linked_before
+    assert t.store.counts()["sightings"] == counts_before["sightings"] - plan.counts["sightings"]
+    integrity(t)
+    gone_title = sql(
+        Tracker(load_config(replay_db)),
+        "SELECT title FROM items WHERE id = ?",
+        (min(old_unlinked),),
+    )[0]["title"]
+    assert all(
+        h["item_id"] not in old_unlinked for h in t.search(gone_title, literal=True, limit=0)
+    )
+    t.close()
+
+
+def test_prune_include_linked_and_stories_that_outlive_their_first_item(
+    replay_db: Path, tmp_path: Path
+) -> None:
+    t = Tracker(load_config(copy_replay(replay_db, tmp_path)), clock=ManualClock(AFTER_REPLAY))
+    cluster_by_day(t)
+    cutoff = to_db(AFTER_REPLAY - timedelta(days=4))
+    # a story whose first item is old and unlinked, but which has a linked item
+    story = sql(
+        t,
+        "SELECT stories.id, stories.first_item_id FROM stories JOIN items ON items.id = stories.first_item_id "
+        "WHERE items.last_seen_at < ? AND items.id NOT IN (SELECT item_id FROM article_items) "
+        "AND EXISTS (SELECT 1 FROM coverage WHERE coverage.story_id = stories.id)",
+        (cutoff,),
+    )[0]
+    t.prune("4d", vacuum=False)
+    after = sql(t, "SELECT * FROM stories WHERE id = ?", (story["id"],))[0]
+    assert after["first_item_id"] != story["first_item_id"]
+    assert sql(t, "SELECT story_id FROM items WHERE id = ?", (after["first_item_id"],)) == [
+        {"story_id": story["id"]}
+    ]
+    integrity(t)
+    linked_old = sql(
+        t,
+        "SELECT count(*) AS n FROM article_items JOIN items ON items.id = item_id "
+        "WHERE items.last_seen_at < ?",
+        (cutoff,),
+    )[0]["n"]
+    assert linked_old > 0
+    report = t.prune("4d", include_linked=True)
+    assert report.counts["article_items"] == linked_old
+    assert sql(t, "SELECT count(*) AS n FROM items WHERE last_seen_at < ?", (cutoff,)) == [{"n": 0}]
+    integrity(t)
+    t.close()
+
+
+def test_prune_cli(replay_db: Path, tmp_path: Path) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    run = CliRunner().invoke
+    dry = run(cli, ["-c", str(config), "prune", "--older-than", "9000d", "--dry-run"])
+    assert dry.exit_code == 0 and dry.stdout.startswith("would remove rows last seen before")
+    assert "items\t0" in dry.stdout
+    bad = run(cli, ["-c", str(config), "prune", "--older-than", "soon"])
+    assert bad.exit_code == 1 and "expected an age such as 90d" in bad.output
+    real = run(cli, ["-c", str(config), "prune", "--older-than", "1d", "--json"])
+    assert real.exit_code == 0, real.output
+    assert json.loads(real.stdout)["counts"]["items"] > 0
+
+
+# --- parsing what users type ---------------------------------------------------------------------
+
+
+def test_times_and_ages_as_users_type_them() -> None:
+    now = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
+    assert parse_age("90d") == timedelta(days=90) and parse_age("2W") == timedelta(weeks=2)
+    assert parse_when("36h", now, LONDON) == now - timedelta(hours=36)
+    assert parse_when("2025-08-18", now, LONDON) == datetime(2025, 8, 17, 23, 0, tzinfo=UTC)
+    assert parse_when("today", now, LONDON) == datetime(2025, 8, 18, 23, 0, tzinfo=UTC)
+    assert parse_when("2025-08-18T14:30", now, LONDON) == datetime(2025, 8, 18, 13, 30, tzinfo=UTC)
+    assert parse_when("2025-08-18T14:30Z", now, LONDON) == datetime(2025, 8, 18, 14, 30, tzinfo=UTC)
+    for bad in ("0d", "soon", "-3d", "90"):
+        with pytest.raises(QueryError):
+            parse_age(bad)
+    with pytest.raises(NotFoundError):
+        Store.memory().outlet_id("Nobody")
