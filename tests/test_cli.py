@@ -108,3 +108,22 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "tracker", "--help"], capture_output=True, text=True, check=True
     )
     assert "Track who else covers a news story" in out.stdout
+
+
+# --- querying: terminal output ---------------------------------------------------------------------
+
+
+def test_poll_prints_tsv_when_piped_and_totals_on_stderr(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    good = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [good, server.url("/missing")]})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    poll = run(cli, ["-c", str(config), "poll"])
+    lines = poll.stdout.splitlines()
+    assert lines[0] == "result\toutlet\turl\tnew\tupdated\tseen\tlinked\terror"
+    rows = {line.split("\t")[2]: line.split("\t") for line in lines[1:]}
+    assert rows[good][:4] == ["ok", "The Guardian", good, "60"]
+    assert rows[server.url("/missing")][7].startswith("http-status: ")
+    assert "2 feeds polled: 1 ok, 0 not modified, 1 failed" in poll.stderr

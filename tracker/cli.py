@@ -597,11 +597,11 @@ def prune(
     no_vacuum: bool,
     as_json_: bool,
 ) -> None:
-    """Remove old items that no article links to, with their versions, keys and sightings,
-    and old fetch-log rows; then VACUUM to give the space back.
+    """Remove old unlinked items and old fetch-log rows, then VACUUM.
 
-    An item is old when no feed has listed it for AGE. Linked items (the coverage) stay unless
-    --include-linked. Deletes go in small transactions, so a running service keeps polling.
+    An item is old when no feed has listed it for AGE; it goes with its versions, keys and
+    sightings. Linked items (the coverage) stay unless --include-linked. Deletes go in small
+    transactions, so a running service keeps polling.
 
     Example: tracker prune --older-than 90d --dry-run
     """

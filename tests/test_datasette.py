@@ -1,0 +1,105 @@
+"""Datasette on a tracker database with datasette/metadata.yaml: it starts, the canned queries run,
+full-text search works on items and on the coverage view. Skipped when Datasette (an optional
+extra, installed by the test extra) is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+datasette_app = pytest.importorskip("datasette.app")
+
+METADATA = Path(__file__).parent.parent / "datasette" / "metadata.yaml"
+
+
+def get(database: Path, *paths: str) -> list[Any]:
+    """GET each path from a Datasette instance on the database, in process (no socket)."""
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+
+    async def fetch() -> list[Any]:
+        ds = datasette_app.Datasette([str(database)], metadata=metadata)
+        await ds.invoke_startup()
+        responses = [await ds.client.get(path) for path in paths]
+        assert all(r.status_code == 200 for r in responses), [r.text[:300] for r in responses]
+        return [
+            r.json() if ".json" in path else r.text
+            for r, path in zip(responses, paths, strict=True)
+        ]
+
+    return asyncio.run(fetch())
+
+
+def test_canned_queries_run_on_the_replay(replay_db: Path) -> None:
+    database = replay_db.parent / "tracker.db"
+    queries = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["tracker"][
+        "queries"
+    ]
+    assert set(queries) == {
+        "todays_coverage",
+        "first_to_report",
+        "outlet_comparison_by_day",
+        "failing_feeds",
+    }
+    today, first, by_day, failing = get(
+        database,
+        "/tracker/todays_coverage.json?_shape=objects&article=",
+        "/tracker/first_to_report.json?_shape=objects&article=1",
+        "/tracker/outlet_comparison_by_day.json?_shape=objects&article=1&days=100000",
+        "/tracker/failing_feeds.json?_shape=objects",
+    )
+    assert all(r["ok"] for r in (today, first, by_day, failing))
+    assert today["rows"] == []  # the replay is from August 2025
+    assert first["rows"][0]["first_outlet"] == "Bloomberg"
+    assert sum(r["stories_first"] for r in first["rows"]) == 146
+    days = {r["day"] for r in by_day["rows"]}
+    assert {"2025-08-15", "2025-08-24"} <= days
+    # the replay's feeds were last polled in 2025: nothing new for a week, so all are listed
+    assert len(failing["rows"]) == 6 and {r["status"] for r in failing["rows"]} == {"ok"}
+
+
+def test_search_and_metadata_are_applied(replay_db: Path) -> None:
+    database = replay_db.parent / "tracker.db"
+    items, coverage, page = get(
+        database,
+        "/tracker/items.json?_search=troops&_shape=objects&_col=title&_col=summary&_size=max",
+        "/tracker/coverage.json?_search=%22security+guarantees%22&_shape=objects&_size=max",
+        "/tracker/first_reports",
+    )
+    assert len(items["rows"]) > 10
+    assert all("troop" in f"{r['title']} {r['summary']}".lower() for r in items["rows"])
+    assert coverage["rows"] and all(
+        "security guarantee" in f"{r['title']} {r['summary']}".lower() for r in coverage["rows"]
+    )
+    assert "the outlet that reported it first and how far ahead of the others" in page
+    assert "minutes between the first and the second outlet" in page
+
+
+def test_datasette_starts_with_the_metadata_file(replay_db: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datasette",
+            str(replay_db.parent / "tracker.db"),
+            "-m",
+            str(METADATA),
+            "--get",
+            "/tracker.json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    views = {v["name"] for v in listing["views"]}
+    assert {"coverage", "daily_coverage", "first_reports", "feed_health"} <= views
+    assert any(q["name"] == "first_to_report" for q in listing["queries"])
