@@ -573,3 +573,34 @@ def test_times_and_ages_as_users_type_them() -> None:
             parse_age(bad)
     with pytest.raises(NotFoundError):
         Store.memory().outlet_id("Nobody")
+
+
+RUNAWAY = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+
+
+def test_a_runaway_query_stops_at_its_timeout(replay_db: Path) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "query", RUNAWAY, "--timeout", "0.3"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: the query ran longer than 0.3 s and was stopped"
+
+
+def test_ctrl_c_stops_a_runaway_query(replay_db: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "-c", str(replay_db), "query", RUNAWAY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # past start-up, inside the query
+    process.send_signal(signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert err.strip() == "Error: the query was interrupted"

@@ -235,13 +235,20 @@ class Tracker:
         return self.store.sync_timezone(self.config.timezone, spans)
 
     @contextmanager
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[Rows]:
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] = (),
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Rows]:
         """Run one read-only SQL statement; iterate the yielded rows (dicts) inside the block.
 
         The connection cannot write (see ``ReadOnlyStore``); the database is first opened
-        normally so it is migrated and its time zone is current.
+        normally so it is migrated and its time zone is current. A statement still running
+        after ``timeout`` seconds is stopped with a QueryError.
         """
-        with self._read_only() as reader:
+        with self._read_only(timeout) as reader:
             yield reader.rows(sql, params)
 
     def search(
@@ -332,9 +339,9 @@ class Tracker:
         return PruneReport(cutoff, dry_run, counts, before, after)
 
     @contextmanager
-    def _read_only(self) -> Iterator[ReadOnlyStore]:
+    def _read_only(self, timeout: float | None = None) -> Iterator[ReadOnlyStore]:
         self.store  # noqa: B018 - opening migrates the database and syncs its time zone
-        reader = ReadOnlyStore.open(self.config.database)
+        reader = ReadOnlyStore.open(self.config.database, timeout=timeout)
         try:
             yield reader
         finally:

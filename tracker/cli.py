@@ -509,10 +509,22 @@ def search(
     metavar="NAME VALUE",
     help="A value for :NAME in the SQL (repeatable).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop the query if it runs longer than this.",
+)
 @output_options
 @pass_state
 @reports_errors
-def query(state: State, sql: str, params: tuple[tuple[str, str], ...], fmt: str | None) -> None:
+def query(
+    state: State,
+    sql: str,
+    params: tuple[tuple[str, str], ...],
+    timeout: float | None,
+    fmt: str | None,
+) -> None:
     """Run one read-only SQL statement against the database and print its rows.
 
     The connection cannot write: INSERT, UPDATE, DELETE, DROP, ATTACH, PRAGMA and
@@ -522,7 +534,7 @@ def query(state: State, sql: str, params: tuple[tuple[str, str], ...], fmt: str 
 
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
-    with state.tracker() as t, t.query(sql, dict(params)) as rows:
+    with state.tracker() as t, t.query(sql, dict(params), timeout=timeout) as rows:
         write_rows(_stdout(), rows.columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
