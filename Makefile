@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench bench-query clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test-fast: $(VENV)/.installed  ## the suite without the slow loops
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/pipeline.py
+
+bench-query: $(VENV)/.installed  ## query times at 10k and 1M items (builds ~2 GB in /tmp, ~3 min)
+	$(BIN)/python bench/query.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

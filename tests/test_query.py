@@ -604,3 +604,23 @@ def test_ctrl_c_stops_a_runaway_query(replay_db: Path) -> None:
         process.kill()
     assert process.returncode == 1
     assert err.strip() == "Error: the query was interrupted"
+
+
+# --- terminal output -----------------------------------------------------------------------------
+
+
+def test_screen_tables_fit_the_terminal_and_stop_at_a_limit(
+    replay: Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.textout import write_rows
+
+    monkeypatch.setenv("COLUMNS", "100")
+    with replay.query("SELECT item_id, outlet, title, url, summary FROM coverage") as rows:
+        out = io.StringIO()
+        shown = write_rows(out, rows.columns, rows, tty=True, max_table_rows=25)
+    lines = out.getvalue().splitlines()
+    assert shown == 25 and len(lines) == 2 + 25 + 1
+    assert lines[-1].startswith("… only the first 25 rows are shown on a terminal")
+    assert max(len(line) for line in lines[:-1]) <= 100
+    header = lines[0].split()
+    assert header == ["item_id", "outlet", "title", "url", "summary"]

@@ -492,9 +492,14 @@ def search(
     columns = list(rows[0]) if rows else ["item_id", "outlet", "published_at", "title", "url"]
     if fmt is None and _tty():
         rows = [
-            {**r, "published": _local(r["published_at"] or r["first_seen_at"], tz)} for r in rows
+            {
+                **r,
+                "published": _local(r["published_at"] or r["first_seen_at"], tz),
+                "linked to": r["articles"],
+            }
+            for r in rows
         ]
-        columns = ["item_id", "published", "outlet", "title", "articles"]
+        columns = ["item_id", "published", "outlet", "title", "linked to"]
     write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 

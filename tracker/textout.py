@@ -30,9 +30,10 @@ def table(
     sizes = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     sizes = [min(size, limits.get(c, size)) for size, c in zip(sizes, columns, strict=True)]
     budget = shutil.get_terminal_size((140, 20)).columns
-    if sum(sizes) + 2 * len(sizes) > budget and sizes:
-        widest = sizes.index(max(sizes))
-        sizes[widest] = max(10, sizes[widest] - (sum(sizes) + 2 * len(sizes) - budget))
+    # narrow the widest column a character at a time until the table fits the terminal (or
+    # every column is down to 10), so one long column never pushes the others off the line
+    while sizes and sum(sizes) + 2 * len(sizes) > budget and max(sizes) > 10:
+        sizes[sizes.index(max(sizes))] -= 1
     lines = [list(columns), ["-" * s for s in sizes], *cells]
     return "\n".join(
         "  ".join(_fit(cell, size) for cell, size in zip(line, sizes, strict=True)).rstrip()
