@@ -163,6 +163,78 @@ def _coverage_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+@cli.command()
+@click.argument("item_id", type=int, metavar="ITEM_ID")
+@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
+@pass_state
+@reports_errors
+def explain(state: State, item_id: int, article_id: int | None, as_json_: bool) -> None:
+    """Show why an item is or is not linked: every matched term, what it counted as, its weight.
+
+    Example: tracker explain 42
+    """
+    with state.tracker() as t:
+        explanations = t.explain(item_id, article_id)
+    if as_json_:
+        click.echo(
+            as_json(
+                [
+                    {
+                        "article_id": e.article_id,
+                        "tier": e.relevance.tier,
+                        "score": e.relevance.score,
+                        "story_score": e.relevance.story_score,
+                        "topic_sum": e.breakdown.topic,
+                        "story_sum": e.breakdown.story,
+                        "excluded": e.breakdown.excluded,
+                        "parts": [
+                            {"kind": k, "term": term, "weight": round(w, 4)}
+                            for k, term, w in e.breakdown.parts
+                        ],
+                    }
+                    for e in explanations
+                ]
+            )
+        )
+        return
+    for e in explanations:
+        r, b = e.relevance, e.breakdown
+        click.echo(f"item {item_id}: {e.title}")
+        click.echo(
+            f"article {e.article_id}: tier {r.tier}, topic score {r.score:.2f} "
+            f"(sum {b.topic:.2f}), story score {r.story_score:.2f} (sum {b.story:.2f})"
+        )
+        if b.excluded:
+            click.echo(f'  excluded by "{b.excluded}"')
+        for kind, term, weight in b.parts:
+            click.echo(f"  {weight:6.2f}  {kind:13} {term}")
+        if not b.parts and not b.excluded:
+            click.echo("  nothing in this item matches the article")
+
+
+@cli.command()
+@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@pass_state
+@reports_errors
+def rescore(state: State, article_id: int | None) -> None:
+    """Rebuild the relevance model(s) from the stored items and score every item again.
+
+    Run it after changing an article's include_terms, exclude_terms or thresholds in
+    config.yaml. Links are added, updated or removed to match; items are never deleted.
+
+    Example: tracker rescore --article 1
+    """
+    with state.tracker() as t:
+        models = t.rescore(article_id)
+        for aid in models:
+            counts = {tier: len(t.coverage(aid, tier=tier)) for tier in ("story", "related")}
+            click.echo(
+                f"article {aid}: {counts['story']} story, {counts['related']} related "
+                f"(model learned from {models[aid].background} items)"
+            )
+
+
 # --- articles ------------------------------------------------------------------------------------
 
 

@@ -22,12 +22,12 @@ from .config import Config
 from .errors import FeedError, HTTPStatusError
 from .fetch import safe_get
 from .hosts import HostGate
-from .models import ArticleProfile, Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
+from .models import Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
 from .normalise import normalise_item
 from .parse import parse_feed
 from .policy import PollInputs, disable_decision, next_poll_at
-from .relevance import score_item
-from .store import Store, to_db
+from .relevance import ArticleModel, ArticleProfile, score_item
+from .store import Store, StoredArticle, to_db
 
 #: weight of the latest poll in a feed's running average of new items per poll
 RATE_SMOOTHING = 0.3
@@ -50,21 +50,27 @@ class Context:
             self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
 
     def profiles(self) -> list[ArticleProfile]:
-        by_location = {a.location: a for a in self.config.articles}
+        return article_profiles(self.config, self.store.articles())
 
-        def overrides(location: str) -> dict[str, object]:
-            source = by_location.get(location)
-            if source is None:
-                return {}
-            return {
-                "threshold": source.threshold,
-                "story_threshold": source.story_threshold,
-                "include_terms": source.include_terms,
-                "exclude_terms": source.exclude_terms,
-            }
 
-        r = self.config.relevance
-        return self.store.article_profiles(r.threshold, r.story_threshold, overrides)
+def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[ArticleProfile]:
+    """Stored articles with their thresholds: per-article values from config, else the defaults."""
+    sources = {a.location: a for a in config.articles}
+    profiles = []
+    for article in articles:
+        source = sources.get(article.location)
+        threshold = source.threshold if source and source.threshold is not None else None
+        story = source.story_threshold if source and source.story_threshold is not None else None
+        profiles.append(
+            ArticleProfile(
+                id=article.id,
+                model=ArticleModel.from_json(article.model),
+                threshold=config.relevance.threshold if threshold is None else threshold,
+                story_threshold=config.relevance.story_threshold if story is None else story,
+                exclude_terms=source.exclude_terms if source else (),
+            )
+        )
+    return profiles
 
 
 def run_cycle(ctx: Context, feeds: Sequence[FeedState] | None = None) -> CycleSummary:
