@@ -108,3 +108,20 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "tracker", "--help"], capture_output=True, text=True, check=True
     )
     assert "Track who else covers a news story" in out.stdout
+
+
+def test_coverage_by_story_lists_outlets_and_who_was_first(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    guardian = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    lemonde = server.add("/l.xml", (REPLAY / "lemonde-en-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [guardian], "Le Monde": [lemonde]})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    run(cli, ["-c", str(config), "poll"])
+    stories = json.loads(run(cli, ["-c", str(config), "coverage", "--stories", "--json"]).output)
+    items = json.loads(run(cli, ["-c", str(config), "coverage", "--json"]).output)
+    assert sum(s["items"] for s in stories) == len(items)
+    for story in stories:
+        assert story["first_outlet"] == story["outlets"][0]
+        assert story["tier"] in ("story", "related")

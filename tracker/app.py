@@ -157,6 +157,40 @@ class Tracker:
         rows.sort(key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
         return rows[:limit] if limit else rows
 
+    def story_coverage(
+        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Linked coverage one line per story: its outlets, which had it first, its best tier."""
+        stories: dict[tuple[int, int], dict[str, Any]] = {}
+        for row in sorted(
+            self.coverage(article_id, tier=tier), key=lambda r: (r["first_seen_at"], r["item_id"])
+        ):
+            key = (row["article_id"], row["story_id"])
+            story = stories.setdefault(
+                key,
+                {
+                    "article_id": row["article_id"],
+                    "story_id": row["story_id"],
+                    "first_seen_at": row["first_seen_at"],
+                    "first_outlet": row["outlet"],
+                    "title": row["title"],
+                    "url": row["url"],
+                    "outlets": [],
+                    "items": 0,
+                    "tier": "related",
+                    "score": 0.0,
+                    "reasons": row["reasons"],
+                },
+            )
+            story["items"] += 1
+            if row["outlet"] not in story["outlets"]:
+                story["outlets"].append(row["outlet"])
+            if row["tier"] == "story":
+                story["tier"] = "story"
+            story["score"] = max(story["score"], row["score"])
+        rows = sorted(stories.values(), key=lambda s: s["first_seen_at"], reverse=True)
+        return rows[:limit] if limit else rows
+
     def add_article(self, location: str) -> Registered:
         """Register (or re-read) an article, learn its model and score everything stored."""
         draft = self._read_article(location)

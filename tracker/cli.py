@@ -125,25 +125,56 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), help="At most N items.")
+@click.option(
+    "--stories",
+    "by_story",
+    is_flag=True,
+    help="One line per story: its outlets and which had it first.",
+)
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
 @reports_errors
 def coverage(
-    state: State, article_id: int | None, tier: str | None, limit: int | None, as_json_: bool
+    state: State,
+    article_id: int | None,
+    tier: str | None,
+    limit: int | None,
+    by_story: bool,
+    as_json_: bool,
 ) -> None:
-    """Items linked to the tracked article(s), newest first, with score and reasons.
+    """Items linked to the tracked article(s), newest first, with tier, score and reasons.
 
-    Example: tracker coverage --limit 20
+    Example: tracker coverage --tier story --stories --limit 20
     """
     with state.tracker() as t:
-        rows = t.coverage(article_id, limit=limit, tier=tier)
+        if by_story:
+            rows = t.story_coverage(article_id, limit=limit, tier=tier)
+        else:
+            rows = t.coverage(article_id, limit=limit, tier=tier)
     if as_json_:
         click.echo(as_json(rows))
         return
     if not rows:
         click.echo("No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline).")
         return
-    click.echo(_coverage_table(rows))
+    click.echo(_story_table(rows) if by_story else _coverage_table(rows))
+
+
+def _story_table(rows: list[dict[str, Any]]) -> str:
+    shown = [
+        {
+            **r,
+            "first_seen": (r["first_seen_at"] or "")[:16].replace("T", " "),
+            "also": ", ".join(o for o in r["outlets"] if o != r["first_outlet"]),
+        }
+        for r in rows
+    ]
+    return table(
+        shown,
+        ["first_seen", "first_outlet", "tier", "items", "title", "also"],
+        tty=_tty(),
+        widths={"title": 70, "also": 40, "first_outlet": 18},
+    )
 
 
 def _coverage_table(rows: list[dict[str, Any]]) -> str:

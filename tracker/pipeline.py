@@ -14,10 +14,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
+from . import cluster
 from .config import Config
 from .errors import FeedError, HTTPStatusError
 from .fetch import safe_get
@@ -29,6 +30,8 @@ from .policy import PollInputs, disable_decision, next_poll_at
 from .relevance import ArticleModel, ArticleProfile, score_item
 from .store import Store, StoredArticle, to_db
 
+#: how far back term weights for story clustering are learned
+IDF_PERIOD = timedelta(days=7)
 #: weight of the latest poll in a feed's running average of new items per poll
 RATE_SMOOTHING = 0.3
 
@@ -79,12 +82,52 @@ def run_cycle(ctx: Context, feeds: Sequence[FeedState] | None = None) -> CycleSu
     Workers overlap one feed's network wait with another's parsing; the per-host gate keeps
     each outlet's server to a few requests at a time, and each store transaction is short.
     """
-    started = time.monotonic()
-    due = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
+    started, cycle_start = time.monotonic(), ctx.clock()
+    due = ctx.store.due_feeds(cycle_start) if feeds is None else feeds
     profiles = ctx.profiles()
     with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
         results = tuple(pool.map(lambda feed: poll_feed(ctx, feed, profiles), due))
+    if any(r.items_new for r in results):
+        cluster_new_items(ctx.store, cycle_start)
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
+
+
+def cluster_new_items(store: Store, since: datetime) -> int:
+    """Join the items first seen since ``since`` to earlier stories about the same event.
+
+    Term weights come from the last week of items; stories are those begun within the window
+    before the new items. Returns how many items joined an existing story.
+    """
+    rows = store.items_for_clustering(since - IDF_PERIOD)
+    counts = {r["id"]: cluster.terms(r["title"], r["summary"] or "") for r in rows}
+    corpus = cluster.Corpus.of(counts.values())
+    stamp = to_db(since)
+    stories: dict[int, cluster.Story] = {}
+    moves = []
+    for row in rows:
+        vector = corpus.vector(counts[row["id"]])
+        when = datetime.fromisoformat(row["happened_at"])
+        if row["first_seen_at"] < stamp:
+            _grow(stories, row["story_id"], when, vector)
+            continue
+        recent = [s for s in stories.values() if since - s.started <= cluster.WINDOW * 2]
+        match = cluster.best_story(vector, when, recent)
+        if match is not None and match.id != row["story_id"]:
+            moves.append((row["id"], match.id))
+            match.add(vector)
+        else:
+            _grow(stories, row["story_id"], when, vector)
+    store.move_to_story(moves)
+    return len(moves)
+
+
+def _grow(
+    stories: dict[int, cluster.Story], story_id: int, when: datetime, vector: cluster.Vector
+) -> None:
+    if story_id in stories:
+        stories[story_id].add(vector)
+    else:
+        stories[story_id] = cluster.Story(story_id, when, vector)
 
 
 def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:

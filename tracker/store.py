@@ -551,7 +551,8 @@ class Store:
         sql = (
             "SELECT items.id AS item_id, outlets.name AS outlet, items.first_seen_at, "
             "items.published_at, items.title, items.url, items.summary, article_items.score, "
-            "article_items.tier, article_items.reasons FROM article_items "
+            "article_items.story_score, article_items.tier, article_items.reasons, "
+            "items.story_id FROM article_items "
             "JOIN items ON items.id = article_items.item_id "
             "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ?"
         )
@@ -598,6 +599,30 @@ class Store:
             )
             for item_id, relevance in links:
                 self.link_item(article_id, item_id, relevance, now)
+
+    # --- stories -------------------------------------------------------------------------------
+
+    def items_for_clustering(self, since: datetime) -> list[dict[str, Any]]:
+        """Items published or first seen since a time, oldest first, with their story."""
+        return self._rows(
+            "SELECT id, story_id, title, summary, first_seen_at, "
+            "coalesce(published_at, first_seen_at) AS happened_at FROM items "
+            "WHERE first_seen_at >= :since OR published_at >= :since "
+            "ORDER BY first_seen_at, id",
+            {"since": to_db(since)},
+        )
+
+    def move_to_story(self, moves: Sequence[tuple[int, int]]) -> None:
+        """Put items into other stories; stories left without items are removed."""
+        with self.transaction():
+            for item_id, story_id in moves:
+                old = self._x("SELECT story_id FROM items WHERE id = ?", (item_id,)).fetchone()[0]
+                self._x("UPDATE items SET story_id = ? WHERE id = ?", (story_id, item_id))
+                self._x(
+                    "DELETE FROM stories WHERE id = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM items WHERE story_id = ?)",
+                    (old, old),
+                )
 
     def item_count(self) -> int:
         return self._x("SELECT count(*) FROM items").fetchone()[0]
