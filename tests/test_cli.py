@@ -125,3 +125,47 @@ def test_coverage_by_story_lists_outlets_and_who_was_first(
     for story in stories:
         assert story["first_outlet"] == story["outlets"][0]
         assert story["tier"] in ("story", "related")
+
+
+def test_two_articles_are_tracked_side_by_side(tmp_path: Path, server: FeedServer) -> None:
+    """The seed article and a second real article (a saved Guardian page about New Zealand):
+    each gets its own coverage from the same items, and an item may link to both."""
+    from tracker.models import Relevance
+    from tracker.store import Store
+
+    from .conftest import DATA
+
+    feeds = [
+        server.add(f"/{n}.xml", (REPLAY / f"bloomberg-politics-202508{d}.xml").read_bytes())
+        for n, d in (("a", "19"), ("b", "21"), ("c", "22"))
+    ]
+    config = write_config(tmp_path, {"Bloomberg": feeds})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    page = DATA / "pages" / "guardian-environment-maori-whale-strandings-20190103.html"
+    added = run(cli, ["-c", str(config), "article", "add", str(page)])
+    assert added.exit_code == 0, added.output
+    assert "article 2: 'What is the sea telling us?'" in added.output
+    run(cli, ["-c", str(config), "poll"])
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1, 2]
+    first = json.loads(run(cli, ["-c", str(config), "coverage", "--article", "1", "--json"]).output)
+    second = json.loads(
+        run(cli, ["-c", str(config), "coverage", "--article", "2", "--json"]).output
+    )
+    assert first and second
+    assert all("Zealand" in r["title"] or "Zealand" in (r["summary"] or "") for r in second)
+    assert not {r["item_id"] for r in second} & {r["item_id"] for r in first}
+    store = Store.open(tmp_path / "tracker.db")
+    shared = first[0]["item_id"]
+    store.link_item(2, shared, Relevance(0.5, ("test",), "related"), store_now())
+    both = store.db.execute(
+        "SELECT article_id FROM article_items WHERE item_id = ? ORDER BY 1", (shared,)
+    ).fetchall()
+    assert both == [(1,), (2,)]
+
+
+def store_now():
+    from datetime import UTC, datetime
+
+    return datetime(2025, 8, 22, tzinfo=UTC)
