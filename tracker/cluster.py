@@ -15,7 +15,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,13 +26,17 @@ Vector = dict[str, float]
 THRESHOLD = 0.2
 WINDOW = timedelta(hours=24)
 TITLE_WEIGHT = 2
+_ACCENTED = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
+_INNER_HYPHEN = re.compile(r"(\w)-(\w)")
+CANDIDATE_TERMS = 6
 
 
 def fold(text: str) -> str:
     """Accents off and hyphens inside words dropped: "Ábrego" meets "Abrego", "run-off" "runoff"."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"(\w)-(\w)", r"\1\2", text)
+    if _ACCENTED.search(text):
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return _INNER_HYPHEN.sub(r"\1\2", text)
 
 
 def terms(title: str, summary: str) -> Counter[str]:
@@ -94,21 +98,44 @@ class Story:
         self.centroid = _unit(dict(merged))
 
 
-def best_story(
-    vector: Vector,
-    when: datetime,
-    stories: Sequence[Story],
-    threshold: float = THRESHOLD,
-    window: timedelta = WINDOW,
-) -> Story | None:
-    best, best_score = None, threshold
-    for story in stories:
-        if abs(when - story.started) > window:
-            continue
-        score = cosine(vector, story.centroid)
-        if score >= best_score:
-            best, best_score = story, score
-    return best
+class StoryIndex:
+    """Stories by the terms of their members, so an item is compared only with the stories it
+    shares a term with (a few dozen), not with every story of the week."""
+
+    def __init__(self) -> None:
+        self.stories: dict[int, Story] = {}
+        self._by_term: dict[str, set[int]] = {}
+
+    def add(self, story_id: int, when: datetime, vector: Vector) -> Story:
+        story = self.stories.get(story_id)
+        if story is None:
+            story = self.stories[story_id] = Story(story_id, when, vector)
+        else:
+            story.add(vector)
+        for term in vector:
+            self._by_term.setdefault(term, set()).add(story_id)
+        return story
+
+    def best(
+        self,
+        vector: Vector,
+        when: datetime,
+        threshold: float = THRESHOLD,
+        window: timedelta = WINDOW,
+    ) -> Story | None:
+        # a story that shares none of the item's heaviest terms cannot reach the threshold
+        candidates: set[int] = set()
+        for term in sorted(vector, key=vector.__getitem__, reverse=True)[:CANDIDATE_TERMS]:
+            candidates |= self._by_term.get(term, set())
+        best, best_score = None, threshold
+        for story_id in candidates:
+            story = self.stories[story_id]
+            if abs(when - story.started) > window:
+                continue
+            score = cosine(vector, story.centroid)
+            if score >= best_score:
+                best, best_score = story, score
+        return best
 
 
 def _unit(weights: Mapping[str, float]) -> Vector:

@@ -102,32 +102,19 @@ def cluster_new_items(store: Store, since: datetime) -> int:
     counts = {r["id"]: cluster.terms(r["title"], r["summary"] or "") for r in rows}
     corpus = cluster.Corpus.of(counts.values())
     stamp = to_db(since)
-    stories: dict[int, cluster.Story] = {}
+    index = cluster.StoryIndex()
     moves = []
     for row in rows:
         vector = corpus.vector(counts[row["id"]])
         when = datetime.fromisoformat(row["happened_at"])
-        if row["first_seen_at"] < stamp:
-            _grow(stories, row["story_id"], when, vector)
-            continue
-        recent = [s for s in stories.values() if since - s.started <= cluster.WINDOW * 2]
-        match = cluster.best_story(vector, when, recent)
+        match = None if row["first_seen_at"] < stamp else index.best(vector, when)
         if match is not None and match.id != row["story_id"]:
             moves.append((row["id"], match.id))
-            match.add(vector)
+            index.add(match.id, when, vector)
         else:
-            _grow(stories, row["story_id"], when, vector)
+            index.add(row["story_id"], when, vector)
     store.move_to_story(moves)
     return len(moves)
-
-
-def _grow(
-    stories: dict[int, cluster.Story], story_id: int, when: datetime, vector: cluster.Vector
-) -> None:
-    if story_id in stories:
-        stories[story_id].add(vector)
-    else:
-        stories[story_id] = cluster.Story(story_id, when, vector)
 
 
 def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:
