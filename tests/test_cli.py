@@ -169,3 +169,21 @@ def store_now():
     from datetime import UTC, datetime
 
     return datetime(2025, 8, 22, tzinfo=UTC)
+
+
+def test_article_add_by_url_reads_the_page_over_http(tmp_path: Path, server: FeedServer) -> None:
+    from .conftest import DATA
+
+    page = (DATA / "pages" / "nyt-world-africa-sudan-sanctions-20170113.html").read_bytes()
+    url = server.add("/2017/01/13/sudan.html", page, content_type="text/html; charset=utf-8")
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    added = run(cli, ["-c", str(config), "article", "add", url])
+    assert added.exit_code == 0, added.output
+    assert "United States to Lift Sudan Sanctions" in added.output
+    assert "published: 2017-01-13" in added.output
+    shown = json.loads(run(cli, ["-c", str(config), "article", "show", "2", "--json"]).output)
+    assert shown["url"] == "https://www.nytimes.com/2017/01/13/world/africa/sudan-sanctions.html"
+    missing = run(cli, ["-c", str(config), "article", "add", server.url("/nope.html")])
+    assert missing.exit_code == 1 and "cannot fetch the article: HTTP 404" in missing.output
