@@ -30,7 +30,7 @@ from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, run_cycle
-from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc, score_item
+from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .store import Store, StoredArticle
 
 
@@ -232,7 +232,10 @@ class Tracker:
         now = self.clock()
         for profile in self.context().profiles():
             if profile.id in models:
-                scored = ((item_id, score_item(profile, t, s)) for item_id, t, s in items)
+                scored = (
+                    (item_id, score_doc(profile, doc))
+                    for (item_id, _, _), doc in zip(items, background, strict=True)
+                )
                 links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
                 self.store.replace_links(profile.id, links, now)
         return models

@@ -27,7 +27,7 @@ from .models import Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
 from .normalise import normalise_item
 from .parse import parse_feed
 from .policy import PollInputs, disable_decision, next_poll_at
-from .relevance import ArticleModel, ArticleProfile, score_item
+from .relevance import ArticleModel, ArticleProfile, Doc, score_doc
 from .store import Store, StoredArticle, to_db
 
 #: how far back term weights for story clustering are learned
@@ -193,8 +193,9 @@ def link_relevant(
     """
     linked = set()
     for item_id, title, summary in items:
+        doc = Doc.of(title, summary)  # tokenised once for every article
         for profile in profiles:
-            relevance = score_item(profile, title, summary)
+            relevance = score_doc(profile, doc)
             if relevance.tier != "none":
                 store.link_item(profile.id, item_id, relevance, now)
                 linked.add(item_id)
