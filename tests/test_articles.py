@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.articles import article_terms, cited_outlets, read_article
+from tracker.articles import cited_outlets, read_article
 from tracker.config import load_config
 from tracker.errors import ArticleError
 
@@ -28,10 +28,6 @@ def test_seed_article_title_outlets_and_terms() -> None:
         "Bloomberg": 'named "Bloomberg.com"',
         "Euronews": 'named "Euronews.com"',
     }
-    terms = article_terms(draft)
-    for term in ("ukraine", "military", "security", "troop", "military option"):
-        assert term in terms, term
-    assert "share" not in terms and "comment" not in terms
 
 
 def test_html_page_gives_title_date_canonical_url_and_links() -> None:

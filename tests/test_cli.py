@@ -110,6 +110,85 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert "Track who else covers a news story" in out.stdout
 
 
+def test_coverage_by_story_lists_outlets_and_who_was_first(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    guardian = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    lemonde = server.add("/l.xml", (REPLAY / "lemonde-en-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [guardian], "Le Monde": [lemonde]})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    run(cli, ["-c", str(config), "poll"])
+    stories = json.loads(run(cli, ["-c", str(config), "coverage", "--stories", "--json"]).output)
+    items = json.loads(run(cli, ["-c", str(config), "coverage", "--json"]).output)
+    assert sum(s["items"] for s in stories) == len(items)
+    for story in stories:
+        assert story["first_outlet"] == story["outlets"][0]
+        assert story["tier"] in ("story", "related")
+
+
+def test_two_articles_are_tracked_side_by_side(tmp_path: Path, server: FeedServer) -> None:
+    """The seed article and a second real article (a saved Guardian page about New Zealand):
+    each gets its own coverage from the same items, and an item may link to both."""
+    from tracker.models import Relevance
+    from tracker.store import Store
+
+    from .conftest import DATA
+
+    feeds = [
+        server.add(f"/{n}.xml", (REPLAY / f"bloomberg-politics-202508{d}.xml").read_bytes())
+        for n, d in (("a", "19"), ("b", "21"), ("c", "22"))
+    ]
+    config = write_config(tmp_path, {"Bloomberg": feeds})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    page = DATA / "pages" / "guardian-environment-maori-whale-strandings-20190103.html"
+    added = run(cli, ["-c", str(config), "article", "add", str(page)])
+    assert added.exit_code == 0, added.output
+    assert "article 2: 'What is the sea telling us?'" in added.output
+    run(cli, ["-c", str(config), "poll"])
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1, 2]
+    first = json.loads(run(cli, ["-c", str(config), "coverage", "--article", "1", "--json"]).output)
+    second = json.loads(
+        run(cli, ["-c", str(config), "coverage", "--article", "2", "--json"]).output
+    )
+    assert first and second
+    assert all("Zealand" in r["title"] or "Zealand" in (r["summary"] or "") for r in second)
+    assert not {r["item_id"] for r in second} & {r["item_id"] for r in first}
+    store = Store.open(tmp_path / "tracker.db")
+    shared = first[0]["item_id"]
+    store.link_item(2, shared, Relevance(0.5, ("test",), "related"), store_now())
+    both = store.db.execute(
+        "SELECT article_id FROM article_items WHERE item_id = ? ORDER BY 1", (shared,)
+    ).fetchall()
+    assert both == [(1,), (2,)]
+
+
+def store_now():
+    from datetime import UTC, datetime
+
+    return datetime(2025, 8, 22, tzinfo=UTC)
+
+
+def test_article_add_by_url_reads_the_page_over_http(tmp_path: Path, server: FeedServer) -> None:
+    from .conftest import DATA
+
+    page = (DATA / "pages" / "nyt-world-africa-sudan-sanctions-20170113.html").read_bytes()
+    url = server.add("/2017/01/13/sudan.html", page, content_type="text/html; charset=utf-8")
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    added = run(cli, ["-c", str(config), "article", "add", url])
+    assert added.exit_code == 0, added.output
+    assert "United States to Lift Sudan Sanctions" in added.output
+    assert "published: 2017-01-13" in added.output
+    shown = json.loads(run(cli, ["-c", str(config), "article", "show", "2", "--json"]).output)
+    assert shown["url"] == "https://www.nytimes.com/2017/01/13/world/africa/sudan-sanctions.html"
+    missing = run(cli, ["-c", str(config), "article", "add", server.url("/nope.html")])
+    assert missing.exit_code == 1 and "cannot fetch the article: HTTP 404" in missing.output
+
+
 # --- querying: terminal output ---------------------------------------------------------------------
 
 

@@ -37,6 +37,13 @@ def test_shipped_article_matches_the_demo_copy() -> None:
     assert shipped == (ROOT / "tracker" / "demo_data" / "article.txt").read_bytes()
 
 
+def test_demo_tracks_the_article_as_the_shipped_config_does() -> None:
+    from tracker.demo import INCLUDE_TERMS
+
+    config = load_config(ROOT / "config.yaml")
+    assert config.articles[0].include_terms == INCLUDE_TERMS
+
+
 def test_empty_config_gets_defaults(tmp_path: Path) -> None:
     config = parse_config("", tmp_path / "c.yaml")
     assert config.database == tmp_path / "db" / "tracker.db"

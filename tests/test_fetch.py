@@ -109,11 +109,12 @@ def test_retry_after_is_kept(server: FeedServer, client: httpx.Client) -> None:
 def test_server_that_never_answers_is_cut_by_the_deadline(
     server: FeedServer, client: httpx.Client
 ) -> None:
-    url = server.add("/hang", lambda h: time.sleep(3))
+    url = server.add("/hang", lambda h: time.sleep(10))
     started = time.monotonic()
     with pytest.raises(FetchTimeoutError):
         safe_get(client, url, LOCAL)
-    assert time.monotonic() - started < 2.5
+    # the read timeout (1 s) cuts it; the bound is loose for a loaded machine
+    assert time.monotonic() - started < 5
 
 
 def test_trickling_server_is_cut_by_the_overall_deadline(
@@ -135,7 +136,8 @@ def test_trickling_server_is_cut_by_the_overall_deadline(
     started = time.monotonic()
     with pytest.raises(FetchTimeoutError, match="deadline"):
         safe_get(client, server.add("/slow", trickle), settings)
-    assert time.monotonic() - started < 2.5
+    # the whole body would take 20 s; the 1.5 s deadline stops it (loose bound under load)
+    assert time.monotonic() - started < 6
 
 
 def test_oversize_body_is_refused(server: FeedServer, client: httpx.Client) -> None:

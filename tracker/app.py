@@ -26,15 +26,16 @@ from typing import Any, TextIO
 
 import httpx
 
-from .articles import ArticleDraft, Citation, article_terms, cited_outlets, read_article
+from .articles import ArticleDraft, Citation, cited_outlets, read_article
 from .config import Config, load_config
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
 from .hosts import HostGate
-from .models import Clock, CycleSummary, FeedSource, system_clock
+from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
-from .pipeline import Context, link_relevant, run_cycle
+from .pipeline import Context, run_cycle
 from .query import literal_match, parse_age, parse_when, timezone_spans
+from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
 
@@ -48,11 +49,24 @@ class Registered:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    article_id: int
+    relevance: Relevance
+    breakdown: Breakdown
+    title: str
+
+
+@dataclass(frozen=True)
 class InitReport:
     database: Path
     outlets: int
     feeds: int
     articles: tuple[Registered, ...]
+
+
+#: a model is rebuilt when the stored items grew by this factor (and at least MODEL_MIN_GROWTH)
+MODEL_GROWTH = 1.25
+MODEL_MIN_GROWTH = 20
 
 
 class Tracker:
@@ -134,12 +148,16 @@ class Tracker:
     ) -> CycleSummary:
         """One cycle: every due feed (or every enabled feed) fetched, parsed, stored, scored.
 
-        ``progress(done, total)`` is called as feeds finish (the CLI draws a bar with it).
+        Afterwards the articles' models are rebuilt and everything rescored if the stored items
+        have grown enough to teach them something new. ``progress(done, total)`` is called as
+        feeds finish (the CLI draws a bar with it).
         """
         feeds = None
         if all_feeds:
             feeds = [self.store.feed_state(f["id"]) for f in self.store.feeds() if f["enabled"]]
-        return run_cycle(self.context(), feeds, progress)
+        summary = run_cycle(self.context(), feeds, progress)
+        self.refresh_models()
+        return summary
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
@@ -151,22 +169,119 @@ class Tracker:
         rows.sort(key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
         return rows[:limit] if limit else rows
 
+    def story_coverage(
+        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Linked coverage one line per story: its outlets, which had it first, its best tier."""
+        stories: dict[tuple[int, int], dict[str, Any]] = {}
+        for row in sorted(
+            self.coverage(article_id, tier=tier), key=lambda r: (r["first_seen_at"], r["item_id"])
+        ):
+            key = (row["article_id"], row["story_id"])
+            story = stories.setdefault(
+                key,
+                {
+                    "article_id": row["article_id"],
+                    "story_id": row["story_id"],
+                    "first_seen_at": row["first_seen_at"],
+                    "first_outlet": row["outlet"],
+                    "title": row["title"],
+                    "url": row["url"],
+                    "outlets": [],
+                    "items": 0,
+                    "tier": "related",
+                    "score": 0.0,
+                    "reasons": row["reasons"],
+                },
+            )
+            story["items"] += 1
+            if row["outlet"] not in story["outlets"]:
+                story["outlets"].append(row["outlet"])
+            if row["tier"] == "story":
+                story["tier"] = "story"
+            story["score"] = max(story["score"], row["score"])
+        rows = sorted(stories.values(), key=lambda s: s["first_seen_at"], reverse=True)
+        return rows[:limit] if limit else rows
+
     def add_article(self, location: str) -> Registered:
+        """Register (or re-read) an article, learn its model and score everything stored."""
         draft = self._read_article(location)
         citations = tuple(cited_outlets(draft, self.store.outlets()))
-        terms = article_terms(draft)
         article_id = self.store.save_article(
             location=location,
             url=draft.url,
             title=draft.title,
             published_at=draft.published_at,
             text=draft.text,
-            key_terms=terms,
+            key_terms={},
             cited=[(c.outlet, c.evidence) for c in citations],
             now=self.clock(),
         )
-        self._link_stored_items(article_id)
-        return Registered(article_id, draft, citations, terms)
+        model = self.rescore(article_id)[article_id]
+        return Registered(article_id, draft, citations, model.key_terms())
+
+    def rescore(self, article_id: int | None = None) -> dict[int, ArticleModel]:
+        """Rebuild the relevance model of one or every article against all stored items, then
+        score every stored item again: links are added, updated or removed to match."""
+        items = self.store.items_for_scoring()
+        background = [Doc.of(title, summary) for _, title, summary in items]
+        summaries = [summary for _, _, summary in items]
+        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
+        sources = {a.location: a for a in self.config.articles}
+        models = {}
+        for article in self._articles(article_id):
+            source = sources.get(article.location)
+            model = build_model(
+                article.title,
+                article.text,
+                background,
+                summaries=summaries,
+                include_terms=source.include_terms if source else (),
+                ignore_names=[*names, *self.store.outlet_names()],
+            )
+            self.store.save_article_model(article.id, model.to_json(), model.key_terms())
+            models[article.id] = model
+        now = self.clock()
+        for profile in self.context().profiles():
+            if profile.id in models:
+                scored = (
+                    (item_id, score_doc(profile, doc))
+                    for (item_id, _, _), doc in zip(items, background, strict=True)
+                )
+                links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
+                self.store.replace_links(profile.id, links, now)
+        return models
+
+    def refresh_models(self) -> bool:
+        """Rescore when the stored items have grown enough to change what the models learn."""
+        count = self.store.item_count()
+        stale = any(
+            count
+            > max(
+                a.model.get("background", 0) * MODEL_GROWTH,
+                a.model.get("background", 0) + MODEL_MIN_GROWTH,
+            )
+            for a in self.store.articles()
+        )
+        if stale:
+            self.rescore()
+        return stale
+
+    def explain(self, item_id: int, article_id: int | None = None) -> list[Explanation]:
+        """Why an item is (or is not) linked to each article: every matched term and weight."""
+        title, summary = self.store.item_text(item_id)
+        doc = Doc.of(title, summary)
+        wanted = {a.id for a in self._articles(article_id)}
+        return [
+            Explanation(
+                profile.id,
+                score_doc(profile, doc),
+                breakdown(profile.model, doc, profile.exclude_terms),
+                title,
+            )
+            for profile in self.context().profiles()
+            if profile.id in wanted
+        ]
 
     def articles(self) -> list[StoredArticle]:
         return self.store.articles()
@@ -217,12 +332,6 @@ class Tracker:
             raise ArticleError(f"{location}: cannot read the article: {exc.strerror}") from None
         content_type = "text/html" if path.suffix.lower() in (".html", ".htm") else ""
         return read_article(data, content_type=content_type, location=location)
-
-    def _link_stored_items(self, article_id: int) -> None:
-        """Score what is already stored against a newly added article."""
-        profiles = [p for p in self.context().profiles() if p.id == article_id]
-        with self.store.transaction():
-            link_relevant(self.store, profiles, self.store.items_for_scoring(), self.clock())
 
     # --- querying ------------------------------------------------------------------------------
 

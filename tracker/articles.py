@@ -19,7 +19,6 @@ from bs4 import BeautifulSoup
 from .clean import canonical_url, host_matches, host_of, normalise_space
 from .errors import ArticleError
 from .models import Outlet
-from .relevance import extract_terms
 
 _DATE_META = (
     ("property", "article:published_time"),
@@ -187,7 +186,3 @@ def _linked(links: Sequence[str], domains: Sequence[str]) -> str:
             if host_matches(host, domain):
                 return f"links to {domain}"
     return ""
-
-
-def article_terms(draft: ArticleDraft) -> dict[str, float]:
-    return extract_terms(draft.title, draft.text)

@@ -126,25 +126,56 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), help="At most N items.")
+@click.option(
+    "--stories",
+    "by_story",
+    is_flag=True,
+    help="One line per story: its outlets and which had it first.",
+)
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
 @reports_errors
 def coverage(
-    state: State, article_id: int | None, tier: str | None, limit: int | None, as_json_: bool
+    state: State,
+    article_id: int | None,
+    tier: str | None,
+    limit: int | None,
+    by_story: bool,
+    as_json_: bool,
 ) -> None:
-    """Items linked to the tracked article(s), newest first, with score and reasons.
+    """Items linked to the tracked article(s), newest first, with tier, score and reasons.
 
-    Example: tracker coverage --limit 20
+    Example: tracker coverage --tier story --stories --limit 20
     """
     with state.tracker() as t:
-        rows = t.coverage(article_id, limit=limit, tier=tier)
+        if by_story:
+            rows = t.story_coverage(article_id, limit=limit, tier=tier)
+        else:
+            rows = t.coverage(article_id, limit=limit, tier=tier)
     if as_json_:
         click.echo(as_json(rows))
         return
     if not rows:
         click.echo("No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline).")
         return
-    click.echo(_coverage_table(rows))
+    click.echo(_story_table(rows) if by_story else _coverage_table(rows))
+
+
+def _story_table(rows: list[dict[str, Any]]) -> str:
+    shown = [
+        {
+            **r,
+            "first_seen": (r["first_seen_at"] or "")[:16].replace("T", " "),
+            "also": ", ".join(o for o in r["outlets"] if o != r["first_outlet"]),
+        }
+        for r in rows
+    ]
+    return table(
+        shown,
+        ["first_seen", "first_outlet", "tier", "items", "title", "also"],
+        tty=_tty(),
+        widths={"title": 70, "also": 40, "first_outlet": 18},
+    )
 
 
 def _coverage_table(rows: list[dict[str, Any]]) -> str:
@@ -162,6 +193,78 @@ def _coverage_table(rows: list[dict[str, Any]]) -> str:
         tty=_tty(),
         widths={"title": 70, "reasons": 60, "outlet": 18},
     )
+
+
+@cli.command()
+@click.argument("item_id", type=int, metavar="ITEM_ID")
+@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
+@pass_state
+@reports_errors
+def explain(state: State, item_id: int, article_id: int | None, as_json_: bool) -> None:
+    """Show why an item is or is not linked: every matched term, what it counted as, its weight.
+
+    Example: tracker explain 42
+    """
+    with state.tracker() as t:
+        explanations = t.explain(item_id, article_id)
+    if as_json_:
+        click.echo(
+            as_json(
+                [
+                    {
+                        "article_id": e.article_id,
+                        "tier": e.relevance.tier,
+                        "score": e.relevance.score,
+                        "story_score": e.relevance.story_score,
+                        "topic_sum": e.breakdown.topic,
+                        "story_sum": e.breakdown.story,
+                        "excluded": e.breakdown.excluded,
+                        "parts": [
+                            {"kind": k, "term": term, "weight": round(w, 4)}
+                            for k, term, w in e.breakdown.parts
+                        ],
+                    }
+                    for e in explanations
+                ]
+            )
+        )
+        return
+    for e in explanations:
+        r, b = e.relevance, e.breakdown
+        click.echo(f"item {item_id}: {e.title}")
+        click.echo(
+            f"article {e.article_id}: tier {r.tier}, topic score {r.score:.2f} "
+            f"(sum {b.topic:.2f}), story score {r.story_score:.2f} (sum {b.story:.2f})"
+        )
+        if b.excluded:
+            click.echo(f'  excluded by "{b.excluded}"')
+        for kind, term, weight in b.parts:
+            click.echo(f"  {weight:6.2f}  {kind:13} {term}")
+        if not b.parts and not b.excluded:
+            click.echo("  nothing in this item matches the article")
+
+
+@cli.command()
+@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@pass_state
+@reports_errors
+def rescore(state: State, article_id: int | None) -> None:
+    """Rebuild the relevance model(s) from the stored items and score every item again.
+
+    Run it after changing an article's include_terms, exclude_terms or thresholds in
+    config.yaml. Links are added, updated or removed to match; items are never deleted.
+
+    Example: tracker rescore --article 1
+    """
+    with state.tracker() as t:
+        models = t.rescore(article_id)
+        for aid in models:
+            counts = {tier: len(t.coverage(aid, tier=tier)) for tier in ("story", "related")}
+            click.echo(
+                f"article {aid}: {counts['story']} story, {counts['related']} related "
+                f"(model learned from {models[aid].background} items)"
+            )
 
 
 # --- articles ------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class PollingSettings:
 @dataclass(frozen=True)
 class RelevanceSettings:
     threshold: float = 0.3
-    story_threshold: float = 0.6
+    story_threshold: float = 0.45
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ DEMO_FEEDS = {
     ),
 }
 POLL_HOURS = (6, 12, 18, 24)
+#: as in the shipped config.yaml (a test keeps the two the same)
+INCLUDE_TERMS = ("security guarantee", "coalition of the willing", "troops", "peacekeeping")
 
 CONFIG_TEMPLATE = """\
 # Written by 'tracker demo': the shipped article and six outlets' real feed snapshots, served
@@ -52,6 +54,7 @@ database: {workdir}/tracker.db
 timezone: Europe/London
 articles:
   - path: {article}
+    include_terms: [{include_terms}]
 outlets:
 {outlets}
   # cited by the article; their feeds have no snapshots from August 2025
@@ -111,7 +114,10 @@ def write_config(workdir: Path, server: FeedServer) -> Path:
     path = workdir / "config.yaml"
     path.write_text(
         CONFIG_TEMPLATE.format(
-            workdir=workdir, article=demo_data() / "article.txt", outlets=outlets
+            workdir=workdir,
+            article=demo_data() / "article.txt",
+            outlets=outlets,
+            include_terms=", ".join(INCLUDE_TERMS),
         ),
         encoding="utf-8",
     )

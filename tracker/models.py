@@ -111,25 +111,12 @@ class CleanItem:
 
 
 @dataclass(frozen=True)
-class ArticleProfile:
-    """What relevance scoring needs to know about a tracked article."""
-
-    id: int
-    title: str
-    #: term or phrase -> weight; phrases contain a space
-    terms: dict[str, float]
-    threshold: float
-    story_threshold: float = 1.0
-    include_terms: tuple[str, ...] = ()
-    exclude_terms: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Relevance:
     score: float
     #: human-readable reasons, e.g. ``title: "security guarantees"``
     reasons: tuple[str, ...]
     tier: str = "related"
+    story_score: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,24 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
+from . import cluster
 from .config import Config
 from .errors import FeedError, HTTPStatusError
 from .fetch import safe_get
 from .hosts import HostGate
-from .models import ArticleProfile, Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
+from .models import Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
 from .normalise import normalise_item
 from .parse import parse_feed
 from .policy import PollInputs, disable_decision, next_poll_at
-from .relevance import score_item
-from .store import Store, to_db
+from .relevance import ArticleModel, ArticleProfile, Doc, score_doc
+from .store import Store, StoredArticle, to_db
 
+#: how far back term weights for story clustering are learned
+IDF_PERIOD = timedelta(days=7)
 #: weight of the latest poll in a feed's running average of new items per poll
 RATE_SMOOTHING = 0.3
 
@@ -50,21 +53,27 @@ class Context:
             self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
 
     def profiles(self) -> list[ArticleProfile]:
-        by_location = {a.location: a for a in self.config.articles}
+        return article_profiles(self.config, self.store.articles())
 
-        def overrides(location: str) -> dict[str, object]:
-            source = by_location.get(location)
-            if source is None:
-                return {}
-            return {
-                "threshold": source.threshold,
-                "story_threshold": source.story_threshold,
-                "include_terms": source.include_terms,
-                "exclude_terms": source.exclude_terms,
-            }
 
-        r = self.config.relevance
-        return self.store.article_profiles(r.threshold, r.story_threshold, overrides)
+def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[ArticleProfile]:
+    """Stored articles with their thresholds: per-article values from config, else the defaults."""
+    sources = {a.location: a for a in config.articles}
+    profiles = []
+    for article in articles:
+        source = sources.get(article.location)
+        threshold = source.threshold if source and source.threshold is not None else None
+        story = source.story_threshold if source and source.story_threshold is not None else None
+        profiles.append(
+            ArticleProfile(
+                id=article.id,
+                model=ArticleModel.from_json(article.model),
+                threshold=config.relevance.threshold if threshold is None else threshold,
+                story_threshold=config.relevance.story_threshold if story is None else story,
+                exclude_terms=source.exclude_terms if source else (),
+            )
+        )
+    return profiles
 
 
 def run_cycle(
@@ -78,8 +87,8 @@ def run_cycle(
     each outlet's server to a few requests at a time, and each store transaction is short.
     ``progress(done, total)`` is called from this thread as each feed finishes.
     """
-    started = time.monotonic()
-    due = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
+    started, cycle_start = time.monotonic(), ctx.clock()
+    due = ctx.store.due_feeds(cycle_start) if feeds is None else feeds
     profiles = ctx.profiles()
     with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
         futures = [pool.submit(poll_feed, ctx, feed, profiles) for feed in due]
@@ -88,7 +97,34 @@ def run_cycle(
             for done, _ in enumerate(as_completed(futures), start=1):
                 progress(done, len(futures))
         results = tuple(f.result() for f in futures)
+    if any(r.items_new for r in results):
+        cluster_new_items(ctx.store, cycle_start)
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
+
+
+def cluster_new_items(store: Store, since: datetime) -> int:
+    """Join the items first seen since ``since`` to earlier stories about the same event.
+
+    Term weights come from the last week of items; stories are those begun within the window
+    before the new items. Returns how many items joined an existing story.
+    """
+    rows = store.items_for_clustering(since - IDF_PERIOD)
+    counts = {r["id"]: cluster.terms(r["title"], r["summary"] or "") for r in rows}
+    corpus = cluster.Corpus.of(counts.values())
+    stamp = to_db(since)
+    index = cluster.StoryIndex()
+    moves = []
+    for row in rows:
+        vector = corpus.vector(counts[row["id"]])
+        when = datetime.fromisoformat(row["happened_at"])
+        match = None if row["first_seen_at"] < stamp else index.best(vector, when)
+        if match is not None and match.id != row["story_id"]:
+            moves.append((row["id"], match.id))
+            index.add(match.id, when, vector)
+        else:
+            index.add(row["story_id"], when, vector)
+    store.move_to_story(moves)
+    return len(moves)
 
 
 def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:
@@ -167,8 +203,9 @@ def link_relevant(
     """
     linked = set()
     for item_id, title, summary in items:
+        doc = Doc.of(title, summary)  # tokenised once for every article
         for profile in profiles:
-            relevance = score_item(profile, title, summary)
+            relevance = score_doc(profile, doc)
             if relevance.tier != "none":
                 store.link_item(profile.id, item_id, relevance, now)
                 linked.add(item_id)

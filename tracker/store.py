@@ -26,7 +26,7 @@ import sqlite_utils
 
 from .errors import NotFoundError, QueryError, StorageError
 from .identity import accepts_match
-from .models import ArticleProfile, CleanItem, FeedResult, FeedSource, FeedState, Outlet, Relevance
+from .models import CleanItem, FeedResult, FeedSource, FeedState, Outlet, Relevance
 
 BUSY_TIMEOUT_MS = 10_000
 APPLICATION_ID = 0x54524B31  # "TRK1": tells a tracker database from any other SQLite file
@@ -61,6 +61,8 @@ class StoredArticle:
     key_terms: dict[str, float]
     cited_outlets: tuple[str, ...]
     added_at: str
+    #: the relevance model (JSON), built against the items stored when it was made
+    model: dict[str, Any]
 
 
 class Store:
@@ -180,6 +182,13 @@ class Store:
             )
             for r in self._rows("SELECT * FROM outlets ORDER BY name")
         ]
+
+    def outlet_names(self) -> list[str]:
+        """Every name and alias of every stored outlet."""
+        names = []
+        for outlet in self.outlets():
+            names.extend((outlet.name, *outlet.aliases))
+        return names
 
     def _outlet_id(self, name: str) -> int:
         row = self._x("SELECT id FROM outlets WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
@@ -444,14 +453,16 @@ class Store:
 
     def link_item(self, article_id: int, item_id: int, relevance: Relevance, now: datetime) -> None:
         self._x(
-            "INSERT INTO article_items (article_id, item_id, score, tier, reasons, linked_at, "
-            "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(article_id, item_id) DO UPDATE "
-            "SET score = excluded.score, tier = excluded.tier, reasons = excluded.reasons, "
-            "scored_at = excluded.scored_at",
+            "INSERT INTO article_items (article_id, item_id, score, story_score, tier, reasons, "
+            "linked_at, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(article_id, item_id) DO UPDATE SET score = excluded.score, "
+            "story_score = excluded.story_score, tier = excluded.tier, "
+            "reasons = excluded.reasons, scored_at = excluded.scored_at",
             (
                 article_id,
                 item_id,
                 round(relevance.score, 4),
+                round(relevance.story_score, 4),
                 relevance.tier,
                 json.dumps(list(relevance.reasons), ensure_ascii=False),
                 to_db(now),
@@ -529,29 +540,8 @@ class Store:
             key_terms=json.loads(row["key_terms"]),
             cited_outlets=tuple(r["name"] for r in cited),
             added_at=row["added_at"],
+            model=json.loads(row["model"] or "{}"),
         )
-
-    def article_profiles(
-        self,
-        threshold: float,
-        story_threshold: float,
-        overrides: Callable[[str], dict[str, Any]] | None = None,
-    ) -> list[ArticleProfile]:
-        profiles = []
-        for a in self.articles():
-            extra = overrides(a.location) if overrides else {}
-            profiles.append(
-                ArticleProfile(
-                    id=a.id,
-                    title=a.title,
-                    terms=a.key_terms,
-                    threshold=extra.get("threshold") or threshold,
-                    story_threshold=extra.get("story_threshold") or story_threshold,
-                    include_terms=tuple(extra.get("include_terms", ())),
-                    exclude_terms=tuple(extra.get("exclude_terms", ())),
-                )
-            )
-        return profiles
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -563,7 +553,8 @@ class Store:
         sql = (
             "SELECT items.id AS item_id, outlets.name AS outlet, items.first_seen_at, "
             "items.published_at, items.title, items.url, items.summary, article_items.score, "
-            "article_items.tier, article_items.reasons FROM article_items "
+            "article_items.story_score, article_items.tier, article_items.reasons, "
+            "items.story_id FROM article_items "
             "JOIN items ON items.id = article_items.item_id "
             "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ?"
         )
@@ -580,8 +571,79 @@ class Store:
             row["reasons"] = json.loads(row["reasons"])
         return rows
 
+    def save_article_model(
+        self, article_id: int, model: dict[str, Any], key_terms: dict[str, float]
+    ) -> None:
+        with self.transaction():
+            self._x(
+                "UPDATE articles SET model = ?, key_terms = ? WHERE id = ?",
+                (
+                    json.dumps(model, ensure_ascii=False),
+                    json.dumps(key_terms, ensure_ascii=False),
+                    article_id,
+                ),
+            )
+
+    def replace_links(
+        self, article_id: int, links: Sequence[tuple[int, Relevance]], now: datetime
+    ) -> None:
+        """Make an article's links exactly ``links`` (after a rescore); kept ones keep linked_at."""
+        with self.transaction():
+            self._x("CREATE TEMP TABLE IF NOT EXISTS keep_links (item_id INTEGER PRIMARY KEY)")
+            self._x("DELETE FROM keep_links")
+            self.db.conn.executemany(
+                "INSERT INTO keep_links VALUES (?)", [(item_id,) for item_id, _ in links]
+            )
+            self._x(
+                "DELETE FROM article_items WHERE article_id = ? "
+                "AND item_id NOT IN (SELECT item_id FROM keep_links)",
+                (article_id,),
+            )
+            for item_id, relevance in links:
+                self.link_item(article_id, item_id, relevance, now)
+
+    # --- stories -------------------------------------------------------------------------------
+
+    def items_for_clustering(self, since: datetime) -> list[dict[str, Any]]:
+        """Items published or first seen since a time, oldest first, with their story.
+
+        The order does not depend on which feed of a cycle was stored first, so clustering
+        gives the same stories for the same items.
+        """
+        return self._rows(
+            "SELECT id, story_id, title, summary, first_seen_at, "
+            "coalesce(published_at, first_seen_at) AS happened_at FROM items "
+            "WHERE first_seen_at >= :since OR published_at >= :since "
+            "ORDER BY first_seen_at, happened_at, canonical_url, id",
+            {"since": to_db(since)},
+        )
+
+    def move_to_story(self, moves: Sequence[tuple[int, int]]) -> None:
+        """Put items into other stories; stories left without items are removed."""
+        with self.transaction():
+            for item_id, story_id in moves:
+                old = self._x("SELECT story_id FROM items WHERE id = ?", (item_id,)).fetchone()[0]
+                self._x("UPDATE items SET story_id = ? WHERE id = ?", (story_id, item_id))
+                self._x(
+                    "DELETE FROM stories WHERE id = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM items WHERE story_id = ?)",
+                    (old, old),
+                )
+
+    def item_count(self) -> int:
+        return self._x("SELECT count(*) FROM items").fetchone()[0]
+
+    def item_text(self, item_id: int) -> tuple[str, str]:
+        row = self._x("SELECT title, summary FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no item with id {item_id}")
+        return row[0], row[1] or ""
+
     def items_for_scoring(self) -> list[tuple[int, str, str]]:
-        return [tuple(r) for r in self._x("SELECT id, title, summary FROM items ORDER BY id")]
+        return [
+            (r[0], r[1], r[2] or "")
+            for r in self._x("SELECT id, title, summary FROM items ORDER BY id")
+        ]
 
     def duplicate_urls(self) -> int:
         """Canonical URLs stored on more than one item (should be 0)."""
@@ -1312,7 +1374,15 @@ def _m2_stories(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["story_id"], if_not_exists=True)
 
 
-def _m3_query_views(db: sqlite_utils.Database) -> None:
+def _m3_relevance_model(db: sqlite_utils.Database) -> None:
+    """Articles keep their relevance model; links keep the story part of their score."""
+    if "model" not in {c.name for c in db["articles"].columns}:
+        db.execute("ALTER TABLE articles ADD COLUMN model TEXT")
+    if "story_score" not in {c.name for c in db["article_items"].columns}:
+        db.execute("ALTER TABLE article_items ADD COLUMN story_score REAL")
+
+
+def _m4_query_views(db: sqlite_utils.Database) -> None:
     """Views for the common questions, and the UTC offsets that give daily_coverage local days.
 
     SQLite has no time-zone database, so ``timezone_spans`` holds the configured zone's UTC
@@ -1346,9 +1416,9 @@ SPANS_START = "0001-01-01T00:00:00Z"
 SPANS_END = "9999-12-31T23:59:59Z"
 
 #: when an item was reported: the outlet's published time, or first-seen when the feed gave none
-_M3_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
+_M4_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
 
-#: the views of migration 3, as released: never edit; a later migration replaces a view
+#: the views of migration 4, as released: never edit; a later migration replaces a view
 QUERY_VIEWS = {
     "coverage": """
 SELECT
@@ -1389,12 +1459,12 @@ FROM (
     article_items.article_id,
     article_items.tier,
     items.outlet_id,
-    {_M3_REPORTED_AT} AS reported_at,
+    {_M4_REPORTED_AT} AS reported_at,
     date(
-      {_M3_REPORTED_AT},
+      {_M4_REPORTED_AT},
       (
         SELECT offset_minutes FROM timezone_spans
-        WHERE starts_at <= {_M3_REPORTED_AT} ORDER BY starts_at DESC LIMIT 1
+        WHERE starts_at <= {_M4_REPORTED_AT} ORDER BY starts_at DESC LIMIT 1
       ) || ' minutes'
     ) AS day
   FROM article_items
@@ -1410,7 +1480,7 @@ WITH per_outlet AS (
     items.story_id,
     items.outlet_id,
     outlets.name AS outlet,
-    min({_M3_REPORTED_AT}) AS reported_at,
+    min({_M4_REPORTED_AT}) AS reported_at,
     min(items.first_seen_at) AS first_seen_at,
     count(*) AS items
   FROM article_items
@@ -1505,5 +1575,6 @@ JOIN outlets ON outlets.id = feeds.outlet_id
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
-    _m3_query_views,
+    _m3_relevance_model,
+    _m4_query_views,
 ]
