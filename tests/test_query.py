@@ -358,6 +358,8 @@ def test_search_cli(replay_db: Path) -> None:
     result = run(cli, ["-c", str(replay_db), "search", "troops", "--limit", "5", "--json"])
     hits = json.loads(result.stdout)
     assert len(hits) == 5 and {"item_id", "outlet", "title", "url", "rank"} <= set(hits[0])
+    none = run(cli, ["-c", str(replay_db), "search", "zzyzx", "--csv"])
+    assert none.exit_code == 0 and none.stdout.splitlines() == [",".join(hits[0])]
     tsv = run(cli, ["-c", str(replay_db), "search", "troops", "-n", "2"])
     assert len(tsv.stdout.splitlines()) == 3 and tsv.stdout.startswith("item_id\toutlet\t")
     unknown = run(cli, ["-c", str(replay_db), "search", "troops", "--outlet", "Pravda"])

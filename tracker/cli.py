@@ -592,7 +592,7 @@ def search(
     if not rows and fmt is None and _tty():
         click.echo("No matching items.")
         return
-    columns = list(rows[0]) if rows else ["item_id", "outlet", "published_at", "title", "url"]
+    columns = list(rows[0]) if rows else list(_SEARCH_COLUMNS)
     if fmt is None and _tty():
         rows = [
             {
@@ -749,6 +749,17 @@ def prune(
         )
 
 
+#: what search prints when nothing matched (the columns of Store.search's rows)
+_SEARCH_COLUMNS = (
+    "item_id",
+    "outlet",
+    "published_at",
+    "first_seen_at",
+    "title",
+    "url",
+    "articles",
+    "rank",
+)
 _WIDTHS = {"title": 70, "url": 60, "outlet": 18, "summary": 60, "reasons": 60, "article": 40}
 
 
