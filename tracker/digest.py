@@ -80,7 +80,10 @@ def select_day(
         articles=tuple(
             _article_digest(store, a, day, tz, (start, end), timeline) for a in articles
         ),
-        health=feed_issues(store.digest_feed_health(_db(cutoff)), cutoff),
+        # inclusive in whole seconds: a fetch at "now" has happened; one at midnight is tomorrow's
+        health=feed_issues(
+            store.digest_feed_health(_db(min(now, end - timedelta(seconds=1)))), cutoff
+        ),
         totals=Totals(**store.digest_totals()),
         feed_key=feed_key(articles),
     )

@@ -183,7 +183,12 @@ class Formatter:
 
     @property
     def zone(self) -> str:
-        return f"{self.digest.timezone} ({'/'.join(z for z in self.zones if z)})"
+        names = "/".join(z for z in self.zones if z)
+        return (
+            self.digest.timezone
+            if names in ("", self.digest.timezone)
+            else (f"{self.digest.timezone} ({names})")
+        )
 
     @property
     def status(self) -> str:

@@ -689,31 +689,31 @@ class Store:
         )
 
     def digest_feed_health(self, cutoff: str) -> list[dict[str, Any]]:
-        """Every feed added before ``cutoff`` with its state as the fetch log shows it then.
+        """Every feed added by ``cutoff`` with its state as the fetch log shows it then.
 
         ``errors_in_a_row`` and ``failing_since`` describe the run of failed fetches that ends
-        the log before the cut-off (0 and NULL when the last fetch succeeded).
+        the log at the cut-off, inclusive (0 and NULL when the last fetch succeeded).
         """
         return self._rows(
             "WITH last_ok AS (SELECT feed_id, max(started_at) AS at FROM fetches "
-            "WHERE result != 'error' AND started_at < :cutoff GROUP BY feed_id), "
+            "WHERE result != 'error' AND started_at <= :cutoff GROUP BY feed_id), "
             "streak AS (SELECT fetches.feed_id, count(*) AS errors, min(started_at) AS since "
             "FROM fetches LEFT JOIN last_ok ON last_ok.feed_id = fetches.feed_id "
-            "WHERE result = 'error' AND started_at < :cutoff "
+            "WHERE result = 'error' AND started_at <= :cutoff "
             "AND started_at > coalesce(last_ok.at, '') GROUP BY fetches.feed_id) "
             "SELECT feeds.id AS feed_id, feeds.url, feeds.title, feeds.note, feeds.enabled, "
             "feeds.disabled_reason, feeds.added_at, feeds.last_fetch_at, "
             "outlets.name AS outlet, last_ok.at AS last_ok_at, "
             "coalesce(streak.errors, 0) AS errors_in_a_row, streak.since AS failing_since, "
             "(SELECT max(first_seen_at) FROM sightings WHERE sightings.feed_id = feeds.id "
-            "AND first_seen_at < :cutoff) AS last_item_at, "
+            "AND first_seen_at <= :cutoff) AS last_item_at, "
             "(SELECT coalesce(error_kind || ': ', '') || coalesce(error_message, '') "
-            "FROM fetches WHERE fetches.feed_id = feeds.id AND started_at < :cutoff "
+            "FROM fetches WHERE fetches.feed_id = feeds.id AND started_at <= :cutoff "
             "AND result = 'error' ORDER BY started_at DESC, id DESC LIMIT 1) AS last_error "
             "FROM feeds JOIN outlets ON outlets.id = feeds.outlet_id "
             "LEFT JOIN last_ok ON last_ok.feed_id = feeds.id "
             "LEFT JOIN streak ON streak.feed_id = feeds.id "
-            "WHERE feeds.added_at IS NULL OR feeds.added_at < :cutoff "
+            "WHERE feeds.added_at IS NULL OR feeds.added_at <= :cutoff "
             "ORDER BY outlets.name, feeds.id",
             {"cutoff": cutoff},
         )
