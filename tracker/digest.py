@@ -65,9 +65,12 @@ def local_today(now: datetime, tz: ZoneInfo) -> date:
 
 
 def select_day(
-    store: Store, day: date, *, tz: ZoneInfo, now: datetime, timeline: bool = True
+    store: Store, day: date, *, tz: ZoneInfo, now: datetime, brief: bool = False
 ) -> DayDigest:
-    """Everything one day's digest shows, read from the store."""
+    """Everything one day's digest shows, read from the store.
+
+    ``brief`` leaves out what an Atom entry does not show: the timeline and the first movers.
+    """
     start, end = day_window(day, tz)
     cutoff = min(now, end)
     articles = store.articles()
@@ -77,9 +80,7 @@ def select_day(
         start=start,
         end=end,
         generated_at=now,
-        articles=tuple(
-            _article_digest(store, a, day, tz, (start, end), timeline) for a in articles
-        ),
+        articles=tuple(_article_digest(store, a, day, tz, (start, end), brief) for a in articles),
         # inclusive in whole seconds: a fetch at "now" has happened; one at midnight is tomorrow's
         health=feed_issues(
             store.digest_feed_health(_db(min(now, end - timedelta(seconds=1)))), cutoff
@@ -95,7 +96,7 @@ def _article_digest(
     day: date,
     tz: ZoneInfo,
     window: tuple[datetime, datetime],
-    with_timeline: bool,
+    brief: bool,
 ) -> ArticleDigest:
     start, end = _db(window[0]), _db(window[1])
     items = tuple(_item(row) for row in store.digest_items(article.id, start, end))
@@ -104,7 +105,7 @@ def _article_digest(
         items, store.digest_stories(story_ids), store.digest_sightings(story_ids, end)
     )
     outlets = tuple(dict.fromkeys(i.outlet for i in items))
-    movers = store.digest_first_movers(article.id, end, "story")[:FIRST_MOVERS]
+    movers = [] if brief else store.digest_first_movers(article.id, end, "story")[:FIRST_MOVERS]
     return ArticleDigest(
         article_id=article.id,
         title=article.title,
@@ -119,7 +120,7 @@ def _article_digest(
             FirstMover(m["outlet"], _dt(m["first_seen_at"]), m["items"]) for m in movers
         ),
         changes=changes_from_versions(store.digest_versions(article.id, start, end), start, end),
-        timeline=_timeline(store, article.id, day, tz) if with_timeline else None,
+        timeline=None if brief else _timeline(store, article.id, day, tz),
     )
 
 
@@ -355,7 +356,9 @@ def render_day(
         texts["html"] = render_html(digest)
     if "atom" in formats:
         days = atom_days(settings.directory, day, settings.keep)
-        entries = [digest if d == day else select_day(store, d, tz=tz, now=now) for d in days]
+        entries = [
+            digest if d == day else select_day(store, d, tz=tz, now=now, brief=True) for d in days
+        ]
         texts["atom"] = render_atom(entries, base_url=settings.base_url)
     return DigestOutput(day, digest, texts)
 

@@ -612,10 +612,12 @@ class Store:
             "SELECT items.id AS item_id, items.story_id, items.feed_id, items.title, "
             "coalesce(items.canonical_url, items.url) AS url, "
             "items.summary, items.first_seen_at, items.published_at, outlets.name AS outlet, "
-            "article_items.score, article_items.tier, article_items.reasons FROM article_items "
-            "JOIN items ON items.id = article_items.item_id "
-            "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ? "
-            "AND items.first_seen_at >= ? AND items.first_seen_at < ? "
+            "article_items.score, article_items.tier, article_items.reasons FROM items "
+            # CROSS JOIN: walk the day's items by first_seen_at, not all of an article's links
+            "CROSS JOIN article_items ON article_items.item_id = items.id "
+            "AND article_items.article_id = ? "
+            "JOIN outlets ON outlets.id = items.outlet_id "
+            "WHERE items.first_seen_at >= ? AND items.first_seen_at < ? "
             "ORDER BY items.first_seen_at, items.id",
             (article_id, start, end),
         )
@@ -670,10 +672,12 @@ class Store:
     def digest_timeline(self, article_id: int, start: str, end: str) -> list[dict[str, Any]]:
         """Outlet and first-seen time of each item linked to an article in [start, end)."""
         return self._rows(
-            "SELECT outlets.name AS outlet, items.first_seen_at, article_items.tier "
-            "FROM article_items JOIN items ON items.id = article_items.item_id "
-            "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ? "
-            "AND items.first_seen_at >= ? AND items.first_seen_at < ? ORDER BY items.first_seen_at",
+            "SELECT outlets.name AS outlet, items.first_seen_at, article_items.tier FROM items "
+            "CROSS JOIN article_items ON article_items.item_id = items.id "
+            "AND article_items.article_id = ? "
+            "JOIN outlets ON outlets.id = items.outlet_id "
+            "WHERE items.first_seen_at >= ? AND items.first_seen_at < ? "
+            "ORDER BY items.first_seen_at",
             (article_id, start, end),
         )
 
