@@ -166,6 +166,10 @@ class Formatter:
             return self.time(moment)
         return f"{self.short_date(local.date())} {self.time(moment)}"
 
+    def dated(self, moment: datetime) -> str:
+        """Always with its date: 19 Aug 10:30."""
+        return f"{self.short_date(self.local(moment).date())} {self.time(moment)}"
+
     def stamp(self, moment: datetime) -> str:
         local = self.local(moment)
         utc = moment.astimezone(UTC)
