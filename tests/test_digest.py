@@ -406,6 +406,24 @@ def test_hostile_input_keeps_the_atom_feed_valid_and_inert(
     assert "[injected](javascript:alert(1))" in lxml.html.fromstring(content).text_content()
 
 
+def test_markdown_escaping_keeps_text_as_written() -> None:
+    from tracker.digest_render import md_escape
+
+    render = MarkdownIt("commonmark").enable("table")
+    for text in (
+        "1. Ukraine",
+        "2) Kyiv",
+        "# not a heading",
+        "> not a quote",
+        "- not a list",
+        "+ neither",
+        "a_b_c *x* __y__ ~~z~~ `c` <b> &amp; &#60; [l](u) ![i](s) | \\",
+    ):
+        html = render.render(f"{md_escape(text)}\n")
+        assert html.startswith("<p>") and html.count("<") == 2, (text, html)
+        assert lxml.html.fromstring(html).text_content().strip() == text
+
+
 def test_only_http_links_are_rendered() -> None:
     from tracker.digest_render import http_url, md_link
 

@@ -37,8 +37,10 @@ _SPACE = re.compile(r"\s+")
 _MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")
 #: an HTML entity or character reference, which Markdown would decode
 _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
-#: markup only at the start of a line: heading, quote, list item
-_MD_LEADING = re.compile(r"^(\s*)([#>]|[-+*](?=\s|$)|\d+[.)](?=\s|$))")
+#: markup only at the start of a line: heading, quote, bullet; an ordered item is below
+_MD_LEADING = re.compile(r"^(\s*)([#>]|[-+*](?=\s|$))")
+#: "1. " or "1) " at the start of a line would start an ordered list: its dot is escaped
+_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])(?=\s|$)")
 #: characters kept as they are in a link; everything else is percent-encoded
 _URL_SAFE = "/:?#[]@!$&'*+,;=%~-._"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -100,7 +102,8 @@ def md_escape(value: object) -> str:
     text = xml_clean(_SPACE.sub(" ", str(value)))
     text = _MD_INLINE.sub(r"\\\1", text)
     text = _MD_ENTITY.sub(r"\\&", text)
-    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    text = _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _MD_ORDERED.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def md_link(text: str, url: str | None) -> MdSafe:
@@ -172,8 +175,8 @@ class Formatter:
 
     def stamp(self, moment: datetime) -> str:
         local = self.local(moment)
-        utc = moment.astimezone(UTC)
-        return f"{self.long_date(local.date())} {local:%H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
+        text = f"{self.long_date(local.date())} {local:%H:%M} {local.tzname()}"
+        return text if local.tzname() == "UTC" else f"{text} ({moment.astimezone(UTC):%H:%M} UTC)"
 
     def long_date(self, day: date) -> str:
         return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
