@@ -28,7 +28,7 @@ from tracker.errors import ConfigError, OutputError
 from tracker.localserver import FeedServer, send_status
 from tracker.models import ManualClock
 
-from .conftest import REPLAY, write_config
+from .conftest import DATA, REPLAY, write_config
 from .digest_expected import ATOM_DAYS, EXPECTED, GOLDEN_DAYS, build, golden_files, writing_to
 
 LONDON = ZoneInfo("Europe/London")
@@ -279,6 +279,22 @@ def test_items_seen_in_another_outlets_feed_are_also_in_that_outlet(
     linked = len(t.coverage())
     assert md.count("  - also in: Syndicator (13:00)\n") == linked
     assert "from **1 outlet**: The Guardian." in md  # the copies are not new items
+
+
+def test_each_tracked_article_gets_its_own_section(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    t = make_tracker({"The Guardian": [server.add("/g.xml", GUARDIAN_19)]})
+    other = t.add_article(str(DATA / "pages" / "telegraph-zimbabwe-mugabe-20171116.html"))
+    t.poll(all_feeds=True)
+    md = t.digest(DAY, formats=("md",), write=False).texts["md"]
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads[0].startswith("## The Shifting Sands of Support")
+    assert heads[1] == f"## {other.draft.title}" or heads[1].startswith(f"## [{other.draft.title}]")
+    assert heads[2:] == ["## Feed health"]
+    second = md.split(heads[1])[1].split("## Feed health")[0]
+    linked = [r for r in t.coverage() if r["article_id"] == other.article_id]
+    assert ("No new coverage" in second) == (not linked)
 
 
 def test_a_past_day_shows_the_wording_it_ended_with(
