@@ -89,3 +89,7 @@ class NotAFeedError(ParseError):
 
     kind = "not-a-feed"
     hard = True
+
+
+class OutputError(TrackerError):
+    """An output file (a digest) could not be written; the previous file is left intact."""
