@@ -159,8 +159,10 @@ def test_every_item_of_the_local_day_is_listed_once_same_story_first(
     groups: dict[int, list[dict[str, Any]]] = {}
     for row in expected:  # first-seen order: the first member leads its story
         groups.setdefault(row["story_id"], []).append(row)
-    tier = {sid: "story" if any(r["tier"] == "story" for r in g) else "related"
-            for sid, g in groups.items()}
+    tier = {
+        sid: "story" if any(r["tier"] == "story" for r in g) else "related"
+        for sid, g in groups.items()
+    }
     leads = [g[0] for g in groups.values()]
     for html in (markdown_to_html(out.texts["md"]), out.texts["html"]):
         story = story_titles(html, "same story")
