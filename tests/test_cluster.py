@@ -144,4 +144,3 @@ def test_pairwise_quality_on_labelled_pairs(replayed: Path) -> None:
         "SELECT count(*) FROM items GROUP BY story_id ORDER BY 1 DESC LIMIT 1"
     ).fetchone()[0]
     assert largest <= 20  # centroid linking does not chain the whole war into one story
-

@@ -29,5 +29,9 @@ def test_demo_runs_offline_with_zero_duplicates(tmp_path: Path) -> None:
         or "story" in out
     )
     assert (tmp_path / "tracker.db").exists() and (tmp_path / "config.yaml").exists()
+    digests = tmp_path / "digests"
+    assert sorted(p.name for p in digests.glob("*.md"))[0] == "2025-08-15.md"
+    assert len(list(digests.glob("*.html"))) == 10 and (digests / "digests.atom").exists()
+    assert "# Coverage digest:" in out
     again = CliRunner().invoke(cli, ["-c", str(tmp_path / "config.yaml"), "coverage", "--json"])
     assert again.exit_code == 0 and again.output.startswith("[")

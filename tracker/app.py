@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -28,6 +28,7 @@ import httpx
 
 from .articles import ArticleDraft, Citation, cited_outlets, read_article
 from .config import Config, load_config
+from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
 from .hosts import HostGate
@@ -332,6 +333,54 @@ class Tracker:
             raise ArticleError(f"{location}: cannot read the article: {exc.strerror}") from None
         content_type = "text/html" if path.suffix.lower() in (".html", ".htm") else ""
         return read_article(data, content_type=content_type, location=location)
+
+    # --- digest ----------------------------------------------------------------------------------
+
+    def local_today(self) -> date:
+        """Today in the configured time zone (``timezone`` in config.yaml)."""
+        return local_today(self.clock(), self.config.tz)
+
+    def digest(
+        self,
+        day: date | None = None,
+        *,
+        formats: Sequence[str] = FORMATS,
+        write: bool = True,
+    ) -> DigestOutput:
+        """The digest of one local day (default: today), rendered in ``formats``.
+
+        With ``write`` the files are replaced atomically in ``digest.directory``:
+        ``YYYY-MM-DD.md``, ``YYYY-MM-DD.html`` and ``digests.atom`` (the newest ``digest.keep``
+        digests of the directory). Without it nothing is written (``tracker digest --stdout``).
+        """
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            raise ValueError(f"digest formats are {', '.join(FORMATS)}; got {list(formats)}")
+        output = render_day(
+            self.store,
+            self.config.digest,
+            day or self.local_today(),
+            tz=self.config.tz,
+            now=self.clock(),
+            formats=formats,
+        )
+        return write_digest(output, self.config.digest.directory) if write else output
+
+    def write_digest(self, day: date | None = None) -> list[Path]:
+        """Write one day's digest files and refresh the Atom feed; return the paths written.
+
+        The entry point for the background service's daily job. ``day`` is a local calendar
+        day in the configured time zone (default: today, so far). A job that runs each morning
+        at ``digest.time`` should usually pass the day just ended,
+        ``t.local_today() - timedelta(days=1)``, whose digest is then complete; writing today's
+        too is harmless. Calling it again for a day replaces that day's files.
+
+        Every file is written atomically (temporary file in the same directory, fsync, rename):
+        a reader never sees half a digest and a failure leaves the previous files intact.
+        Raises ``OutputError`` when the directory cannot be written and ``StorageError`` when
+        the database cannot be read; both are ``TrackerError``.
+        """
+        return list(self.digest(day).paths)
 
     # --- querying ------------------------------------------------------------------------------
 

@@ -78,6 +78,8 @@ class DigestSettings:
     directory: Path = Path("digests")
     time: str = "07:00"
     keep: int = 30
+    #: where the digest directory is published, if anywhere: links and self link of the feed
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,13 @@ def _digest(s: _Section, base: Path) -> DigestSettings:
         directory=s.get("directory", _path(base), base / d.directory),
         time=s.get("time", _clock_time, d.time),
         keep=s.get("keep", _int_range(1, 3650), d.keep),
+        base_url=_base_url(s.get("base_url", _url, None)),
     )
+
+
+def _base_url(url: str | None) -> str | None:
+    # a base URL names a directory: relative links resolve inside it only with a final slash
+    return url if url is None or url.endswith("/") else url + "/"
 
 
 def _articles(value: Any, s: _Section, base: Path) -> tuple[ArticleSource, ...]:

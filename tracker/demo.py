@@ -174,6 +174,8 @@ def run_demo(echo: Callable[[str], None], keep: Path | None = None) -> None:
             )
             _second_poll(tracker, echo)
             _summaries(tracker, echo)
+            clock.set(datetime.combine(days[-1] + timedelta(days=1), time(7), UTC))
+            _digests(tracker, days, echo)
         if keep is not None:
             echo(
                 f"\nKept in {workdir}. Explore with:\n"
@@ -208,6 +210,24 @@ def _replay_day(
         "story": sum(r["tier"] == "story" for r in rows),
         "linked by outlet": ", ".join(f"{o} {n}" for o, n in by_outlet.most_common()),
     }
+
+
+def _digests(tracker: Tracker, days: list[date], echo: Callable[[str], None]) -> None:
+    """Write each replayed day's digest, as the service does every morning, and show one."""
+    for day in days:
+        tracker.write_digest(day)
+    busiest = max(
+        days,
+        key=lambda d: sum(
+            r["first_seen_at"].startswith(d.isoformat()) for r in tracker.coverage(tier="story")
+        ),
+    )
+    text = tracker.digest(busiest, formats=("md",), write=False).texts["md"]
+    echo(
+        f"\nDaily digests written to {tracker.config.digest.directory} (Markdown, HTML and "
+        f"an Atom feed). The start of {busiest}'s:\n"
+    )
+    echo("\n".join(text.splitlines()[:14]))
 
 
 def _second_poll(tracker: Tracker, echo: Callable[[str], None]) -> None:

@@ -91,5 +91,9 @@ class NotAFeedError(ParseError):
     hard = True
 
 
+class OutputError(TrackerError):
+    """An output file (a digest) could not be written; the previous file is left intact."""
+
+
 class QueryError(TrackerError):
     """A query, search, export or prune request is not valid, or would write to the database."""

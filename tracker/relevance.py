@@ -81,7 +81,7 @@ class Tuning:
     story_scale: float = 3.0
     #: a term must be this many times more common in on-topic items to expand the topic
     min_lift: float = 4.0
-    min_story_lift: float = 2.0
+    min_story_lift: float = 2.5
     min_support: int = 5
     #: an entity family weighing at least this share of the strongest one defines the topic
     core_share: float = 0.4
@@ -254,7 +254,9 @@ def _families(counts: Counter[str]) -> dict[str, str]:
     """Group variants of one name (Germany, German) under the most frequent of them."""
     families: dict[str, str] = {}
     for term, _ in counts.most_common():
-        families[term] = next((r for r in set(families.values()) if _same_family(r, term)), term)
+        families[term] = next(
+            (r for r in sorted(set(families.values())) if _same_family(r, term)), term
+        )
     return families
 
 
@@ -433,13 +435,14 @@ def breakdown(model: ArticleModel, doc: Doc, exclude_terms: Iterable[str] = ()) 
             parts.append(("story term", term, weight * t.story_term_weight * _boost(term, doc, t)))
     topic = sum(w for kind, _, w in parts if kind in ("entity", "expansion"))
     story = sum(w for kind, _, w in parts if kind.startswith("story"))
-    parts.sort(key=lambda p: -p[2])
+    # ties broken by term: set iteration order changes from one process to the next
+    parts.sort(key=lambda p: (-p[2], p[1]))
     return Breakdown(topic, story, tuple(parts))
 
 
 def _matched(weights: Mapping[str, float], doc: Doc) -> list[tuple[str, float]]:
     """Matched terms, without a word whose phrase also matched (it would count twice)."""
-    hits = [term for term in doc.text if term in weights]
+    hits = sorted(term for term in doc.text if term in weights)
     inside = {word for term in hits if " " in term for word in term.split()}
     return [(term, weights[term]) for term in hits if term not in inside]
 
