@@ -30,6 +30,7 @@ from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, link_relevant, run_cycle
+from .status import service_status
 from .store import Store, StoredArticle
 
 
@@ -209,3 +210,35 @@ class Tracker:
         profiles = [p for p in self.context().profiles() if p.id == article_id]
         with self.store.transaction():
             link_relevant(self.store, profiles, self.store.items_for_scoring(), self.clock())
+
+    # --- service ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Whether the service runs (pid, up since, heartbeat), its last cycle, feed health."""
+        return service_status(self.store, self.config.lock_path, self.clock())
+
+    def use_config(self, config: Config) -> list[str]:
+        """Switch to a (re)loaded config.yaml with the same database; return problems found.
+
+        Outlets and feeds are synced (feeds dropped from the file are disabled, new ones are due
+        at once) and articles not registered yet are added; an article that cannot be read is
+        reported, not fatal. Politeness settings apply to requests started from now on.
+        """
+        self.store.sync_outlets(config.outlets)
+        self.store.sync_config_feeds(config.feeds, self.clock())
+        old, self.config = self.config, config
+        fetch = config.fetch
+        if (fetch.per_host_concurrency, fetch.per_host_gap) != (
+            old.fetch.per_host_concurrency,
+            old.fetch.per_host_gap,
+        ):
+            self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
+        known = {a.location for a in self.store.articles()}
+        problems = []
+        for source in config.articles:
+            if source.location not in known:
+                try:
+                    self.add_article(source.location)
+                except ArticleError as exc:
+                    problems.append(str(exc))
+        return problems
