@@ -2,10 +2,11 @@
 
 The digest of local day D covers the items first seen on D, so it is written when D is over: at
 ``digest.time`` on D+1 (the morning briefing of yesterday). The service owes every day whose due
-moment passed since the previous run of the service started: at start-up that is the catch-up of
-the days missed while it was down, at ``digest.time`` it is yesterday. Days already written are
-left alone, and nothing older than ``digest.keep`` days is written. The digest writer itself is a
-plain callable ``writer(day)`` (the digest issue's ``Tracker.write_digest``), injected.
+moment passed since it first ran on this database and that is not written yet: at start-up that
+is the catch-up of the days missed while it was down (or that failed), at ``digest.time`` it is
+yesterday. Nothing older than ``digest.keep`` days is written, and no day before the service
+first ran. The digest writer itself is a plain callable ``writer(day)`` (the digest issue's
+``Tracker.write_digest``), injected.
 """
 
 from __future__ import annotations
@@ -75,9 +76,18 @@ class DailyDigests:
             keep = config.digest.keep
             written = self.store.digest_days_written(now.date() - timedelta(days=keep + 2))
             owed = days_owed(now, config.digest.time, config.tz, self.since, written, keep)
+            if not owed:
+                log.debug("no digest owed (%s)", trigger)
             for day in owed:
                 self._write(day, trigger)
             return owed
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no digest is being written; False on timeout."""
+        if not self._lock.acquire(timeout=max(timeout, 0)):
+            return False
+        self._lock.release()
+        return True
 
     def _write(self, day: date, trigger: str) -> None:
         try:

@@ -140,6 +140,14 @@ class Dispatcher:
         """Dispatch the due feeds that are not queued or being polled; returns how many."""
         if self._stopping:
             return 0
+        try:
+            return self._dispatch()
+        except Exception:
+            if self._stopping:
+                return 0  # the store closed under a tick that raced the stop
+            raise
+
+    def _dispatch(self) -> int:
         ctx = self._context()
         self._report_stuck(ctx.config.fetch.deadline)
         with self._state:
@@ -204,12 +212,13 @@ class Dispatcher:
             self._running[job.feed.id] = job
         try:
             result = self._poll(job)
-            with self._state:
-                if self._running.get(job.feed.id) is not job:
-                    return  # abandoned by stop(): the service is closing the store
+            if not self._is_running(job):
+                return  # abandoned by stop(): the service is closing the store
             # still listed as running, so a stopping service waits for the log and the summary
             self._log_result(job, result)
             with self._state:
+                if self._running.get(job.feed.id) is not job:
+                    return  # abandoned meanwhile: stop() counted it as cancelled
                 job.cycle.results.append(result)
                 done = job.cycle.complete
             if done:
@@ -222,6 +231,10 @@ class Dispatcher:
                 if self._running.get(job.feed.id) is job:
                     del self._running[job.feed.id]
                 self._state.notify_all()
+
+    def _is_running(self, job: _Job) -> bool:
+        with self._state:
+            return self._running.get(job.feed.id) is job
 
     def _poll(self, job: _Job) -> FeedResult:
         try:

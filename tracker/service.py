@@ -23,6 +23,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,7 +46,6 @@ from .dispatch import CycleReport, Dispatcher
 from .errors import ConfigError
 from .instance import InstanceLock
 from .models import Clock, system_clock
-from .store import from_db
 from .systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class Service:
         self._scheduler: BackgroundScheduler | None = None
         self._dispatcher: Dispatcher | None = None
         self._digests: DailyDigests | None = None
+        self._stopping = False
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
@@ -114,7 +115,6 @@ class Service:
     def _start(self) -> None:
         config, store = self.config, self.tracker.store  # StorageError before 'tracker init'
         self._use_config(config)
-        previous = store.service_runs(limit=1)
         heartbeat = heartbeat_interval(config)
         now = self.clock()
         self.run_id = store.start_service_run(
@@ -132,7 +132,8 @@ class Service:
         if writer is None:
             log.warning("this tracker has no digest writer: the daily digest job is off")
         else:
-            since = from_db(previous[0]["started_at"]) if previous else now
+            # owed: days due since the service first ran here (a failed day is retried too)
+            since = store.first_service_start() or now
             self._digests = DailyDigests(
                 store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
             )
@@ -161,11 +162,13 @@ class Service:
                 return message
 
     def _shutdown(self, reason: str) -> None:
+        self._stopping = True
         notify("STOPPING=1", f"STATUS=stopping ({reason})")
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        grace = self.config.polling.grace_period
+        ends = time.monotonic() + grace
         if self._dispatcher is not None:
-            grace = self.config.polling.grace_period
             log.info(
                 "stopping (%s): %d feeds in flight get up to %g s to finish",
                 reason,
@@ -180,6 +183,8 @@ class Service:
                     len(abandoned),
                     ", ".join(f"{f.id} {f.url}" for f in abandoned),
                 )
+        if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
+            log.warning("the digest being written was abandoned; it is written at the next start")
         if self.run_id is not None:
             try:
                 self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
@@ -283,6 +288,8 @@ class Service:
 
     def _heartbeat(self) -> None:
         assert self.run_id is not None and self._dispatcher is not None
+        if self._stopping:
+            return  # the stop records the last heartbeat itself
         self.tracker.store.service_heartbeat(
             self.run_id, self.clock(), self._dispatcher.in_flight()
         )

@@ -664,6 +664,10 @@ class Store:
         """The latest runs of the service, newest first."""
         return self._rows("SELECT * FROM service_runs ORDER BY id DESC LIMIT ?", (limit,))
 
+    def first_service_start(self) -> datetime | None:
+        """When the service first ran on this database."""
+        return from_db(self._x("SELECT min(started_at) FROM service_runs").fetchone()[0])
+
     def record_cycle(
         self,
         run_id: int,
