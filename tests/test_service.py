@@ -320,6 +320,48 @@ def test_sigterm_mid_cycle_exits_0_and_leaves_a_consistent_database(
     )
 
 
+def test_servers_see_a_steady_identifiable_client(
+    tmp_path: Path, server: FeedServer, services
+) -> None:
+    lock, active, peak, starts, agents = threading.Lock(), [0], [0], [], set()
+
+    def slow(body: bytes) -> Callable[..., None]:
+        def route(handler: BaseHTTPRequestHandler) -> None:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+                starts.append(time.monotonic())
+                agents.add(handler.headers.get("User-Agent", ""))
+            try:
+                time.sleep(1.2)  # long enough that, uncapped, four requests would overlap
+                send_status(handler, 200, {"Content-Type": "application/rss+xml"}, body)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        return route
+
+    urls = [server.add(f"/f{i}.xml", slow(GUARDIAN[i].read_bytes())) for i in range(6)]
+    config = service_config(
+        tmp_path,
+        {"The Guardian": urls},
+        fetch={"per_host_concurrency": 2, "per_host_gap": "0.3s"},
+        polling={"workers": 4},
+    )
+    init(config)
+    service = services(config).wait_started()
+    wait_for(lambda: len(starts) >= 12, "12 requests", on_fail=service.log())
+    assert service.stop() == 0
+    with lock:
+        times = sorted(starts)
+    # four workers, one host: never more than two requests at once, and starts spaced out
+    assert peak[0] == 2
+    gaps = [b - a for a, b in pairwise(times)]
+    assert min(gaps) >= 0.15, gaps  # 0.3 s apart at the client; the server sees some jitter
+    assert times[-1] - times[0] >= 0.3 * (len(times) - 1) - 0.1
+    assert len(agents) == 1 and agents.pop().startswith("tracker/")
+
+
 def test_a_second_instance_is_refused_and_other_commands_still_work(
     tmp_path: Path, server: FeedServer, services
 ) -> None:

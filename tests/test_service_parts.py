@@ -25,7 +25,7 @@ from tracker.daily import days_owed, due_moment
 from tracker.dispatch import CycleReport, Dispatcher
 from tracker.errors import ConfigError
 from tracker.instance import AlreadyRunningError, InstanceLock, LockState, probe
-from tracker.localserver import FeedServer
+from tracker.localserver import FeedServer, send_status
 from tracker.logs import setup_logging, writes_to_journal
 from tracker.models import ManualClock
 from tracker.service import cycle_line, digest_trigger, dispatch_trigger, heartbeat_interval
@@ -413,3 +413,19 @@ def test_run_before_init_or_with_a_bad_config_says_what_is_wrong(tmp_path: Path)
     assert re.search(
         r"config\.yaml:\d+: polling\.disable_after: expected a whole number", bad.output
     )
+
+
+# --- redirects move a feed only when permanent --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "moved"), [(301, True), (308, True), (302, False), (307, False)]
+)
+def test_only_permanent_redirects_move_the_stored_feed_url(
+    server: FeedServer, make_tracker, status: int, moved: bool
+) -> None:
+    new = server.add("/new.xml", GUARDIAN[0].read_bytes())
+    old = server.add("/old.xml", lambda h: send_status(h, status, {"Location": new}))
+    t = make_tracker({"The Guardian": [old]})
+    assert t.poll(all_feeds=True).results[0].result == "ok"
+    assert [f["url"] for f in t.feeds()] == [new if moved else old]
