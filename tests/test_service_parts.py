@@ -28,7 +28,13 @@ from tracker.instance import AlreadyRunningError, InstanceLock, LockState, probe
 from tracker.localserver import FeedServer, send_status
 from tracker.logs import setup_logging, writes_to_journal
 from tracker.models import ManualClock
-from tracker.service import cycle_line, digest_trigger, dispatch_trigger, heartbeat_interval
+from tracker.service import (
+    cycle_line,
+    digest_trigger,
+    dispatch_trigger,
+    heartbeat_interval,
+    log_job_event,
+)
 from tracker.status import service_status
 from tracker.store import Store
 from tracker.systemd import notify, watchdog_interval
@@ -429,3 +435,30 @@ def test_only_permanent_redirects_move_the_stored_feed_url(
     t = make_tracker({"The Guardian": [old]})
     assert t.poll(all_feeds=True).results[0].result == "ok"
     assert [f["url"] for f in t.feeds()] == [new if moved else old]
+
+
+# --- the scheduler's job listener ----------------------------------------------------------------
+
+
+def test_failed_and_missed_jobs_are_logged_one_line_each(caplog) -> None:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    def boom() -> None:
+        raise RuntimeError("the database went away")
+
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_listener(log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tracker"):
+            scheduler.add_job(boom, id="dispatch")
+            past = datetime.now(UTC) - timedelta(minutes=10)
+            scheduler.add_job(print, "date", run_date=past, id="digest", misfire_grace_time=1)
+            wait_for(lambda: len(caplog.records) >= 2, "both events logged")
+    finally:
+        scheduler.shutdown(wait=True)
+    messages = {r.levelname: r.getMessage() for r in caplog.records}
+    assert messages["ERROR"].startswith("job dispatch failed (run of ")
+    assert messages["ERROR"].endswith("RuntimeError: the database went away")
+    assert "job digest missed its run of" in messages["WARNING"]

@@ -116,27 +116,18 @@ class Service:
         config, store = self.config, self.tracker.store  # StorageError before 'tracker init'
         self._use_config(config)
         heartbeat = heartbeat_interval(config)
-        now = self.clock()
         self.run_id = store.start_service_run(
             pid=os.getpid(),
             host=socket.gethostname(),
             version=_version(),
             config=str(config.path),
             heartbeat_every=heartbeat,
-            now=now,
+            now=self.clock(),
         )
         self._dispatcher = Dispatcher(
             self.tracker.context, config.polling.workers, self._cycle_done
         )
-        writer = self._digest_writer or getattr(self.tracker, "write_digest", None)
-        if writer is None:
-            log.warning("this tracker has no digest writer: the daily digest job is off")
-        else:
-            # owed: days due since the service first ran here (a failed day is retried too)
-            since = store.first_service_start() or now
-            self._digests = DailyDigests(
-                store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
-            )
+        self._digests = self._daily_digests()
         self._scheduler = self._build_scheduler(config, heartbeat)
         self._scheduler.start()
         log.info(
@@ -146,9 +137,24 @@ class Service:
             sum(1 for f in store.feeds() if f["enabled"]),
             config.polling.workers,
             config.polling.dispatch_every,
-            f"digest daily at {config.digest.time} {config.timezone}" if writer else "no digest",
+            f"digest daily at {config.digest.time} {config.timezone}"
+            if self._digests
+            else "no digest",
         )
         notify("READY=1", "STATUS=started, waiting for the first cycle")
+
+    def _daily_digests(self) -> DailyDigests | None:
+        writer = self._digest_writer or getattr(self.tracker, "write_digest", None)
+        if writer is None:
+            log.warning("this tracker has no digest writer: the daily digest job is off")
+            return None
+        assert self.run_id is not None
+        store = self.tracker.store
+        # owed: the days due since the service first ran here (a failed day is retried too)
+        since = store.first_service_start() or self.clock()
+        return DailyDigests(
+            store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
+        )
 
     def _serve(self) -> str:
         while True:
@@ -192,7 +198,8 @@ class Service:
                 log.exception("could not record the stop in the database")
         # closing takes the store's lock: a transaction still open in a worker commits first
         self.tracker.close()
-        log.info("stopped (%s)", reason)
+        if self.run_id is not None:  # not when it failed to start (before 'tracker init', …)
+            log.info("stopped (%s)", reason)
 
     def _hurry(self) -> bool:
         """A second SIGTERM/SIGINT while stopping: stop waiting for the feeds in flight."""
@@ -232,7 +239,7 @@ class Service:
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=config.tz,
         )
-        scheduler.add_listener(self._job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        scheduler.add_listener(log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         scheduler.add_job(
             self._dispatcher.tick,
             dispatch_trigger(config),
@@ -265,26 +272,6 @@ class Service:
                 misfire_grace_time=None,
             )
         return scheduler
-
-    def _job_event(self, event: JobExecutionEvent) -> None:
-        when = event.scheduled_run_time.isoformat(timespec="seconds")
-        if event.code == EVENT_JOB_MISSED:
-            log.warning(
-                "job %s missed its run of %s (the service was busy or suspended, or the clock "
-                "jumped); it runs again at its next time",
-                event.job_id,
-                when,
-            )
-            return
-        exc = event.exception
-        log.error(
-            "job %s failed (run of %s): %s: %s",
-            event.job_id,
-            when,
-            type(exc).__name__,
-            exc,
-            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
-        )
 
     def _heartbeat(self) -> None:
         assert self.run_id is not None and self._dispatcher is not None
@@ -355,6 +342,28 @@ class Service:
     def _use_config(self, config: Config) -> None:
         for problem in self.tracker.use_config(config):
             log.error("%s", problem)
+
+
+def log_job_event(event: JobExecutionEvent) -> None:
+    """APScheduler listener: one log line for a job that failed or missed its run."""
+    when = event.scheduled_run_time.isoformat(timespec="seconds")
+    if event.code == EVENT_JOB_MISSED:
+        log.warning(
+            "job %s missed its run of %s (the service was busy or suspended, or the clock "
+            "jumped); it runs again at its next time",
+            event.job_id,
+            when,
+        )
+        return
+    exc = event.exception
+    log.error(
+        "job %s failed (run of %s): %s: %s",
+        event.job_id,
+        when,
+        type(exc).__name__,
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+    )
 
 
 def dispatch_trigger(config: Config) -> IntervalTrigger:
