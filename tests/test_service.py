@@ -189,6 +189,7 @@ def test_a_hanging_feed_does_not_hold_up_the_others(
         release.set()
 
 
+@pytest.mark.slow
 def test_retry_after_and_backoff_move_next_poll_at(
     tmp_path: Path, server: FeedServer, services
 ) -> None:
@@ -239,6 +240,7 @@ def test_retry_after_and_backoff_move_next_poll_at(
     assert service.stop() == 0
 
 
+@pytest.mark.slow
 def test_sigterm_mid_cycle_exits_0_and_leaves_a_consistent_database(
     tmp_path: Path, server: FeedServer, services
 ) -> None:
@@ -357,7 +359,7 @@ def test_servers_see_a_steady_identifiable_client(
     # four workers, one host: never more than two requests at once, and starts spaced out
     assert peak[0] == 2
     gaps = [b - a for a, b in pairwise(times)]
-    assert min(gaps) >= 0.15, gaps  # 0.3 s apart at the client; the server sees some jitter
+    assert min(gaps) >= 0.1, gaps  # 0.3 s apart at the client; the server sees wake-up jitter
     assert times[-1] - times[0] >= 0.3 * (len(times) - 1) - 0.1
     assert len(agents) == 1 and agents.pop().startswith("tracker/")
 
