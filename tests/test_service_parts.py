@@ -358,9 +358,10 @@ def test_a_cycle_is_reported_when_its_last_feed_is_done(
 
 
 def test_a_feed_is_never_polled_twice_at_once_and_stop_cancels_the_queue(
-    server: FeedServer, make_tracker
+    server: FeedServer, make_tracker, caplog
 ) -> None:
     rec, release = Recorder(), threading.Event()
+    threads = poll_threads()
     hang = server.add("/hang.xml", rec.hang("hang", release))
     others = [server.add(f"/g{i}.xml", GUARDIAN[i].read_bytes()) for i in range(3)]
     t = make_tracker({"X": [hang, *others]})
@@ -379,6 +380,11 @@ def test_a_feed_is_never_polled_twice_at_once_and_stop_cancels_the_queue(
     assert (reports[0].due, reports[0].cancelled, reports[0].summary.results) == (4, 4, ())
     assert d.tick() == 0  # stopped
     assert rec.count("hang") == 1
+    # the abandoned worker returns once the server lets go, and reports nothing
+    with caplog.at_level(logging.DEBUG, logger="tracker"):
+        t.store.close()
+        wait_for(lambda: poll_threads() == threads, "the abandoned worker gone")
+    assert len(reports) == 1 and caplog.records == []
 
 
 def test_an_unexpected_error_is_logged_and_the_feed_stays_due(

@@ -194,6 +194,8 @@ class Dispatcher:
             while self._running and self._monotonic() < end and not hurry():
                 self._state.wait(min(end - self._monotonic(), 0.2))
             abandoned = list(self._running.values())
+            # forgotten here, so their workers, if they ever return, report nothing
+            self._running.clear()
             for job in abandoned:
                 job.cycle.cancelled += 1
             finished = [cycle for cycle in self._open if cycle.complete]
