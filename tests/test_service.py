@@ -364,6 +364,32 @@ def test_servers_see_a_steady_identifiable_client(
     assert len(agents) == 1 and agents.pop().startswith("tracker/")
 
 
+def test_ctrl_c_twice_stops_without_waiting_for_the_grace_period(
+    tmp_path: Path, server: FeedServer, services
+) -> None:
+    rec, release = Recorder(), threading.Event()
+    hang = server.add("/hang.xml", rec.hang("hang", release))
+    config = service_config(
+        tmp_path,
+        {"Hanging": [hang]},
+        fetch={"deadline": "120s", "read_timeout": "120s"},
+        polling={"grace_period": "120s"},
+    )
+    db = init(config)
+    try:
+        service = services(config).wait_started()
+        wait_for(lambda: rec.count("hang"), "the hanging request", on_fail=service.log())
+        service.send(signal.SIGINT)
+        service.wait_log("stopping (SIGINT): 1 feeds in flight get up to 120 s")
+        service.send(signal.SIGINT)
+        assert service.wait(60) == 0
+    finally:
+        release.set()
+    assert "SIGINT again: not waiting for the feeds in flight" in service.log()
+    assert one(db, "SELECT stop_reason FROM service_runs") == "SIGINT"
+    assert one(db, "PRAGMA integrity_check") == "ok"
+
+
 def test_a_second_instance_is_refused_and_other_commands_still_work(
     tmp_path: Path, server: FeedServer, services
 ) -> None:
