@@ -34,9 +34,10 @@ from .fetch import make_client, safe_get
 from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
-from .pipeline import Context, run_cycle
+from .pipeline import Context, cluster_new_items, run_cycle
 from .query import literal_match, parse_age, parse_when, timezone_spans
 from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
+from .status import service_status
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
 
@@ -156,9 +157,17 @@ class Tracker:
         feeds = None
         if all_feeds:
             feeds = [self.store.feed_state(f["id"]) for f in self.store.feeds() if f["enabled"]]
+        started = self.clock()
         summary = run_cycle(self.context(), feeds, progress)
-        self.refresh_models()
+        if summary.items_new:
+            self.after_cycle(started)
         return summary
+
+    def after_cycle(self, started_at: datetime) -> None:
+        """What follows a cycle that stored new items (the service's cycles call it; ``poll``
+        does the same): they join their stories, and the models learn from the new coverage."""
+        cluster_new_items(self.store, started_at)
+        self.refresh_models()
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
@@ -509,6 +518,38 @@ class Tracker:
         if value is None or isinstance(value, datetime):
             return value
         return parse_when(value, self.clock(), self.config.tz)
+
+    # --- service ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Whether the service runs (pid, up since, heartbeat), its last cycle, feed health."""
+        return service_status(self.store, self.config.lock_path, self.clock())
+
+    def use_config(self, config: Config) -> list[str]:
+        """Switch to a (re)loaded config.yaml with the same database; return problems found.
+
+        Outlets and feeds are synced (feeds dropped from the file are disabled, new ones are due
+        at once) and articles not registered yet are added; an article that cannot be read is
+        reported, not fatal. Politeness settings apply to requests started from now on.
+        """
+        self.store.sync_outlets(config.outlets)
+        self.store.sync_config_feeds(config.feeds, self.clock())
+        old, self.config = self.config, config
+        fetch = config.fetch
+        if (fetch.per_host_concurrency, fetch.per_host_gap) != (
+            old.fetch.per_host_concurrency,
+            old.fetch.per_host_gap,
+        ):
+            self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
+        known = {a.location for a in self.store.articles()}
+        problems = []
+        for source in config.articles:
+            if source.location not in known:
+                try:
+                    self.add_article(source.location)
+                except ArticleError as exc:
+                    problems.append(str(exc))
+        return problems
 
 
 @dataclass(frozen=True)

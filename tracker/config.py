@@ -182,6 +182,8 @@ def _polling(s: _Section) -> PollingSettings:
     )
     if p.min_interval > p.max_interval:
         s.fail("min_interval", "must not be greater than polling.max_interval")
+    if p.dispatch_every < 1:
+        s.fail("dispatch_every", "must be at least 1s")
     return p
 
 

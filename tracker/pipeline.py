@@ -97,8 +97,6 @@ def run_cycle(
             for done, _ in enumerate(as_completed(futures), start=1):
                 progress(done, len(futures))
         results = tuple(f.result() for f in futures)
-    if any(r.items_new for r in results):
-        cluster_new_items(ctx.store, cycle_start)
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 

@@ -6,6 +6,11 @@ IMMEDIATE`` … ``COMMIT``), one per polled feed, so a killed process leaves eit
 poll or none of it. Inside a transaction only plain ``execute`` is used: sqlite-utils' write helpers
 commit on their own and would split it. Tables, views and FTS are created the sqlite-utils way so
 ``sqlite-utils`` and Datasette understand the database.
+
+In the service one ``Store`` (one connection) is shared by the worker threads: every statement and
+every transaction holds the store's lock, so statements of different threads never interleave.
+Other processes (``tracker poll``, queries) use their own connection; WAL and the busy timeout
+let them work while the service runs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,7 @@ import sqlite_utils
 
 from .errors import NotFoundError, QueryError, StorageError
 from .identity import accepts_match
-from .models import CleanItem, FeedResult, FeedSource, FeedState, Outlet, Relevance
+from .models import CleanItem, CycleSummary, FeedResult, FeedSource, FeedState, Outlet, Relevance
 
 BUSY_TIMEOUT_MS = 10_000
 APPLICATION_ID = 0x54524B31  # "TRK1": tells a tracker database from any other SQLite file
@@ -104,7 +109,9 @@ class Store:
         return store
 
     def close(self) -> None:
-        self.db.conn.close()
+        # under the lock: a transaction another thread has open finishes before the connection goes
+        with self._lock:
+            self.db.conn.close()
 
     def _configure(self) -> None:
         execute = self.db.conn.execute
@@ -135,7 +142,8 @@ class Store:
             self.db.conn.execute("COMMIT")
 
     def _x(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.db.conn.execute(sql, params)
+        with self._lock:
+            return self.db.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -1021,6 +1029,117 @@ class Store:
             return 0
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
+    # --- service -------------------------------------------------------------------------------
+
+    def start_service_run(
+        self,
+        *,
+        pid: int,
+        host: str,
+        version: str,
+        config: str,
+        heartbeat_every: float,
+        now: datetime,
+    ) -> int:
+        """Record a service start; an earlier run without a stop record was killed or crashed."""
+        with self.transaction():
+            self._x(
+                "UPDATE service_runs SET stopped_at = heartbeat_at, "
+                "stop_reason = 'not stopped cleanly (killed or crashed)' WHERE stopped_at IS NULL"
+            )
+            cursor = self._x(
+                "INSERT INTO service_runs (pid, host, version, config, started_at, heartbeat_at, "
+                "heartbeat_every, in_flight) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (pid, host, version, config, to_db(now), to_db(now), heartbeat_every),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def service_heartbeat(self, run_id: int, now: datetime, in_flight: int) -> None:
+        with self.transaction():
+            self._x(
+                "UPDATE service_runs SET heartbeat_at = ?, in_flight = ? WHERE id = ?",
+                (to_db(now), in_flight, run_id),
+            )
+
+    def finish_service_run(self, run_id: int, now: datetime, reason: str) -> None:
+        with self.transaction():
+            self._x(
+                "UPDATE service_runs SET heartbeat_at = ?, stopped_at = ?, stop_reason = ?, "
+                "in_flight = 0 WHERE id = ?",
+                (to_db(now), to_db(now), reason, run_id),
+            )
+
+    def service_runs(self, limit: int = 1) -> list[dict[str, Any]]:
+        """The latest runs of the service, newest first."""
+        return self._rows("SELECT * FROM service_runs ORDER BY id DESC LIMIT ?", (limit,))
+
+    def first_service_start(self) -> datetime | None:
+        """When the service first ran on this database."""
+        return from_db(self._x("SELECT min(started_at) FROM service_runs").fetchone()[0])
+
+    def record_cycle(
+        self,
+        run_id: int,
+        *,
+        started_at: datetime,
+        finished_at: datetime,
+        due: int,
+        cancelled: int,
+        summary: CycleSummary,
+    ) -> int:
+        """Store the summary of one dispatch cycle; returns its id (the cycle number in logs)."""
+        with self.transaction():
+            cursor = self._x(
+                "INSERT INTO service_cycles (run_id, started_at, finished_at, duration_ms, "
+                "feeds_due, feeds_polled, ok, not_modified, errors, cancelled, items_new, "
+                "items_updated, items_linked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    to_db(started_at),
+                    to_db(finished_at),
+                    summary.duration_ms,
+                    due,
+                    len(summary.results),
+                    summary.count("ok"),
+                    summary.count("not-modified") + summary.count("unchanged"),
+                    summary.count("error"),
+                    cancelled,
+                    summary.items_new,
+                    sum(r.items_updated for r in summary.results),
+                    summary.items_linked,
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def service_cycles(self, limit: int = 1) -> list[dict[str, Any]]:
+        """The latest dispatch cycles, newest first."""
+        return self._rows("SELECT * FROM service_cycles ORDER BY id DESC LIMIT ?", (limit,))
+
+    def digest_days_written(self, since: date) -> set[date]:
+        """Days from ``since`` on whose digest the service wrote successfully."""
+        rows = self._rows(
+            "SELECT day FROM service_digests WHERE result = 'ok' AND day >= ?",
+            (since.isoformat(),),
+        )
+        return {date.fromisoformat(r["day"]) for r in rows}
+
+    def record_digest(
+        self, day: date, *, run_id: int, trigger: str, now: datetime, error: str | None = None
+    ) -> None:
+        with self.transaction():
+            self._x(
+                "INSERT INTO service_digests (day, run_id, trigger, attempted_at, result, error, "
+                "attempts) VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT(day) DO UPDATE SET "
+                "run_id = excluded.run_id, trigger = excluded.trigger, "
+                "attempted_at = excluded.attempted_at, result = excluded.result, "
+                "error = excluded.error, attempts = attempts + 1",
+                (day.isoformat(), run_id, trigger, to_db(now), "error" if error else "ok", error),
+            )
+
+    def service_digests(self, limit: int = 3) -> list[dict[str, Any]]:
+        """The digests the service wrote or tried to, latest day first."""
+        return self._rows("SELECT * FROM service_digests ORDER BY day DESC LIMIT ?", (limit,))
+
 
 FEED_STATE_COLUMNS = {
     "etag",
@@ -1718,9 +1837,70 @@ JOIN outlets ON outlets.id = feeds.outlet_id
 }
 
 
+def _m5_service(db: sqlite_utils.Database) -> None:
+    """The background service: its runs with their heartbeat, its cycles, the digests it wrote."""
+    db["service_runs"].create(
+        {
+            "id": int,
+            "pid": int,
+            "host": str,
+            "version": str,
+            "config": str,
+            "started_at": str,
+            "heartbeat_at": str,
+            "heartbeat_every": float,
+            "in_flight": int,
+            "stopped_at": str,
+            "stop_reason": str,
+        },
+        pk="id",
+        not_null={"pid", "started_at"},
+        if_not_exists=True,
+    )
+    db["service_cycles"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "started_at": str,
+            "finished_at": str,
+            "duration_ms": int,
+            "feeds_due": int,
+            "feeds_polled": int,
+            "ok": int,
+            "not_modified": int,
+            "errors": int,
+            "cancelled": int,
+            "items_new": int,
+            "items_updated": int,
+            "items_linked": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "service_runs", "id")],
+        not_null={"run_id", "started_at"},
+        if_not_exists=True,
+    )
+    db["service_cycles"].create_index(["run_id"], if_not_exists=True)
+    db["service_digests"].create(
+        {
+            "day": str,
+            "run_id": int,
+            "trigger": str,
+            "attempted_at": str,
+            "result": str,
+            "error": str,
+            "attempts": int,
+        },
+        pk="day",
+        foreign_keys=[("run_id", "service_runs", "id")],
+        not_null={"result"},
+        if_not_exists=True,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
     _m3_relevance_model,
     _m4_query_views,
+    _m5_service,
 ]

@@ -1,0 +1,404 @@
+"""``tracker run``: the background service. All of the APScheduler wiring lives in this module.
+
+Jobs live in a memory job store, rebuilt from config.yaml at every start: the database, not a
+store of pickled jobs, is the source of truth for feeds and their due times, so nothing breaks
+when the code moves between versions.
+
+``dispatch``   every ``polling.dispatch_every``: hands the due feeds to the worker pool
+               (dispatch.py), each feed with its own fetch deadline
+``heartbeat``  proves liveness in the database (``tracker status``) and to systemd's watchdog
+``digest``     daily at ``digest.time`` local time: writes the digest of the day before (daily.py)
+``catch-up``   once at start-up: the digests that fell due while the service was down
+
+The main thread starts the jobs and then only waits for control messages. Signal handlers just
+queue a message (``SimpleQueue.put`` is safe in a signal handler), so a stop or a reload always
+runs in the main thread, never in the middle of a job or a store transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .app import Tracker
+from .config import Config, load_config
+from .daily import DailyDigests, DigestWriter
+from .dispatch import CycleReport, Dispatcher
+from .errors import ConfigError
+from .instance import InstanceLock
+from .models import Clock, system_clock
+from .systemd import notify, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 30.0
+#: a digest due while the machine slept or the service was busy is still wanted hours later
+DIGEST_MISFIRE_GRACE = 6 * 3600
+#: threads for the scheduler's own jobs (dispatch, heartbeat, digest); polls use the worker pool
+SCHEDULER_THREADS = 3
+STOP_MESSAGES = ("SIGTERM", "SIGINT", "stop")
+RELOAD_MESSAGES = ("SIGHUP", "reload")
+
+
+class Service:
+    """Run with ``Service(config).run()`` from the main thread; returns 0 after a clean stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = system_clock,
+        digest_writer: DigestWriter | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.tracker = Tracker(config, clock=clock)
+        self.clock = clock
+        self.run_id: int | None = None
+        self._digest_writer = digest_writer
+        self._handle_signals = handle_signals
+        self._control: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._scheduler: BackgroundScheduler | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._digests: DailyDigests | None = None
+        self._stopping = False
+
+    @classmethod
+    def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
+        return cls(load_config(Path(path)), **kwargs)
+
+    @property
+    def config(self) -> Config:
+        return self.tracker.config
+
+    # --- control (thread-safe and signal-safe) ---------------------------------------------------
+
+    def stop(self) -> None:
+        self._control.put("stop")
+
+    def reload(self) -> None:
+        self._control.put("reload")
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM, SIGINT or ``stop()``; raise ``AlreadyRunningError`` at once when
+        another service holds this database."""
+        with self._signals(), InstanceLock(self.config.lock_path, self.config.database):
+            try:
+                self._start()
+                reason = self._serve()
+            except BaseException as exc:
+                self._shutdown(f"error: {type(exc).__name__}: {exc}")
+                raise
+            self._shutdown(reason)
+        return 0
+
+    def _start(self) -> None:
+        config, store = self.config, self.tracker.store  # StorageError before 'tracker init'
+        self._use_config(config)
+        heartbeat = heartbeat_interval(config)
+        self.run_id = store.start_service_run(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            version=_version(),
+            config=str(config.path),
+            heartbeat_every=heartbeat,
+            now=self.clock(),
+        )
+        self._dispatcher = Dispatcher(
+            self.tracker.context, config.polling.workers, self._cycle_done
+        )
+        self._digests = self._daily_digests()
+        self._scheduler = self._build_scheduler(config, heartbeat)
+        self._scheduler.start()
+        log.info(
+            "started: pid %d, database %s, %d feeds enabled, %d workers, dispatch every %g s, %s",
+            os.getpid(),
+            config.database,
+            sum(1 for f in store.feeds() if f["enabled"]),
+            config.polling.workers,
+            config.polling.dispatch_every,
+            f"digest daily at {config.digest.time} {config.timezone}"
+            if self._digests
+            else "no digest",
+        )
+        notify("READY=1", "STATUS=started, waiting for the first cycle")
+
+    def _daily_digests(self) -> DailyDigests | None:
+        writer = self._digest_writer or getattr(self.tracker, "write_digest", None)
+        if writer is None:
+            log.warning("this tracker has no digest writer: the daily digest job is off")
+            return None
+        assert self.run_id is not None
+        store = self.tracker.store
+        # owed: the days due since the service first ran here (a failed day is retried too)
+        since = store.first_service_start() or self.clock()
+        return DailyDigests(
+            store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
+        )
+
+    def _serve(self) -> str:
+        while True:
+            try:
+                message = self._control.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if message in RELOAD_MESSAGES:
+                self._reload()
+            elif message in STOP_MESSAGES:
+                return message
+
+    def _shutdown(self, reason: str) -> None:
+        self._stopping = True
+        notify("STOPPING=1", f"STATUS=stopping ({reason})")
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        grace = self.config.polling.grace_period
+        ends = time.monotonic() + grace
+        if self._dispatcher is not None:
+            log.info(
+                "stopping (%s): %d feeds in flight get up to %g s to finish",
+                reason,
+                self._dispatcher.in_flight(),
+                grace,
+            )
+            abandoned = self._dispatcher.stop(grace, hurry=self._hurry)
+            if abandoned:
+                log.warning(
+                    "%d feeds still being polled after the grace period were abandoned "
+                    "(nothing of those polls was stored; they stay due): %s",
+                    len(abandoned),
+                    ", ".join(f"{f.id} {f.url}" for f in abandoned),
+                )
+        if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
+            log.warning("the digest being written was abandoned; it is written at the next start")
+        if self.run_id is not None:
+            try:
+                self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
+            except Exception:
+                log.exception("could not record the stop in the database")
+        # closing takes the store's lock: a transaction still open in a worker commits first
+        self.tracker.close()
+        if self.run_id is not None:  # not when it failed to start (before 'tracker init', …)
+            log.info("stopped (%s)", reason)
+
+    def _hurry(self) -> bool:
+        """A second SIGTERM/SIGINT while stopping: stop waiting for the feeds in flight."""
+        try:
+            message = self._control.get_nowait()
+        except queue.Empty:
+            return False
+        if message in STOP_MESSAGES:
+            log.warning("%s again: not waiting for the feeds in flight", message)
+            return True
+        return False
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if not self._handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in wanted}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # runs in the main thread between two bytecodes: only queue a message
+        self._control.put(signal.Signals(signum).name)
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def _build_scheduler(self, config: Config, heartbeat: float) -> BackgroundScheduler:
+        assert self._dispatcher is not None
+        scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=config.tz,
+        )
+        scheduler.add_listener(log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        scheduler.add_job(
+            self._dispatcher.tick,
+            dispatch_trigger(config),
+            id="dispatch",
+            name="dispatch due feeds",
+            next_run_time=datetime.now(config.tz),
+            misfire_grace_time=max(1, config.polling.dispatch_every),
+        )
+        scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=heartbeat, timezone=config.tz),
+            id="heartbeat",
+            name="heartbeat",
+            misfire_grace_time=max(1, int(heartbeat)),
+        )
+        if self._digests is not None:
+            scheduler.add_job(
+                self._digests.write_owed,
+                digest_trigger(config),
+                kwargs={"trigger": "schedule"},
+                id="digest",
+                name="daily digest",
+                misfire_grace_time=DIGEST_MISFIRE_GRACE,
+            )
+            scheduler.add_job(
+                self._digests.write_owed,
+                kwargs={"trigger": "catch-up"},
+                id="digest-catch-up",
+                name="digest catch-up at start-up",
+                misfire_grace_time=None,
+            )
+        return scheduler
+
+    def _heartbeat(self) -> None:
+        assert self.run_id is not None and self._dispatcher is not None
+        if self._stopping:
+            return  # the stop records the last heartbeat itself
+        self.tracker.store.service_heartbeat(
+            self.run_id, self.clock(), self._dispatcher.in_flight()
+        )
+        notify("WATCHDOG=1")
+
+    def _cycle_done(self, report: CycleReport) -> None:
+        assert self.run_id is not None
+        if report.summary.items_new and not self._stopping:
+            self.tracker.after_cycle(report.started_at)
+        cycle_id = self.tracker.store.record_cycle(
+            self.run_id,
+            started_at=report.started_at,
+            finished_at=report.finished_at,
+            due=report.due,
+            cancelled=report.cancelled,
+            summary=report.summary,
+        )
+        line = cycle_line(cycle_id, report)
+        log.info("%s", line)
+        notify(f"STATUS={line}")
+
+    # --- reload ----------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        notify("RELOADING=1")
+        try:
+            new = load_config(self.config.path)
+            if new.database != self.config.database:
+                raise ConfigError(
+                    f"{new.path}: database: changed from {self.config.database} to "
+                    f"{new.database}; restart the service to switch databases"
+                )
+            self._apply(new)
+        except ConfigError as exc:
+            log.error("reload failed, the running configuration is kept: %s", exc)
+        except Exception:
+            log.exception("reload failed, the running configuration is kept")
+        finally:
+            notify("READY=1")
+
+    def _apply(self, new: Config) -> None:
+        assert self._scheduler is not None and self._dispatcher is not None
+        old = self.config
+        before = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        self._use_config(new)
+        after = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        self._dispatcher.resize(new.polling.workers)
+        if new.polling.dispatch_every != old.polling.dispatch_every:
+            self._scheduler.reschedule_job("dispatch", trigger=dispatch_trigger(new))
+        if self._digests is not None and (new.digest.time, new.timezone) != (
+            old.digest.time,
+            old.timezone,
+        ):
+            self._scheduler.reschedule_job("digest", trigger=digest_trigger(new))
+        # feeds added to the file are due now: poll them without waiting for the next tick
+        self._scheduler.modify_job("dispatch", next_run_time=datetime.now(new.tz))
+        log.info(
+            "configuration reloaded from %s: %d feeds enabled (%d added, %d removed)",
+            new.path,
+            len(after),
+            len(after - before),
+            len(before - after),
+        )
+
+    def _use_config(self, config: Config) -> None:
+        for problem in self.tracker.use_config(config):
+            log.error("%s", problem)
+
+
+def log_job_event(event: JobExecutionEvent) -> None:
+    """APScheduler listener: one log line for a job that failed or missed its run."""
+    when = event.scheduled_run_time.isoformat(timespec="seconds")
+    if event.code == EVENT_JOB_MISSED:
+        log.warning(
+            "job %s missed its run of %s (the service was busy or suspended, or the clock "
+            "jumped); it runs again at its next time",
+            event.job_id,
+            when,
+        )
+        return
+    exc = event.exception
+    log.error(
+        "job %s failed (run of %s): %s: %s",
+        event.job_id,
+        when,
+        type(exc).__name__,
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+    )
+
+
+def dispatch_trigger(config: Config) -> IntervalTrigger:
+    return IntervalTrigger(seconds=max(1, config.polling.dispatch_every), timezone=config.tz)
+
+
+def digest_trigger(config: Config) -> CronTrigger:
+    hour, minute = config.digest.time.split(":")
+    return CronTrigger(hour=int(hour), minute=int(minute), timezone=config.tz)
+
+
+def heartbeat_interval(config: Config) -> float:
+    """Often enough for status (a tick's interval at most) and for systemd's watchdog."""
+    every = min(HEARTBEAT_EVERY, float(max(1, config.polling.dispatch_every)))
+    watchdog = watchdog_interval()
+    if watchdog:
+        every = min(every, watchdog / 3)
+    return max(every, 1.0)
+
+
+def cycle_line(cycle_id: int, report: CycleReport) -> str:
+    s = report.summary
+    cancelled = f", {report.cancelled} cancelled by the stop" if report.cancelled else ""
+    return (
+        f"cycle {cycle_id}: {len(s.results)} feeds polled{cancelled}: {s.count('ok')} ok, "
+        f"{s.count('not-modified') + s.count('unchanged')} not modified, "
+        f"{s.count('error')} failed; {s.items_new} new items, {s.items_linked} linked; "
+        f"{s.duration_ms / 1000:.2f} s"
+    )
+
+
+def _version() -> str:
+    try:
+        return version("tracker")
+    except PackageNotFoundError:
+        return "unknown"
