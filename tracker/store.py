@@ -321,14 +321,21 @@ class Store:
         known = self._item_ids_by_key([key for item in items for key in item.keys])
         said_before = self._sighting_hashes(feed.id, set(known.values()))
         outcomes, new_keys, sightings = [], [], []
+        listed: set[int] = set()
         for item in items:
             item_id = self._match(item, known)
+            if item_id in listed:
+                # listed twice in one poll: the first listing counts, or the two would take
+                # turns as the current version at every poll
+                outcomes.append(ItemOutcome(item_id, "seen", item))
+                continue
             if item_id is None:
                 item_id = self._insert_item(item, feed.id, outlet_id, stamp)
                 status = "new"
             else:
                 status = self._refresh_item(item_id, item, said_before.get(item_id), stamp)
             said_before[item_id] = item.content_hash
+            listed.add(item_id)
             for key in item.keys:
                 if key not in known:
                     known[key] = item_id
