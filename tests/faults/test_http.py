@@ -89,6 +89,13 @@ def test_permanent_redirect_chain_moves_the_feed(server: FeedServer, faults) -> 
     assert server.hits("/old") == hits and run.error(new).result == "not-modified"
 
 
+def test_redirect_to_an_invalid_location(server: FeedServer, faults) -> None:
+    url = server.add("/bad-location", redirect("http://[::1/feed.xml", 301))
+    run = faults({"Bad redirect": [url]})
+    run.poll()
+    run.assert_failed(url, "connection", "Invalid URL in location header")
+
+
 def test_redirect_loop_and_more_than_five_hops(server: FeedServer, faults) -> None:
     server.add("/loop-a", redirect("/loop-b", 302))
     loop = server.add("/loop-b", redirect("/loop-a", 302))
