@@ -79,15 +79,7 @@ def run_cycle(ctx: Context, feeds: Sequence[FeedState] | None = None) -> CycleSu
     due = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
     profiles = ctx.profiles()
     with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
-        futures = [pool.submit(poll_feed, ctx, feed, profiles) for feed in due]
-        try:
-            results = tuple(future.result() for future in futures)
-        except BaseException:
-            # the database failed (full, locked, read-only, corrupt): every feed would fail the
-            # same way after its download, so the feeds not started yet are not polled
-            for future in futures:
-                future.cancel()
-            raise
+        results = tuple(pool.map(lambda feed: poll_feed(ctx, feed, profiles), due))
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 
