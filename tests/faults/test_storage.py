@@ -8,7 +8,6 @@ refusing writes, ATTACH, PRAGMA and load_extension, and exporting 1M rows (issue
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import shutil
@@ -29,8 +28,6 @@ from tracker.errors import StorageError
 from tracker.localserver import FeedServer
 
 from ..conftest import REPLAY
-
-PR_CAPBSET_DROP = 24
 
 #: holds a transaction on the database until a line arrives on stdin, reporting what it sees
 HOLDER = """
@@ -171,23 +168,24 @@ def test_a_full_disk_rolls_the_poll_back(faults) -> None:
 # --- start-up ------------------------------------------------------------------------------------
 
 
-def without_capabilities() -> None:
-    """Drop every capability before exec (Linux): root then obeys file permissions, as owner."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            break  # past the last capability this kernel knows
+#: run as root, drop every capability, then exec the command: root then obeys file permissions
+#: (as the owner) like anyone else (Linux). Done in the child, as threads make preexec_fn unsafe.
+WITHOUT_CAPABILITIES = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for capability in range(64):
+    if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; fails past the last one
+        break
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 
 
 def cli_run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command in a process of its own, without root's power to ignore permissions."""
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "-c", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=without_capabilities if os.geteuid() == 0 else None,
-    )
+    command = [sys.executable, "-m", "tracker", "-c", str(config), *args]
+    if os.geteuid() == 0:
+        command = [sys.executable, "-c", WITHOUT_CAPABILITIES, *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
