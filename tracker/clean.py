@@ -51,6 +51,10 @@ _MOJIBAKE = re.compile(
     "\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
 )
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+# C0 controls (NUL from "&#0;", escape sequences) and DEL are no text; tab and newlines are spaces
+_INVISIBLE.update(dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F], None))
+#: what an HTML parser would read as the start of a tag
+_TAG_START = re.compile(r"<[a-zA-Z/!?]")
 
 
 def html_to_text(html: str) -> str:
@@ -64,10 +68,18 @@ def html_to_text(html: str) -> str:
     if not html:
         return ""
     if "<" in html:
-        html = nh3.clean(html.replace("<", " <"), tags=set(), clean_content_tags=_INVISIBLE_TAGS)
+        html = _strip_tags(html)
     if "&" in html:
         html = unescape(html)
+        if _TAG_START.search(html):
+            # markup escaped twice ("&amp;lt;script&amp;gt;"): one unescape revealed tags, which
+            # must not reach the stored plain text either
+            html = unescape(_strip_tags(html))
     return normalise_space(html)
+
+
+def _strip_tags(html: str) -> str:
+    return nh3.clean(html.replace("<", " <"), tags=set(), clean_content_tags=_INVISIBLE_TAGS)
 
 
 def repair_text(text: str) -> str:

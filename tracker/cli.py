@@ -367,7 +367,7 @@ def feeds() -> None:
 @pass_state
 @reports_errors
 def feeds_list(state: State, as_json_: bool) -> None:
-    """List feeds with their state: last result, errors, next poll, items.
+    """List feeds with their state: last result, errors, next poll, items, last error.
 
     Example: tracker feeds list
     """
@@ -389,9 +389,10 @@ def feeds_list(state: State, as_json_: bool) -> None:
                 "consecutive_errors",
                 "next_poll_at",
                 "items",
+                "last_error",
             ],
             tty=_tty(),
-            widths={"url": 60},
+            widths={"url": 60, "last_error": 60},
         )
     )
 

@@ -40,6 +40,12 @@ class FetchError(FeedError):
     kind = "fetch-error"
 
 
+class InternalError(FeedError):
+    """A tracker bug met on one feed's data: recorded against the feed; the cycle goes on."""
+
+    kind = "internal"
+
+
 class BlockedURLError(FetchError):
     """The URL's scheme or address is not allowed (private network, file:, …)."""
 

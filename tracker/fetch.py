@@ -1,8 +1,10 @@
 """Safe HTTP for feeds: one GET with conditional headers, redirects followed by hand.
 
 Following redirects by hand lets every hop be checked (scheme, address, hop count) and lets the
-caller learn whether the whole chain was permanent. The body is read as a stream, so the
-decoded-size cap and the per-feed deadline hold even against a gzip bomb or a trickling server.
+caller learn whether the whole chain was permanent. The body is read raw and decompressed here in
+bounded pieces, so the decoded-size cap holds in memory too, even against a gzip bomb. Every socket
+wait ends at the feed's overall deadline (see ``FeedClient``), so a server that trickles its
+headers or body is cut on time.
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from .config import FetchSettings
@@ -37,18 +44,108 @@ _PERMANENT = {301, 308}
 #: host names that are numbers in some notation (decimal, octal, hex, short dotted forms)
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}\.?$", re.I)
 
+#: encodings the body reader decompresses itself (and so the only ones offered)
+ACCEPT_ENCODING = "gzip, deflate"
+#: largest piece one compressed chunk may expand to at a time
+_PIECE = 1 << 20
+
 Resolver = Callable[[str, int], list[str]]
 
 
 def make_client(settings: FetchSettings) -> httpx.Client:
     """One client per process: keeps connections to the outlets alive across feeds."""
-    return httpx.Client(
-        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
-        follow_redirects=False,
-        # proxies or certificates from the environment must not redirect feed traffic
-        trust_env=False,
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-    )
+    return FeedClient(settings)
+
+
+class Deadlines(threading.local):
+    """The overall deadline (``time.monotonic()`` seconds) of the fetch running on each thread."""
+
+    until: float | None = None
+
+    def cap(self, timeout: float | None, error: type[Exception]) -> float | None:
+        """A socket timeout shortened to what is left before the deadline."""
+        if self.until is None:
+            return timeout
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise error("the feed's overall deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class FeedClient(httpx.Client):
+    """An httpx client whose every socket wait ends at the deadline of the feed being fetched.
+
+    httpx applies its read timeout to each socket read, so a server that sends its status line
+    and headers a byte every few seconds would hold a worker for hours. Here the connection pool
+    runs on a network backend that caps each wait with the calling thread's ``deadlines.until``,
+    which ``safe_get`` sets.
+    """
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.deadlines = Deadlines()
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+        transport = httpx.HTTPTransport(trust_env=False, limits=limits)
+        # httpx has no option for the network backend; its httpcore pool is rebuilt with ours
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(self.deadlines),
+        )
+        super().__init__(
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            follow_redirects=False,
+            # proxies or certificates from the environment must not redirect feed traffic
+            trust_env=False,
+            transport=transport,
+        )
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def __init__(self, deadlines: Deadlines) -> None:
+        self.deadlines = deadlines
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self.deadlines.cap(timeout, httpcore.ConnectTimeout)
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self.deadlines)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadlines: Deadlines) -> None:
+        self._stream = stream
+        self._deadlines = deadlines
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadlines.cap(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadlines.cap(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = self._deadlines.cap(timeout, httpcore.ConnectTimeout)
+        stream = self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _DeadlineStream(stream, self._deadlines)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
 
 
 def safe_get(
@@ -67,13 +164,31 @@ def safe_get(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    # only a FeedClient enforces the deadline while waiting on a socket; others time out per read
+    deadlines = getattr(client, "deadlines", None)
+    if deadlines is not None:
+        deadlines.until = deadline
+    try:
+        return _get(client, url, settings, headers, resolver, started)
+    finally:
+        if deadlines is not None:
+            deadlines.until = None
+
+
+def _get(
+    client: httpx.Client,
+    url: str,
+    settings: FetchSettings,
+    headers: dict[str, str],
+    resolver: Resolver | None,
+    started: float,
+) -> FetchedFeed:
+    deadline = started + settings.deadline
     all_permanent = True
     for _hop in range(settings.max_redirects + 1):
         check_url(url, settings.allow_private_networks, resolver or resolve)
         try:
-            with client.stream(
-                "GET", url, headers=headers, timeout=_timeout(settings, deadline)
-            ) as r:
+            with closing(_send(client, url, headers, _timeout(settings, deadline))) as r:
                 if r.status_code in _REDIRECTS and r.headers.get("location"):
                     all_permanent = all_permanent and r.status_code in _PERMANENT
                     url = urljoin(url, r.headers["location"])
@@ -104,6 +219,26 @@ def safe_get(
     raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects (last: {url})")
 
 
+def _send(
+    client: httpx.Client, url: str, headers: dict[str, str], timeout: httpx.Timeout
+) -> httpx.Response:
+    """GET with the body left unread; one retry when the connection fails before a response.
+
+    A kept-alive connection may have been closed by the server meanwhile, or poisoned by an
+    earlier response that sent more bytes than its Content-Length said (the surplus would be read
+    as the next status line). httpx discards a connection that failed, so the retry goes out on a
+    fresh one and another feed's lying server does not fail this feed.
+    """
+    try:
+        return client.send(
+            client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
+        )
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        return client.send(
+            client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
+        )
+
+
 def _read_body(response: httpx.Response, settings: FetchSettings, deadline: float) -> bytes:
     cap = settings.max_body_bytes
     declared = response.headers.get("content-length", "")
@@ -111,7 +246,8 @@ def _read_body(response: httpx.Response, settings: FetchSettings, deadline: floa
         raise TooLargeError(f"body of {int(declared):,} bytes exceeds the {cap:,}-byte cap")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():
+    encoding = response.headers.get("content-encoding", "")
+    for chunk in _decoded(response.iter_raw(), encoding):
         size += len(chunk)
         if size > cap:
             raise TooLargeError(f"decoded body exceeds the {cap:,}-byte cap")
@@ -119,6 +255,35 @@ def _read_body(response: httpx.Response, settings: FetchSettings, deadline: floa
             raise FetchTimeoutError(f"feed took longer than the {settings.deadline:g}s deadline")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """The body decoded per Content-Encoding, in pieces of at most ``_PIECE`` bytes.
+
+    httpx would inflate each network read whole: 64 KiB of a gzip bomb become 64 MiB at once.
+    Inflating in bounded pieces lets the caller's size cap stop it with memory flat.
+    """
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        yield from raw
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(f"unsupported Content-Encoding {encoding!r}")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if "gzip" in encoding else zlib.MAX_WBITS)
+    first = True
+    for data in raw:
+        while data and not inflater.eof:
+            try:
+                piece = inflater.decompress(data, _PIECE)
+            except zlib.error as exc:
+                if not (first and encoding == "deflate"):
+                    raise FetchError(f"cannot decode response body: {exc}") from None
+                # some servers send raw deflate without the zlib header HTTP asks for
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                piece = inflater.decompress(data, _PIECE)
+            first = False
+            data = inflater.unconsumed_tail
+            yield piece
 
 
 def _timeout(settings: FetchSettings, deadline: float) -> httpx.Timeout:

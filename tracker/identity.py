@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 
 from .clean import canonical_url
+from .models import CleanItem
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -55,3 +58,26 @@ def accepts_match(matched_key: str, new_keys: tuple[str, ...], existing_keys: se
         return True
     scope = new_keys[0].rsplit(":", 1)[0] + ":"
     return not any(k.startswith(scope) and k != new_keys[0] for k in existing_keys)
+
+
+def unshare_keys(items: Sequence[CleanItem]) -> list[CleanItem]:
+    """Drop the keys that items of one poll share while saying different things.
+
+    A feed that gives every item the same guid would otherwise fold them all into one stored
+    item, rewritten (and versioned) once per item at every poll; a live blog whose entries have
+    their own guids but one link would fold the same way. Such a key identifies nothing, so the
+    items keep their other keys. An item that would be left with none keeps them all: then
+    nothing tells its listings apart, and the store counts the first one.
+    """
+    said: dict[str, set[str]] = {}
+    for item in items:
+        for key in item.keys:
+            said.setdefault(key, set()).add(item.content_hash)
+    shared = {key for key, hashes in said.items() if len(hashes) > 1}
+    if not shared:
+        return list(items)
+    kept = [tuple(k for k in item.keys if k not in shared) for item in items]
+    return [
+        replace(item, keys=keys) if keys and keys != item.keys else item
+        for item, keys in zip(items, kept, strict=True)
+    ]

@@ -26,6 +26,24 @@ from .models import ParsedFeed, ParsedItem
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 _SITEMAP_SNIFF = re.compile(rb"<(?:\w+:)?urlset[\s>]")
+#: an entity declared as one character reference (``&#160;``) cannot amplify anything
+_HARMLESS_ENTITY = re.compile(rb"""<!ENTITY\s+[\w.:-]+\s+(?:"&#\w+;"|'&#\w+;')\s*>""")
+#: "<?xm" in EBCDIC, which feedparser also decodes
+_EBCDIC_XML = b"\x4c\x6f\xa7\x94"
+#: a run of numeric character references, and one that may be a surrogate or out of range
+_CHAR_REFS = re.compile(rb"(?:&#(?:[xX][0-9a-fA-F]+|[0-9]+);)+")
+_ODD_CHAR_REF = re.compile(
+    rb"&#(?:[xX]0*(?:[dD][89a-fA-F][0-9a-fA-F]{2}|1[1-9a-fA-F][0-9a-fA-F]{4}|[0-9a-fA-F]{7,})"
+    rb"|0*(?:5[5-7][0-9]{3}|[0-9]{7,}));"
+)
+#: expat's messages for a document that stops before its end (a cut connection, a short body)
+_TRUNCATED = ("no element found", "unclosed token", "unclosed CDATA section", "partial character")
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+#: a <ttl> beyond a year is nonsense (and may not fit in an SQLite integer)
+_MAX_TTL_MINUTES = 366 * 24 * 60
+#: items read from one document: news feeds list tens to hundreds, news sitemaps up to 1,000.
+#: 10 MB of bare <item>s would be 300,000 entries: 700 MB parsed, 60 s in one transaction.
+MAX_ITEMS = 10_000
 
 
 def parse_feed(
@@ -33,6 +51,7 @@ def parse_feed(
 ) -> ParsedFeed:
     if not content.strip():
         raise EmptyFeedError("empty response body")
+    refuse_entity_declarations(content)
     if _SITEMAP_SNIFF.search(content[:4096]):
         return parse_sitemap(content)
     return _parse_syndication(content, dict(headers or {}), url)
@@ -48,30 +67,119 @@ def _parse_syndication(content: bytes, headers: dict[str, str], url: str) -> Par
         # RFC 7303: without a charset parameter the document's own declaration (or BOM) decides.
         # feedparser follows the older RFC 3023 (us-ascii) and would garble UTF-8 feeds.
         headers["content-type"] = "application/xml"
+    head = _first_items(content)
     # nh3 sanitises later and relative links are rare: feedparser's own passes are skipped
     parsed = feedparser.parse(
-        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        repair_char_refs(head),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
     if not parsed.version and not parsed.entries:
         raise NotAFeedError(_not_a_feed_message(content, parsed))
-    items = tuple(item for e in parsed.entries if (item := _entry(e, url)) is not None)
+    entries, dropped = _finished_entries(head, parsed)
+    items = tuple(item for e in entries[:MAX_ITEMS] if (item := _entry(e, url)) is not None)
     warning = None
-    # a missing or odd Content-Type says nothing about the document itself
-    if parsed.bozo and not isinstance(parsed.get("bozo_exception"), feedparser.NonXMLContentType):
-        warning = f"malformed feed, items recovered: {parsed.get('bozo_exception')}"
+    reason = parsed.get("bozo_exception")
+    # a missing or odd Content-Type says nothing about the document itself, nor does our own cut
+    ours = head is not content and _truncated(reason)
+    if parsed.bozo and not isinstance(reason, feedparser.NonXMLContentType) and not ours:
+        warning = f"malformed feed, items recovered: {reason}"
+    if dropped:
+        warning = f"{warning}; the document is cut short: its unfinished last item was dropped"
+    if head is not content or len(entries) > MAX_ITEMS:
+        warning = _too_many(warning)
+    ttl = _int(parsed.feed.get("ttl"))
     return ParsedFeed(
         kind=parsed.version or "unknown",
         title=html_to_text(parsed.feed.get("title", "")),
         items=items,
-        ttl_minutes=_int(parsed.feed.get("ttl")),
+        ttl_minutes=ttl if ttl is not None and 0 <= ttl <= _MAX_TTL_MINUTES else None,
         warning=warning,
     )
+
+
+def refuse_entity_declarations(content: bytes) -> None:
+    """Refuse a document that declares XML entities (other than single character references).
+
+    Entity declarations are how billion-laughs and quadratic blow-up attacks (and XXE) work;
+    news feeds do not use them. feedparser re-declares "safe" entities for its fallback parser,
+    which expands each reference without limit: 600 KB could grow to 600 MB. The whole document
+    is searched, not just its prolog: a comment can hide where the prolog ends.
+    """
+    view = _ascii_view(content)
+    declared = view.count(b"<!ENTITY")
+    if declared and declared > len(_HARMLESS_ENTITY.findall(view)):
+        raise ParseError(
+            "the document declares XML entities (<!ENTITY …>): refused, as entity expansion "
+            "(billion laughs) and external entities (XXE) are attacks and feeds need neither"
+        )
+
+
+def _ascii_view(content: bytes) -> bytes:
+    """The document with its ASCII characters as ASCII bytes, whatever its encoding."""
+    if content.startswith(_EBCDIC_XML):
+        return content.decode("cp037", "replace").encode("ascii", "replace")
+    if b"\0" in content[:4]:  # UTF-16 or UTF-32: NUL bytes between the ASCII characters
+        return content.replace(b"\0", b"")
+    return content
+
+
+def repair_char_refs(content: bytes) -> bytes:
+    """Join UTF-16 halves written as two references and replace impossible ones with U+FFFD.
+
+    Some CMSs write an emoji as two references (``&#55357;&#56832;``), one per UTF-16 half;
+    feedparser's fallback parser raises on such a half, or on a reference beyond U+10FFFF,
+    instead of flagging the feed as malformed.
+    """
+    if not _ODD_CHAR_REF.search(content):
+        return content
+    return _CHAR_REFS.sub(_repair_ref_run, content)
+
+
+def _repair_ref_run(match: re.Match[bytes]) -> bytes:
+    values = [_ref_value(ref) for ref in match.group().split(b";")[:-1]]
+    if all(v < 0xD800 or 0xDFFF < v <= 0x10FFFF for v in values):
+        return match.group()
+    units = "".join(chr(v) if v <= 0x10FFFF else "\ufffd" for v in values)
+    text = units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return b"".join(b"&#x%X;" % ord(char) for char in text)
+
+
+def _ref_value(ref: bytes) -> int:
+    digits = ref[2:]  # after "&#"
+    if len(digits.lstrip(b"xX0")) > 8:
+        return 0x110000  # out of range, and too long to convert
+    return int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+
+
+def _finished_entries(content: bytes, parsed: Any) -> tuple[list[Any], int]:
+    """The entries of a document cut short, without the last one if it never closed.
+
+    The fallback parser returns the item that was being read when the document stopped, with
+    whatever fields it had reached (a title without its link, say). Stored, it would be a
+    separate item from the whole one seen at the next poll.
+    """
+    entries = list(parsed.entries)
+    if not parsed.bozo or not _truncated(parsed.get("bozo_exception")):
+        return entries, 0
+    finished = len(_ENTRY_END.findall(_ascii_view(content)))
+    if finished >= len(entries):
+        return entries, 0
+    return entries[:finished], len(entries) - finished
+
+
+def _truncated(reason: Any) -> bool:
+    return any(message in str(reason or "") for message in _TRUNCATED)
 
 
 def _entry(e: Any, base_url: str) -> ParsedItem | None:
     link = (e.get("feedburner_origlink") or e.get("link") or "").strip() or None
     if link and base_url and not link.lower().startswith(("http://", "https://")):
-        link = urljoin(base_url, link)
+        try:
+            link = urljoin(base_url, link)
+        except ValueError:  # e.g. "//[bad": not a URL; the item keeps its other keys
+            link = None
     summary = e.get("summary") or ""
     if not summary and e.get("content"):
         summary = e["content"][0].get("value", "")
@@ -127,7 +235,30 @@ def parse_sitemap(content: bytes) -> ParsedFeed:
                 published=published or _iso(_text(url, f"{{{SITEMAP_NS}}}lastmod")),
             )
         )
-    return ParsedFeed(kind="sitemap", title="", items=tuple(items))
+    warning = _too_many(None) if len(items) > MAX_ITEMS else None
+    return ParsedFeed(kind="sitemap", title="", items=tuple(items[:MAX_ITEMS]), warning=warning)
+
+
+def _first_items(content: bytes) -> bytes:
+    """The document up to the end of its MAX_ITEMS-th item, so a huge one is never parsed whole.
+
+    The cut document ends early, which the parser reports as a truncation (not a warning worth
+    keeping); every item before the cut is whole.
+    """
+    cut = 0
+    for count, end in enumerate(_ENTRY_END.finditer(content), start=1):
+        if count == MAX_ITEMS:
+            cut = end.end()
+        elif count > MAX_ITEMS:
+            return content[:cut]
+    return content
+
+
+def _too_many(warning: str | None) -> str:
+    note = (
+        f"the document lists more than {MAX_ITEMS:,} items: only the first {MAX_ITEMS:,} were read"
+    )
+    return f"{warning}; {note}" if warning else note
 
 
 def _text(element: Any, path: str) -> str:

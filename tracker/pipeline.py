@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ import httpx
 
 from . import cluster
 from .config import Config
-from .errors import FeedError, HTTPStatusError
+from .errors import FeedError, HTTPStatusError, InternalError, StorageError
 from .fetch import safe_get
 from .hosts import HostGate
+from .identity import unshare_keys
 from .models import Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
 from .normalise import normalise_item
 from .parse import parse_feed
@@ -92,11 +94,17 @@ def run_cycle(
     profiles = ctx.profiles()
     with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
         futures = [pool.submit(poll_feed, ctx, feed, profiles) for feed in due]
-        if progress:
-            progress(0, len(futures))
-            for done, _ in enumerate(as_completed(futures), start=1):
-                progress(done, len(futures))
-        results = tuple(f.result() for f in futures)
+        try:
+            if progress:
+                progress(0, len(futures))
+                for done, _ in enumerate(as_completed(futures), start=1):
+                    progress(done, len(futures))
+            results = tuple(f.result() for f in futures)
+        except BaseException:
+            # a storage error (disk full, database gone) ends the cycle: feeds not started stay
+            for future in futures:
+                future.cancel()
+            raise
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 
@@ -128,6 +136,21 @@ def cluster_new_items(store: Store, since: datetime) -> int:
 def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:
     started_at, t0 = ctx.clock(), time.monotonic()
     try:
+        return _poll(ctx, feed, profiles, started_at, t0)
+    except StorageError:
+        raise
+    except Exception as exc:  # a bug met on this feed's data must not stop the other feeds
+        return _record_failure(ctx, feed, _internal_error(exc), started_at, t0)
+
+
+def _poll(
+    ctx: Context,
+    feed: FeedState,
+    profiles: Sequence[ArticleProfile],
+    started_at: datetime,
+    t0: float,
+) -> FeedResult:
+    try:
         with ctx.hosts.slot(feed.url):
             fetched = safe_get(
                 ctx.client,
@@ -143,11 +166,11 @@ def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile])
             # a server without conditional GET sent the same bytes: nothing to parse
             return _record_quiet(ctx, feed, fetched, "unchanged", started_at, t0)
         parsed = parse_feed(fetched.content, fetched.headers, fetched.url)
+        now = ctx.clock()
+        items = unshare_keys([normalise_item(p, feed.outlet, now) for p in parsed.items])
     except FeedError as error:
         return _record_failure(ctx, feed, error, started_at, t0)
 
-    now = ctx.clock()
-    items = [normalise_item(p, feed.outlet, now) for p in parsed.items]
     with ctx.store.transaction():
         outcomes = ctx.store.upsert_items(feed, items, now)
         changed = [
@@ -278,6 +301,12 @@ def _record_failure(
             **({"enabled": 0, "disabled_reason": disable.reason} if disable else {}),
         )
     return result
+
+
+def _internal_error(exc: Exception) -> InternalError:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" at {'/'.join(where.filename.split('/')[-2:])}:{where.lineno}" if where else ""
+    return InternalError(f"{type(exc).__name__}: {exc}{place} (a tracker bug: please report it)")
 
 
 def _success_state(result: FeedResult, now: datetime) -> dict[str, object]:

@@ -97,7 +97,10 @@ class Store:
             store.migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StorageError(f"{path}: not a usable tracker database: {exc}") from None
+            raise storage_error(path, exc) from None
+        except StorageError:
+            conn.close()
+            raise
         return store
 
     @classmethod
@@ -122,6 +125,9 @@ class Store:
         has_tables = execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id != APPLICATION_ID and (version or has_tables):
             raise StorageError(f"{self.path}: this SQLite file is not a tracker database")
+        if has_tables:
+            # before anything is written: a damaged file must be refused, not patched over
+            self._check_intact()
         if self.path is not None:
             execute("PRAGMA journal_mode = WAL")
             # with WAL, NORMAL keeps the database consistent after a crash of the process
@@ -132,21 +138,39 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One short write transaction; rolled back on any error."""
-        with self._lock:
+        with self._lock, self._storage_errors():
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self.db.conn.execute("COMMIT")
             except BaseException:
-                self.db.conn.execute("ROLLBACK")
+                # after some errors (disk full, I/O) SQLite has already rolled back
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
                 raise
-            self.db.conn.execute("COMMIT")
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """The database failing (locked, full, read-only, damaged) is a StorageError."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not _environmental(exc):
+                raise
+            raise storage_error(self.path, exc) from None
+
+    def _check_intact(self) -> None:
+        result = self._x("PRAGMA quick_check(1)").fetchone()[0]
+        if result != "ok":
+            problem = " ".join(result.replace("*** in database main ***", "").split())
+            raise StorageError(f"{self.path}: the database is damaged ({problem}); {_DAMAGED}")
 
     def _x(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self.db.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._storage_errors():
             return list(self.db.query(sql, params))
 
     # --- migrations ----------------------------------------------------------------------------
@@ -340,14 +364,21 @@ class Store:
         known = self._item_ids_by_key([key for item in items for key in item.keys])
         said_before = self._sighting_hashes(feed.id, set(known.values()))
         outcomes, new_keys, sightings = [], [], []
+        listed: set[int] = set()
         for item in items:
             item_id = self._match(item, known)
+            if item_id in listed:
+                # listed twice in one poll: the first listing counts, or the two would take
+                # turns as the current version at every poll
+                outcomes.append(ItemOutcome(item_id, "seen", item))
+                continue
             if item_id is None:
                 item_id = self._insert_item(item, feed.id, outlet_id, stamp)
                 status = "new"
             else:
                 status = self._refresh_item(item_id, item, said_before.get(item_id), stamp)
             said_before[item_id] = item.content_hash
+            listed.add(item_id)
             for key in item.keys:
                 if key not in known:
                     known[key] = item_id
@@ -1139,6 +1170,58 @@ class Store:
     def service_digests(self, limit: int = 3) -> list[dict[str, Any]]:
         """The digests the service wrote or tried to, latest day first."""
         return self._rows("SELECT * FROM service_digests ORDER BY day DESC LIMIT ?", (limit,))
+
+
+_DAMAGED = (
+    "the file was left untouched: restore a backup, or recover what can be read with "
+    "'sqlite3 FILE .recover', before running the tracker on it again"
+)
+
+
+def _environmental(exc: sqlite3.Error) -> bool:
+    """Locked, full, read-only, I/O or damaged, as opposed to a bad statement (a bug in the
+    tracker's SQL, or a user's full-text query): those are SQLITE_ERROR and stay as they are."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name:
+        return name.startswith(_ENVIRONMENTAL)
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+_ENVIRONMENTAL = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+    "SQLITE_AUTH",
+    "SQLITE_NOMEM",
+    "SQLITE_INTERRUPT",
+    "SQLITE_PROTOCOL",
+)
+
+
+def storage_error(path: Path | None, exc: sqlite3.Error) -> StorageError:
+    """One clear line for the database failing, saying what to do about it."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        where = path.parent if path else "its directory"
+        problem = (
+            "cannot write to the database: the tracker needs write access to the file and to "
+            f"{where} (for its -wal and -shm files)"
+        )
+    elif name.startswith("SQLITE_BUSY"):
+        problem = f"another process kept the database locked for over {BUSY_TIMEOUT_MS // 1000} s"
+    elif name.startswith("SQLITE_FULL"):
+        problem = "the disk is full; the write was rolled back"
+    elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        problem = f"not a usable tracker database, {_DAMAGED}"
+    else:
+        problem = "the database cannot be used"
+    return StorageError(f"{path or 'database'}: {problem} ({exc})")
 
 
 FEED_STATE_COLUMNS = {
