@@ -983,7 +983,12 @@ def _status_text(report: dict[str, Any], tz: tzinfo) -> str:
         for f in report["feeds"]
     ]
     columns = ["id", "outlet", "state", "last_success", "last_result", "errors", "next_poll"]
-    shown = table(rows, [*columns, "items", "url"], tty=_tty(), widths={"url": 60, "state": 30})
+    shown = table(
+        rows,
+        [*columns, "items", "url", "last_error"],
+        tty=_tty(),
+        widths={"url": 60, "state": 30, "last_error": 60},
+    )
     return "\n".join([*lines, "", shown])
 
 
