@@ -1,4 +1,6 @@
-"""The polling flow, top to bottom: fetch → parse → normalise → dedup/store → score → link.
+"""The polling flow, top to bottom: fetch → parse → normalise → dedup/store → score → link,
+then, once per cycle that stored new items, story clustering (``cluster_new_items``, called by
+``Tracker.after_cycle`` for ``tracker poll`` and for the service's cycles alike).
 
 Network I/O happens outside any database transaction; everything one poll of a feed writes (items,
 sightings, versions, links, the fetch record and the feed's new state) is one transaction, so an
@@ -118,9 +120,13 @@ def cluster_new_items(store: Store, since: datetime) -> int:
     counts = {r["id"]: cluster.terms(r["title"], r["summary"] or "") for r in rows}
     corpus = cluster.Corpus.of(counts.values())
     stamp = to_db(since)
+    # older items only weigh terms; stories they began too long ago take no new members
+    recent = to_db(since - 2 * cluster.WINDOW)
     index = cluster.StoryIndex()
     moves = []
     for row in rows:
+        if row["first_seen_at"] < stamp and row["happened_at"] < recent:
+            continue
         vector = corpus.vector(counts[row["id"]])
         when = datetime.fromisoformat(row["happened_at"])
         match = None if row["first_seen_at"] < stamp else index.best(vector, when)
