@@ -192,6 +192,10 @@ class Service:
         if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
             log.warning("the digest being written was abandoned; it is written at the next start")
         if self.run_id is not None:
+            # the grace period is over: what other threads still write is rolled back, so an
+            # abandoned poll stores nothing and the stop does not wait for its transaction
+            self.tracker.store.keep_to_this_thread()
+        if self.run_id is not None:
             try:
                 self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
             except Exception:
