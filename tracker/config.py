@@ -101,7 +101,10 @@ class Config:
 
     @property
     def lock_path(self) -> Path:
-        return self.database.with_name(self.database.name + ".lock")
+        """The service's lock file, beside the database file itself: reached through a symlink
+        or another spelling of its path, one database still has one lock."""
+        database = self.database.resolve()
+        return database.with_name(database.name + ".lock")
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

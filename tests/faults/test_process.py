@@ -18,6 +18,8 @@ import random
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -261,3 +263,52 @@ def test_sigkill_mid_poll_100_times(tmp_path: Path, server: FeedServer, services
     assert one(db, "SELECT count(*) FROM items WHERE url LIKE '%?gen=%'") == one(
         db, "SELECT count(DISTINCT url) FROM items WHERE url LIKE '%?gen=%'"
     )
+
+
+# --- a second instance -----------------------------------------------------------------------------
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_second_instance_is_refused_however_it_names_the_database(
+    tmp_path: Path, server: FeedServer, services
+) -> None:
+    url = server.add("/g.xml", (REPLAY / HEALTHY["The Guardian"]).read_bytes())
+    first = service_config(tmp_path, {"The Guardian": [url]})
+    db = init(first)
+    text = first.read_text()
+    (tmp_path / "alias.db").symlink_to(db)
+    (tmp_path / "linked").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    names = {
+        "a symlink to the file": tmp_path / "alias.db",
+        "a symlinked directory": tmp_path / "linked" / "tracker.db",
+        "a relative path from another directory": Path("../tracker.db"),
+    }
+    others = {}
+    for n, (how, path) in enumerate(names.items()):
+        other = (tmp_path if path.is_absolute() else tmp_path / "elsewhere") / f"other-{n}.yaml"
+        other.write_text(text.replace(f"database: {db}", f"database: {path}"), encoding="utf-8")
+        others[how] = other
+    service = services(first).wait_started()
+    for how, other in others.items():
+        second = services(other)
+        assert second.wait(60) == 1, how  # refused at once: it never starts
+        assert f"already running (pid {service.pid})" in second.log(), how
+        status = run_cli(other, "status", "--json")
+        assert status.returncode == 0 and f'"pid": {service.pid}' in status.stdout, how
+    assert service.stop() == 0
+    # and the other way round
+    alias = services(others["a symlink to the file"]).wait_started()
+    again = services(first)
+    assert again.wait(60) == 1 and f"already running (pid {alias.pid})" in again.log()
+    assert alias.stop() == 0
+    assert one(db, "SELECT count(*) FROM service_runs") == 2
+    check_database_file(db)
