@@ -23,17 +23,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import feedparser
+import lxml.html
 import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
 
 from tracker.app import Tracker
-from tracker.config import load_config
+from tracker.config import Config, load_config, parse_config
+from tracker.daily import DailyDigests, due_moment
+from tracker.digest import day_window
 from tracker.localserver import Document, FeedServer, serve_document
+from tracker.models import ManualClock
+from tracker.service import Service, digest_trigger
 
 from ..conftest import REPLAY
-from ..servicekit import ServiceProcess, one, rows, service_config, wait_for
+from ..servicekit import Recorder, ServiceProcess, one, rows, service_config, wait_for
 from .conftest import check_database_file
 
 HEALTHY = {
@@ -312,3 +321,282 @@ def test_a_second_instance_is_refused_however_it_names_the_database(
     assert alias.stop() == 0
     assert one(db, "SELECT count(*) FROM service_runs") == 2
     check_database_file(db)
+
+
+# --- clock changes -------------------------------------------------------------------------------
+
+#: zone, digest time: where APScheduler's CronTrigger went wrong, and the awkward cases
+CLOCK_CHANGES = [
+    # a daily job at midnight fired on the day of the change to summer time, then two days later
+    ("America/New_York", "00:00"),
+    # the change is at midnight: 00:30 does not exist on the first day of summer time
+    ("America/Santiago", "00:30"),
+    ("America/Sao_Paulo", "00:00"),
+    # 01:30 does not exist in spring and happens twice in autumn
+    ("Europe/London", "01:30"),
+    # a half-hour change
+    ("Australia/Lord_Howe", "02:15"),
+    ("Asia/Tehran", "00:00"),
+    ("UTC", "07:00"),
+]
+
+
+def zone_config(tmp_path: Path, zone: str, at: str) -> Config:
+    return parse_config(
+        f"database: {tmp_path}/t.db\ntimezone: {zone}\ndigest:\n  time: '{at}'\n",
+        tmp_path / "config.yaml",
+    )
+
+
+@pytest.mark.parametrize(("zone", "at"), CLOCK_CHANGES)
+def test_the_digest_job_fires_once_a_day_when_the_day_falls_due(
+    tmp_path: Path, zone: str, at: str
+) -> None:
+    """Found by this suite: the service's daily job used APScheduler's CronTrigger, which skips
+    a day after some clock changes (and then writes two digests a day late). Nine years of the
+    job's times, as the scheduler asks for them, against the moments each day falls due."""
+    config = zone_config(tmp_path, zone, at)
+    tz, trigger = config.tz, digest_trigger(config)
+    start, end = datetime(2017, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    fires, previous, now = [], None, start
+    while (fire := trigger.get_next_fire_time(previous, now.astimezone(tz))) < end:
+        fires.append(fire)
+        # the scheduler asks again once the job has run, a little after its time
+        previous, now = fire, fire.astimezone(UTC) + timedelta(seconds=1)
+    first = start.astimezone(tz).date() - timedelta(days=2)
+    while due_moment(first, at, tz) < start:
+        first += timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range(len(fires))]
+    assert [f.astimezone(UTC) for f in fires] == [
+        due_moment(day, at, tz).astimezone(UTC) for day in days
+    ]
+    # one run on each local date, at a time that exists there
+    assert len({f.date() for f in fires}) == len(fires)
+    assert all(f == f.astimezone(UTC).astimezone(tz) for f in fires)
+    assert all(f.utcoffset() == f.astimezone(UTC).astimezone(tz).utcoffset() for f in fires)
+
+
+def digest_items(html: str) -> dict[str, str]:
+    """Item URL -> its time as shown, for every item a digest lists (same story and related)."""
+    doc = lxml.html.fromstring(html)
+    shown = {}
+    for story in doc.xpath("//ol[@class='stories']/li"):
+        for link, when in (
+            *zip(
+                story.xpath("p[@class='title']/a"),
+                story.xpath("div[@class='meta'][1]/time"),
+                strict=True,
+            ),
+            *(
+                (line.find("a"), line.find("time"))
+                for line in story.xpath("ul[@class='more']/li")
+                if (line.text or "").startswith("then")
+            ),
+        ):
+            shown[link.get("href")] = when
+    return {url: f"{when.get('datetime')} {when.text_content()}" for url, when in shown.items()}
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "start"),
+    [
+        # summer time from 02:00 on Sunday 9 March; the digest due at midnight on the 10th
+        ("America/New_York", "00:00", datetime(2025, 3, 7, 17, tzinfo=UTC)),
+        # winter time from 02:00 BST on Sunday 26 October: 01:00-02:00 happens twice
+        ("Europe/London", "01:30", datetime(2025, 10, 24, 11, tzinfo=UTC)),
+    ],
+)
+def test_digests_across_a_clock_change_cover_each_local_day_once(
+    tmp_path: Path, server: FeedServer, make_tracker, clock, zone: str, at: str, start: datetime
+) -> None:
+    """Four days of polls every hour around a clock change, real feeds whose content moves on,
+    and the service's digest job run at every time its trigger gives: each day's digest is
+    written once, when the day falls due, and lists exactly the items first seen in that local
+    day (computed here from the stored times), each at its local time."""
+    rec = Recorder()
+    feeds = {
+        outlet: server.add(
+            f"/{name}.xml",
+            rec.rotate(
+                name, [p.read_bytes() for p in sorted(REPLAY.glob(f"{name}-*.xml"))], every=6
+            ),
+        )
+        for outlet, name in (
+            ("The Guardian", "guardian-world"),
+            ("Le Monde", "lemonde-en"),
+            ("NBC News", "nbc-world"),
+        )
+    }
+    directory = tmp_path / "digests"
+    t = make_tracker(
+        {outlet: [url] for outlet, url in feeds.items()},
+        extra=f"timezone: {zone}\ndigest:\n  directory: {directory}\n  time: '{at}'\n",
+    )
+    tz = t.config.tz
+    clock.set(start)
+    run = t.store.start_service_run(
+        pid=1, host="test", version="test", config="c", heartbeat_every=60, now=start
+    )
+    digests = DailyDigests(
+        t.store, t.write_digest, clock, lambda: t.config, run_id=run, since=start
+    )
+    trigger = digest_trigger(t.config)
+    end = start + timedelta(days=4)
+    fire = trigger.get_next_fire_time(None, start.astimezone(tz))
+    poll = start
+    written: dict[date, datetime] = {}
+    while min(poll, fire) < end:
+        if fire <= poll:
+            clock.set(fire.astimezone(UTC))
+            for day in digests.write_owed("schedule"):
+                assert day not in written, f"{day} written twice"
+                written[day] = fire
+            fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+        else:
+            clock.set(poll)
+            t.poll(all_feeds=True)
+            poll += timedelta(hours=1)
+    # each day once, at the moment it fell due: the day of the change included
+    first = start.astimezone(tz).date()
+    assert list(written) == [first + timedelta(days=n) for n in range(len(written))]
+    assert len(written) == 4
+    assert all(when == due_moment(day, at, tz) for day, when in written.items())
+    assert [r["attempts"] for r in t.store.service_digests(10)] == [1] * 4
+
+    linked = list(
+        t.store.db.query(
+            "SELECT items.url, items.first_seen_at, article_items.linked_at FROM article_items "
+            "JOIN items ON items.id = article_items.item_id"
+        )
+    )
+    # what each digest should list: the items first seen in its local day and linked to the
+    # article by the time it was written (a later rescore may link more)
+    by_day: dict[date, dict[str, str]] = {}
+    for row in linked:
+        local = datetime.fromisoformat(row["first_seen_at"]).astimezone(tz)
+        day = local.date()
+        if day in written and datetime.fromisoformat(row["linked_at"]) <= written[day]:
+            by_day.setdefault(day, {})[row["url"]] = local.strftime("%H:%M")
+    listed: set[str] = set()
+    for day in written:
+        shown = digest_items((directory / f"{day}.html").read_text(encoding="utf-8"))
+        expected = by_day.get(day, {})
+        assert set(shown) == set(expected), day
+        for url, label in shown.items():
+            stamp, text = label.split(" ", 1)
+            assert text.startswith(expected[url]), (day, url, label)
+            assert datetime.fromisoformat(stamp).astimezone(tz).date() == day
+        assert not listed & set(shown), "an item in two days' digests"
+        listed |= set(shown)
+    change_day = next(
+        d for d in written if day_window(d, tz)[1] - day_window(d, tz)[0] != timedelta(days=1)
+    )
+    assert by_day.get(change_day), "no item first seen on the day of the change"
+    assert len(listed) == sum(len(by_day.get(d, {})) for d in written) > 20
+
+
+# --- the machine off (or asleep) across the digest time -------------------------------------------
+
+
+def zone_at_noon() -> str:
+    """A time zone where it is about noon now, so no day boundary falls during a test."""
+    offset = 12 - datetime.now(UTC).hour
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def test_the_machine_off_across_the_digest_time_gets_each_digest_once_at_start_up(
+    tmp_path: Path, server: FeedServer, services
+) -> None:
+    """The service ran three days ago and wrote one digest; the machine was off since. At
+    start-up the real digest writer writes the days missed, once each, and leaves the one written
+    alone; a second start writes nothing."""
+    snapshots = sorted(REPLAY.glob("guardian-world-*.xml"))
+    url = server.add("/g.xml", snapshots[0].read_bytes())
+    zone = zone_at_noon()
+    config = service_config(
+        tmp_path, {"The Guardian": [url]}, digest={"time": "'00:00'"}, timezone=zone
+    )
+    init(config)
+    tz = load_config(config).tz
+    today = datetime.now(tz).date()
+    days = [today - timedelta(days=n) for n in (3, 2, 1)]
+    clock = ManualClock(datetime.combine(days[0], dtime(9), tz).astimezone(UTC))
+    with Tracker(load_config(config), clock=clock) as t:
+        run = t.store.start_service_run(
+            pid=1, host="h", version="0", config=str(config), heartbeat_every=30, now=clock()
+        )
+        for n, day in enumerate(days):  # it polled on each of the three days
+            clock.set(datetime.combine(day, dtime(10), tz).astimezone(UTC))
+            server.add("/g.xml", snapshots[n + 1].read_bytes())
+            t.poll(all_feeds=True)
+            if n == 1:  # and wrote the digest of the first day at 00:00 on the second
+                t.write_digest(days[0])
+                t.store.record_digest(days[0], run_id=run, trigger="schedule", now=clock())
+        t.store.finish_service_run(run, clock(), "SIGTERM")
+    directory = tmp_path / "digests"
+    kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.glob(f"{days[0]}.*")}
+    assert len(kept) == 2
+
+    service = services(config).wait_started()
+    for day in days[1:]:
+        service.wait_log(f"digest for {day} written (catch-up)")
+    assert service.stop() == 0
+    assert {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.glob(f"{days[0]}.*")
+    } == kept
+    for day in days:
+        md = (directory / f"{day}.md").read_text(encoding="utf-8")
+        assert md.startswith(f"# Coverage digest: {day:%A} {day.day} {day:%B %Y}\n")
+        assert re.search(r"\*\*\d+ new items?\*\*", md), day  # the items seen that day
+        assert (directory / f"{day}.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    atom = feedparser.parse((directory / "digests.atom").read_bytes())
+    assert not atom.bozo and len(atom.entries) == 3
+    recorded = rows(
+        db := load_config(config).database,
+        "SELECT day, trigger, result, attempts FROM service_digests ORDER BY day",
+    )
+    assert recorded == [
+        {"day": str(days[0]), "trigger": "schedule", "result": "ok", "attempts": 1},
+        *({"day": str(d), "trigger": "catch-up", "result": "ok", "attempts": 1} for d in days[1:]),
+    ]
+    written = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
+
+    again = services(config).wait_started()
+    again.wait_log("no digest owed (catch-up)")
+    assert again.stop() == 0
+    assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == written
+    assert one(db, "SELECT sum(attempts) FROM service_digests") == 3
+    assert "Traceback" not in service.log() + again.log()
+
+
+def test_a_digest_due_while_the_machine_slept_is_written_when_it_wakes(tmp_path: Path) -> None:
+    """Found by this suite: the daily job ran only within 6 hours of its time, so after a night
+    asleep (the scheduler wakes to find the run hours late) the digest waited a whole day. It now
+    runs however late; the days owed are still written once each."""
+    config = service_config(tmp_path, {}, digest={"time": "'00:00'"}, timezone=zone_at_noon())
+    init(config)
+    calls: list[date] = []
+    service = Service(load_config(config), digest_writer=calls.append, handle_signals=False)
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        scheduler = wait_for(lambda: service._scheduler, "the scheduler")
+        ran = threading.Event()
+        outcome: list[str] = []
+
+        def seen(event: JobEvent) -> None:
+            if event.job_id == "digest":
+                outcome.append("missed" if event.code == EVENT_JOB_MISSED else "ran")
+                ran.set()
+
+        scheduler.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
+        # what the scheduler finds when the machine wakes: the run it waited for, 8 hours ago
+        scheduler.modify_job("digest", next_run_time=datetime.now(UTC) - timedelta(hours=8))
+        assert ran.wait(60)
+        assert outcome == ["ran"]
+        job = scheduler.get_job("digest")
+        assert job.next_run_time > datetime.now(UTC)  # and tomorrow as usual
+    finally:
+        service.stop()
+        runner.join(60)
+    assert not runner.is_alive()
