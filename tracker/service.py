@@ -85,7 +85,7 @@ class Service:
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
-        return cls(load_config(Path(path)), **kwargs)
+        return cls(load_config(Path(path), empty_ok=False), **kwargs)
 
     @property
     def config(self) -> Config:
@@ -309,7 +309,7 @@ class Service:
     def _reload(self) -> None:
         notify("RELOADING=1")
         try:
-            new = load_config(self.config.path)
+            new = load_config(self.config.path, empty_ok=False)
             if new.database != self.config.database:
                 raise ConfigError(
                     f"{new.path}: database: changed from {self.config.database} to "

@@ -257,7 +257,9 @@ class Store:
             for feed in feeds:
                 self._upsert_feed(feed, "config", now)
             urls = [f.url for f in feeds]
-            marks = ",".join("?" * len(urls)) or "NULL"
+            # an empty list disables them all (SQLite takes "NOT IN ()"; "NOT IN (NULL)" is
+            # never true, so no outlet left in the file disabled nothing)
+            marks = ",".join("?" * len(urls))
             self._x(
                 f"UPDATE feeds SET enabled = 0, disabled_reason = 'removed from config' "
                 f"WHERE origin = 'config' AND enabled = 1 AND url NOT IN ({marks})",

@@ -600,3 +600,95 @@ def test_a_digest_due_while_the_machine_slept_is_written_when_it_wakes(tmp_path:
         service.stop()
         runner.join(60)
     assert not runner.is_alive()
+
+
+# --- SIGHUP with a broken config.yaml --------------------------------------------------------------
+
+
+def test_sighup_with_a_broken_config_keeps_the_running_one(
+    tmp_path: Path, server: FeedServer, services
+) -> None:
+    """Each way config.yaml can be broken when the service is told to reload it: one error line
+    naming the problem, the running configuration kept (every feed still polled, none disabled),
+    and a good file still taken afterwards. The database is the default one beside the file (as
+    in contrib/tracker.service), so a file that names none still points at it."""
+    rec = Recorder()
+    urls = [
+        server.add(f"/{name}", rec.serve(name, (REPLAY / name).read_bytes()))
+        for name in HEALTHY.values()
+    ]
+    config = service_config(tmp_path, {"Outlet": urls})
+    good = config.read_text(encoding="utf-8").replace(f"database: {tmp_path}/tracker.db\n", "")
+    config.write_text(good, encoding="utf-8")
+    db = init(config)
+    assert db == tmp_path / "db" / "tracker.db"
+    service = services(config).wait_started()
+    wait_for(
+        lambda: all(rec.count(n) for n in HEALTHY.values()),
+        "every feed polled",
+        on_fail=service.log(),
+    )
+    broken = {
+        "not YAML": (good + "outlets: [unclosed\n", "not valid YAML"),
+        "an unknown setting": (good.replace("polling:", "pollng:"), "pollng"),
+        "an ftp: feed": (
+            good.replace(urls[0], "ftp://127.0.0.1/feed.xml"),
+            "ftp://127.0.0.1/feed.xml",
+        ),
+        "another database": (
+            f"database: {tmp_path}/other.db\n" + good,
+            "restart the service to switch databases",
+        ),
+        "not UTF-8": (good.encode("utf-8") + b"# caf\xe9\n", "cannot read config"),
+        "a list, not a mapping": ("- outlets\n- polling\n", "config.yaml"),
+        "empty (a failed save)": ("", "empty"),
+        "deleted": (None, "config file not found"),
+    }
+    for n, (how, (content, problem)) in enumerate(broken.items(), start=1):
+        if content is None:
+            config.unlink()
+        elif isinstance(content, bytes):
+            config.write_bytes(content)
+        else:
+            config.write_text(content, encoding="utf-8")
+        service.send(signal.SIGHUP)
+        log = wait_for(
+            lambda n=n: (
+                service.log().count("reload failed, the running configuration is kept") >= n
+                and service.log()
+            ),
+            f"the reload of {how} refused",
+            on_fail=service.log(),
+        )
+        failure = [line for line in log.splitlines() if "reload failed" in line][-1]
+        assert problem in failure, (how, failure)
+        polls = {name: rec.count(name) for name in HEALTHY.values()}
+        wait_for(
+            lambda polls=polls: all(rec.count(name) > count for name, count in polls.items()),
+            f"every feed still polled after {how}",
+            on_fail=service.log(),
+        )
+        assert one(db, "SELECT count(*) FROM feeds WHERE enabled = 1") == len(urls), how
+    # a good file is still taken: one feed removed, then (found by this suite: it disabled
+    # nothing) every outlet removed
+    config.write_text(good.replace(f"      - {urls[2]}\n", ""), encoding="utf-8")
+    service.send(signal.SIGHUP)
+    service.wait_log("(0 added, 1 removed)")
+    assert one(db, "SELECT count(*) FROM feeds WHERE enabled = 1") == len(urls) - 1
+    outlets = good[good.index("outlets:") : good.index("fetch:")]
+    config.write_text(good.replace(outlets, "outlets: []\n"), encoding="utf-8")
+    service.send(signal.SIGHUP)
+    service.wait_log("0 feeds enabled (0 added, 2 removed)")
+    assert service.stop() == 0
+    log = service.log()
+    assert log.count("reload failed") == len(broken) and "Traceback" not in log
+    assert one(db, "SELECT count(*) FROM feeds WHERE enabled = 1") == 0
+
+
+def test_the_service_does_not_start_on_an_empty_config(tmp_path: Path, services) -> None:
+    config = service_config(tmp_path, {})
+    init(config)
+    config.write_text("# emptied by a failed save\n", encoding="utf-8")
+    service = services(config)
+    assert service.wait(60) == 2  # a bad config.yaml: systemd does not restart it
+    assert "config.yaml: the file is empty" in service.log()
