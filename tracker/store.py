@@ -1356,6 +1356,10 @@ _READ_PRAGMAS = {
     # read-only; FTS5 asks it before each full-text query
     "data_version",
 }
+#: functions that load code: load_extension(), and fts3_tokenizer(), which with one argument
+#: gives the address of a tokenizer in memory and with two registers any address as one (SQLite
+#: builds with SQLITE_ENABLE_FTS3_TOKENIZER, as Debian's, have it)
+_REFUSED_FUNCTIONS = {"load_extension", "fts3_tokenizer"}
 _ACTION_NAMES = {
     getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
     for name in (
@@ -1426,7 +1430,7 @@ class ReadOnlyStore:
     ) -> int:
         if action in _READ_ACTIONS:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() != "load_extension":
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in _REFUSED_FUNCTIONS:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
             return sqlite3.SQLITE_OK
@@ -1435,7 +1439,7 @@ class ReadOnlyStore:
         if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
-            self._refused = "load_extension()"
+            self._refused = f"{(arg2 or '').lower()}()"
         elif action == sqlite3.SQLITE_PRAGMA:
             self._refused = f"PRAGMA {arg1}"
         else:

@@ -12,6 +12,7 @@ with tracemalloc).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import signal
@@ -213,3 +214,114 @@ def test_a_killed_digest_writer_never_leaves_a_half_written_digest(replay_copy: 
     assert sorted(p.name for p in directory.iterdir() if not p.name.startswith(".")) == sorted(
         [*(f"{d}.{ext}" for d in days for ext in ("md", "html")), "digests.atom"]
     )
+
+
+# --- tracker query: nothing it runs changes anything ---------------------------------------------
+
+
+def refused_statements(tmp_path: Path) -> list[str]:
+    """Every way SQL can write, change the schema, reach another file or load code."""
+    return [
+        # writes
+        "INSERT INTO outlets (name) VALUES ('x')",
+        "INSERT INTO outlets (name) VALUES ('x') RETURNING id",
+        "REPLACE INTO outlets (id, name) VALUES (1, 'x')",
+        "UPDATE items SET title = ''",
+        "DELETE FROM items",
+        "WITH x AS (SELECT 1) DELETE FROM fetches",
+        "/* a comment first */ DELETE FROM items",
+        "EXPLAIN DELETE FROM items",
+        "INSERT INTO items_fts (items_fts) VALUES ('delete-all')",
+        "UPDATE sqlite_master SET sql = '' WHERE 0",
+        # schema
+        "DROP TABLE items",
+        "DROP VIEW coverage",
+        "CREATE TEMP TABLE t (x)",
+        "CREATE TEMP VIEW v AS SELECT 1",
+        "CREATE TEMP TRIGGER t AFTER INSERT ON items BEGIN SELECT 1; END",
+        "CREATE INDEX i ON items (title)",
+        "ALTER TABLE items ADD COLUMN x",
+        "CREATE VIRTUAL TABLE temp.t USING fts5(x)",
+        "REINDEX",
+        "ANALYZE",
+        "VACUUM",
+        f"VACUUM INTO '{tmp_path}/copy.db'",
+        # other files
+        "ATTACH DATABASE ':memory:' AS m",
+        f"ATTACH DATABASE 'file:{tmp_path}/new.db?mode=rwc' AS m",
+        "DETACH DATABASE main",
+        # pragmas that set something, or read what only a writer needs
+        "PRAGMA user_version = 99",
+        "PRAGMA main.user_version = 99",
+        "PRAGMA writable_schema = 1",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+        "PRAGMA query_only = 0",
+        "PRAGMA foreign_keys = 0",
+        "PRAGMA trusted_schema = 1",
+        "PRAGMA optimize",
+        "SELECT * FROM pragma_journal_mode",
+        # transactions (a reader holding one would block the service's checkpoints)
+        "BEGIN IMMEDIATE",
+        "SAVEPOINT s",
+        # loading code
+        "SELECT load_extension('/tmp/evil')",
+        "SELECT LOAD_EXTENSION('/tmp/evil', 'entry')",
+        "SELECT fts3_tokenizer('simple')",
+        "SELECT fts3_tokenizer('evil', x'4141414141414141')",
+        # two statements
+        "SELECT 1; DROP TABLE items",
+    ]
+
+
+def logical_hash(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        digest = hashlib.sha256()
+        for line in conn.iterdump():
+            digest.update(line.encode())
+        return digest.hexdigest()
+    finally:
+        conn.close()
+
+
+def test_tracker_query_refuses_every_write_attach_pragma_and_extension(
+    replay_copy: Path, tmp_path: Path
+) -> None:
+    """Each statement gets one clear error line and exit 1, and the database is unchanged
+    (every row, the schema, the settings), with no other file created. Found by this suite:
+    ``fts3_tokenizer()`` ran (SQLite is built with it here): with one argument it returns the
+    address of a tokenizer in memory, with two it registers any address as one, the step before
+    running code from it; it is refused like load_extension()."""
+    db = replay_copy.parent / "tracker.db"
+    run = CliRunner().invoke
+    base = ["-c", str(replay_copy), "query"]
+    assert run(cli, [*base, "SELECT count(*) AS n FROM items", "--json"]).exit_code == 0
+    before, files = logical_hash(db), sorted(p.name for p in tmp_path.iterdir())
+    for statement in refused_statements(tmp_path):
+        result = run(cli, [*base, statement])
+        assert result.exit_code == 1, (statement, result.output)
+        message = result.output.strip()
+        assert message.count("\n") == 0 and message.startswith("Error: "), (statement, message)
+        assert (
+            "the query connection is read-only" in message
+            or "one SQL statement at a time" in message
+            or "may not be modified" in message
+        ), (statement, message)
+    assert logical_hash(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    # the refusal is the real command's, exit code included
+    process = subprocess.run(
+        [sys.executable, "-m", "tracker", "-c", str(replay_copy), "query", "DELETE FROM items"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 1
+    assert process.stderr.strip() == (
+        "Error: the query connection is read-only: DELETE is not allowed; only SELECT "
+        "statements (WITH … SELECT, pragma_table_info() and the like) run here"
+    )
+    # reading still works, schema functions included
+    ok = run(cli, [*base, "SELECT name FROM pragma_table_info('items') LIMIT 1", "--json"])
+    assert ok.exit_code == 0 and '"name": "id"' in ok.output
