@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
@@ -222,3 +222,25 @@ class Recorder:
             release.wait(120)
 
         return route
+
+
+def start_services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """The body of a ``services`` fixture: ``services(config)`` starts ``tracker run`` (or
+    ``argv``) with its log in tmp_path; every process still running is killed at teardown."""
+    started: list[ServiceProcess] = []
+
+    def start(
+        config: Path, *, argv: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        log = tmp_path / f"service-{len(started) + 1}.log"
+        process = (
+            ServiceProcess(argv, log, env)
+            if argv
+            else ServiceProcess.tracker_run(config, log, env=env)
+        )
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

@@ -31,7 +31,15 @@ from tracker.localserver import FeedServer, send_status
 from tracker.store import Store, from_db
 
 from .conftest import FEEDS, REPLAY
-from .servicekit import Recorder, ServiceProcess, one, rows, service_config, wait_for
+from .servicekit import (
+    Recorder,
+    ServiceProcess,
+    one,
+    rows,
+    service_config,
+    start_services,
+    wait_for,
+)
 
 GUARDIAN = sorted(REPLAY.glob("guardian-world-*.xml"))
 BBC = REPLAY / "bbc-world-europe-20250819.xml"
@@ -40,23 +48,7 @@ STANDIN = Path(__file__).parent / "digest_standin.py"
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
-    started: list[ServiceProcess] = []
-
-    def start(
-        config: Path, *, argv: list[str] | None = None, env: dict[str, str] | None = None
-    ) -> ServiceProcess:
-        log = tmp_path / f"service-{len(started) + 1}.log"
-        process = (
-            ServiceProcess(argv, log, env)
-            if argv
-            else ServiceProcess.tracker_run(config, log, env=env)
-        )
-        started.append(process.start())
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
+    yield from start_services(tmp_path)
 
 
 def init(config: Path) -> Path:

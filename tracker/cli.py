@@ -929,7 +929,7 @@ def run(state: State, log_level: str) -> None:
     Example: tracker run --log-level debug
     """
     setup_logging(log_level.lower())
-    Service(load_config(config_path(state.config_option))).run()
+    Service.from_config_file(config_path(state.config_option)).run()
 
 
 @cli.command()

@@ -101,7 +101,10 @@ class Config:
 
     @property
     def lock_path(self) -> Path:
-        return self.database.with_name(self.database.name + ".lock")
+        """The service's lock file, beside the database file itself: reached through a symlink
+        or another spelling of its path, one database still has one lock."""
+        database = self.database.resolve()
+        return database.with_name(database.name + ".lock")
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -111,17 +114,20 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_CONFIG)
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, *, empty_ok: bool = True) -> Config:
+    """Read and check config.yaml. An empty file (no settings) means every default, except
+    with ``empty_ok=False`` (the service: a file emptied by a failed save is an error there,
+    not a reason to reset every setting)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (use --config or ${ENV_VAR})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    return parse_config(text, path)
+    return parse_config(text, path, empty_ok=empty_ok)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
     try:
         root = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
@@ -129,6 +135,8 @@ def parse_config(text: str, path: Path) -> Config:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if root is None:
+        if not empty_ok:
+            raise ConfigError(f"{path}: the file is empty (no settings, at most comments)")
         root = _LineDict()
     top = _Section(root, "", path)
     base = path.parent

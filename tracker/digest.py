@@ -37,7 +37,7 @@ from .digest_data import (
     Totals,
 )
 from .digest_render import render_atom, render_html, render_markdown
-from .files import atomic_write_text
+from .files import atomic_write_files
 from .store import Store, StoredArticle, from_db, to_db
 
 FORMATS = ("md", "html", "atom")
@@ -366,15 +366,19 @@ def render_day(
 def write_digest(output: DigestOutput, directory: Path) -> DigestOutput:
     """Write the rendered texts: ``YYYY-MM-DD.md``, ``YYYY-MM-DD.html``, ``digests.atom``.
 
-    Day files are written before the feed, so the feed never links a digest that is not there.
+    All of them reach the disk before any replaces its previous version (a full disk leaves
+    the previous digest whole), then day files are renamed into place before the feed, so the
+    feed never links a digest that is not there.
     """
     names = {"md": f"{output.day}.md", "html": f"{output.day}.html", "atom": ATOM_NAME}
-    paths = tuple(
-        atomic_write_text(directory / names[fmt], output.texts[fmt])
-        for fmt in FORMATS
-        if fmt in output.texts
+    paths = atomic_write_files(
+        [
+            (directory / names[fmt], output.texts[fmt].encode("utf-8"))
+            for fmt in FORMATS
+            if fmt in output.texts
+        ]
     )
-    return DigestOutput(output.day, output.digest, output.texts, paths)
+    return DigestOutput(output.day, output.digest, output.texts, tuple(paths))
 
 
 def atom_days(directory: Path, day: date, keep: int) -> list[date]:

@@ -184,7 +184,8 @@ class Dispatcher:
         """Stop dispatching, drop the queued feeds, give the running ones ``grace`` seconds.
 
         Returns the feeds still being polled after that (abandoned: their poll writes nothing,
-        since a poll's writes are one transaction at its end). ``hurry`` cuts the wait short.
+        since a poll's writes are one transaction at its end, rolled back if it is under way;
+        from then on only the calling thread uses the store). ``hurry`` cuts the wait short.
         """
         with self._state:
             self._stopping = True
@@ -200,6 +201,9 @@ class Dispatcher:
             for job in abandoned:
                 job.cycle.cancelled += 1
             finished = [cycle for cycle in self._open if cycle.complete]
+        if abandoned:
+            # a transaction an abandoned poll has open is rolled back, not waited for
+            self._context().store.keep_to_this_thread()
         for cycle in finished:
             self._close(cycle)
         self._pool.shutdown()

@@ -26,22 +26,23 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .app import Tracker
 from .config import Config, load_config
-from .daily import DailyDigests, DigestWriter
+from .daily import DailyDigests, DigestWriter, due_moment
 from .dispatch import CycleReport, Dispatcher
 from .errors import ConfigError
 from .instance import InstanceLock
@@ -51,8 +52,9 @@ from .systemd import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 30.0
-#: a digest due while the machine slept or the service was busy is still wanted hours later
-DIGEST_MISFIRE_GRACE = 6 * 3600
+#: a digest due while the machine slept or the service was busy is still wanted, however late
+#: (the run then writes every day owed, once each)
+DIGEST_MISFIRE_GRACE = None
 #: threads for the scheduler's own jobs (dispatch, heartbeat, digest); polls use the worker pool
 SCHEDULER_THREADS = 3
 STOP_MESSAGES = ("SIGTERM", "SIGINT", "stop")
@@ -83,7 +85,7 @@ class Service:
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
-        return cls(load_config(Path(path)), **kwargs)
+        return cls(load_config(Path(path), empty_ok=False), **kwargs)
 
     @property
     def config(self) -> Config:
@@ -191,6 +193,10 @@ class Service:
                 )
         if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
             log.warning("the digest being written was abandoned; it is written at the next start")
+        if self.run_id is not None:
+            # the grace period is over: what other threads still write is rolled back, so an
+            # abandoned poll stores nothing and the stop does not wait for its transaction
+            self.tracker.store.keep_to_this_thread()
         if self.run_id is not None:
             try:
                 self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
@@ -303,7 +309,7 @@ class Service:
     def _reload(self) -> None:
         notify("RELOADING=1")
         try:
-            new = load_config(self.config.path)
+            new = load_config(self.config.path, empty_ok=False)
             if new.database != self.config.database:
                 raise ConfigError(
                     f"{new.path}: database: changed from {self.config.database} to "
@@ -372,9 +378,47 @@ def dispatch_trigger(config: Config) -> IntervalTrigger:
     return IntervalTrigger(seconds=max(1, config.polling.dispatch_every), timezone=config.tz)
 
 
-def digest_trigger(config: Config) -> CronTrigger:
-    hour, minute = config.digest.time.split(":")
-    return CronTrigger(hour=int(hour), minute=int(minute), timezone=config.tz)
+def digest_trigger(config: Config) -> DigestTrigger:
+    return DigestTrigger(config.digest.time, config.tz)
+
+
+class DigestTrigger(BaseTrigger):
+    """Daily at ``at`` (HH:MM) local time: each moment a day's digest falls due.
+
+    The moments come from ``daily.due_moment``, the function that decides which days are owed,
+    so the job and the days it writes agree across clock changes. APScheduler 3's CronTrigger
+    does not: a daily job at 00:00 in New York fired on 12 March 2017 and next on the 14th,
+    skipping a day after the change to summer time (agronholm/apscheduler#606). A time the
+    clock skips that day fires once the clock has moved on (02:30 is 03:30 when 02:00 becomes
+    03:00); a time that happens twice fires the first time.
+    """
+
+    __slots__ = ("at", "timezone")
+
+    def __init__(self, at: str, timezone: ZoneInfo) -> None:
+        self.at = at
+        self.timezone = timezone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # after the previous run (however late it was), else from now on; compared in UTC,
+        # since aware times in one zone compare by their wall clocks
+        strictly = previous_fire_time is not None
+        after = (previous_fire_time or now).astimezone(UTC)
+        day = after.astimezone(self.timezone).date() - timedelta(days=2)
+        while True:
+            moment = due_moment(day, self.at, self.timezone).astimezone(UTC)
+            if moment > after or (moment == after and not strictly):
+                # a valid local time: due_moment may name one the clock skipped that day
+                return moment.astimezone(self.timezone)
+            day += timedelta(days=1)
+
+    def __str__(self) -> str:
+        return f"daily at {self.at} {self.timezone.key}"
+
+    def __repr__(self) -> str:
+        return f"<DigestTrigger at={self.at!r} timezone={self.timezone.key!r}>"
 
 
 def heartbeat_interval(config: Config) -> float:

@@ -75,6 +75,8 @@ class Store:
         self.db = db
         self.path = path
         self._lock = threading.RLock()
+        #: set by ``keep_to_this_thread``: the only thread that may still use the store
+        self._owner: int | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -112,9 +114,24 @@ class Store:
         return store
 
     def close(self) -> None:
-        # under the lock: a transaction another thread has open finishes before the connection goes
+        # under the lock: a transaction another thread has open ends before the connection goes
         with self._lock:
             self.db.conn.close()
+
+    def keep_to_this_thread(self) -> None:
+        """From now on only the calling thread may use the store; safe from any thread.
+
+        A write transaction another thread has open is rolled back, never committed: a statement
+        running now is interrupted, and that thread's next statement (or its COMMIT) fails with a
+        StorageError. The service calls this when a stop's grace period is over, so the polls
+        it abandons store nothing, and it exits without waiting for their writes to finish.
+        """
+        self._owner = threading.get_ident()
+        self.db.conn.interrupt()
+
+    def _check_owner(self) -> None:
+        if self._owner is not None and self._owner != threading.get_ident():
+            raise StorageError(f"{self.path or 'database'}: closing; this write was rolled back")
 
     def _configure(self) -> None:
         execute = self.db.conn.execute
@@ -139,9 +156,11 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """One short write transaction; rolled back on any error."""
         with self._lock, self._storage_errors():
+            self._check_owner()
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self._check_owner()
                 self.db.conn.execute("COMMIT")
             except BaseException:
                 # after some errors (disk full, I/O) SQLite has already rolled back
@@ -167,10 +186,12 @@ class Store:
 
     def _x(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
+            self._check_owner()
             return self.db.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock, self._storage_errors():
+            self._check_owner()
             return list(self.db.query(sql, params))
 
     # --- migrations ----------------------------------------------------------------------------
@@ -236,7 +257,9 @@ class Store:
             for feed in feeds:
                 self._upsert_feed(feed, "config", now)
             urls = [f.url for f in feeds]
-            marks = ",".join("?" * len(urls)) or "NULL"
+            # an empty list disables them all (SQLite takes "NOT IN ()"; "NOT IN (NULL)" is
+            # never true, so no outlet left in the file disabled nothing)
+            marks = ",".join("?" * len(urls))
             self._x(
                 f"UPDATE feeds SET enabled = 0, disabled_reason = 'removed from config' "
                 f"WHERE origin = 'config' AND enabled = 1 AND url NOT IN ({marks})",
@@ -1333,6 +1356,10 @@ _READ_PRAGMAS = {
     # read-only; FTS5 asks it before each full-text query
     "data_version",
 }
+#: functions that load code: load_extension(), and fts3_tokenizer(), which with one argument
+#: gives the address of a tokenizer in memory and with two registers any address as one (SQLite
+#: builds with SQLITE_ENABLE_FTS3_TOKENIZER, as Debian's, have it)
+_REFUSED_FUNCTIONS = {"load_extension", "fts3_tokenizer"}
 _ACTION_NAMES = {
     getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
     for name in (
@@ -1403,7 +1430,7 @@ class ReadOnlyStore:
     ) -> int:
         if action in _READ_ACTIONS:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() != "load_extension":
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in _REFUSED_FUNCTIONS:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
             return sqlite3.SQLITE_OK
@@ -1412,7 +1439,7 @@ class ReadOnlyStore:
         if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
-            self._refused = "load_extension()"
+            self._refused = f"{(arg2 or '').lower()}()"
         elif action == sqlite3.SQLITE_PRAGMA:
             self._refused = f"PRAGMA {arg1}"
         else:

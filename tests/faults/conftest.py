@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import resource
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from tracker.localserver import FeedServer
 from tracker.models import CycleSummary, FeedResult, ManualClock
 
 from ..conftest import REPLAY
+from ..servicekit import ServiceProcess, start_services
 
 #: the issue's bound for the whole process
 MEMORY_BOUND = 1 << 30
@@ -245,3 +248,54 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """``services(config)`` starts the real service process (see tests/servicekit.py)."""
+    yield from start_services(tmp_path)
+
+
+# --- a database another process writes (the service), checked from outside ---------------------
+
+#: one URL is one item, unless the feed told its items apart by guid (a live blog)
+SHARED_URL = (
+    "SELECT count(*) FROM (SELECT canonical_url FROM items WHERE canonical_url IS NOT NULL "
+    "GROUP BY canonical_url HAVING count(*) > 1 AND count(*) > count(DISTINCT guid))"
+)
+LINKLESS_TWICE = (
+    "SELECT count(*) FROM (SELECT content_hash FROM items WHERE canonical_url IS NULL AND guid "
+    "IS NULL GROUP BY outlet_id, content_hash HAVING count(*) > 1)"
+)
+ORPHANS = (
+    "SELECT (SELECT count(*) FROM item_keys WHERE item_id NOT IN (SELECT id FROM items))"
+    " + (SELECT count(*) FROM sightings WHERE item_id NOT IN (SELECT id FROM items))"
+    " + (SELECT count(*) FROM items WHERE id NOT IN (SELECT item_id FROM sightings))"
+)
+
+
+def check_database_file(
+    db: Path, before: dict[int, tuple[Any, ...]] | None = None
+) -> dict[int, tuple[Any, ...]]:
+    """The common checks on a database file, opened as any other process would (after a kill,
+    this open is what recovers it): integrity ok, nothing duplicated or orphaned, and every item
+    of ``before`` still there with the same identity. Returns id -> identity of every item."""
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute(SHARED_URL).fetchone()[0] == 0, "items stored twice under one URL"
+        assert conn.execute(LINKLESS_TWICE).fetchone()[0] == 0, "link-less items stored twice"
+        assert conn.execute(ORPHANS).fetchone()[0] == 0, "orphaned keys or sightings"
+        items = {
+            row[0]: tuple(row[1:])
+            for row in conn.execute("SELECT id, first_seen_at, outlet_id FROM items")
+        }
+    finally:
+        conn.close()
+    if before is not None:
+        lost = set(before) - set(items)
+        assert not lost, f"committed items lost: {sorted(lost)[:5]}"
+        changed = [i for i in before if before[i] != items[i]]
+        assert not changed, f"items changed identity: {changed[:5]}"
+    return items
