@@ -44,3 +44,19 @@ def test_every_command_is_in_the_readme(path: tuple[str, ...]) -> None:
 def test_reference_has_no_commands_that_no_longer_exist() -> None:
     known = {"tracker"} | {"tracker " + " ".join(p) for p, _ in COMMANDS}
     assert set(sections()) <= known
+
+
+def test_reliability_doc_names_only_tests_that_exist() -> None:
+    """docs/reliability.md says which test proves each fault case: every name it gives exists."""
+    doc = (README.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    tests = Path(__file__).parent
+    defined = {
+        name
+        for path in tests.rglob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.M)
+    }
+    named = set(re.findall(r"\b(test_\w+?)(?:\[|`|,|\s)", doc)) - {
+        p.stem for p in tests.rglob("test_*.py")
+    }
+    assert named, "no test names found in docs/reliability.md"
+    assert named <= defined, sorted(named - defined)

@@ -394,7 +394,15 @@ def export_peak(config: Path, fmt: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     "rows",
-    [pytest.param(100_000, id="100k"), pytest.param(1_000_000, id="1M", marks=pytest.mark.slow)],
+    [
+        pytest.param(100_000, id="100k"),
+        pytest.param(
+            1_000_000,
+            id="1M",
+            # about 100 s on an idle machine here
+            marks=[pytest.mark.slow, pytest.mark.timeout(900)],
+        ),
+    ],
 )
 def test_exporting_many_rows_takes_constant_memory(replay_copy: Path, rows: int) -> None:
     """``tracker export`` of about 4,400 coverage rows, then of ``rows`` (the replay's items

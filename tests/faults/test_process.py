@@ -219,6 +219,7 @@ def test_sigterm_mid_write_stops_within_the_grace_period_and_stores_none_of_it(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 130 s on an idle machine here
 def test_sigkill_mid_poll_100_times(tmp_path: Path, server: FeedServer, services) -> None:
     """The service killed 100 times while polling feeds that change at every request: half the
     kills at a random moment after its first request (fetching, parsing or writing), half at
