@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import csv
-import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tracker.clean import canonical_url
+from tracker import cluster
 from tracker.demo import run_demo
 from tracker.models import FeedSource, ParsedItem
 from tracker.normalise import normalise_item
 from tracker.pipeline import cluster_new_items
 from tracker.store import Store
 
-from .conftest import DATA
+from .cluster_eval import (
+    HALVES,
+    in_half,
+    largest_story,
+    load_pairs,
+    quality,
+    replay,
+    stored_items,
+    stored_stories,
+)
 
 DAY = datetime(2025, 8, 19, 9, 0, tzinfo=UTC)
 
@@ -112,6 +120,48 @@ def test_updated_title_keeps_its_item_and_story() -> None:
     assert store.db.execute("SELECT count(*) FROM stories").fetchone()[0] == 1
 
 
+# --- the similarity's discounts (pure) ------------------------------------------------------------
+
+
+def story_of_one(title: str, summary: str, outlet: int) -> tuple[cluster.Story, cluster.Vector]:
+    corpus = cluster.Corpus.of([cluster.terms(*GUARANTEES), cluster.terms("Other", "news")])
+    vector = corpus.vector(cluster.terms(title, summary))
+    index = cluster.StoryIndex()
+    return index.add(1, DAY, vector, outlet), vector
+
+
+def test_similarity_decays_with_time_since_the_latest_item() -> None:
+    story, vector = story_of_one(*GUARANTEES, outlet=1)
+    params = cluster.Params()
+    now = story.similarity(vector, DAY, 2, params)
+    later = story.similarity(vector, DAY + params.decay, 2, params)
+    assert now == pytest.approx(1.0)
+    assert later == pytest.approx(math.exp(-1))
+    story.add(vector, DAY + params.decay)  # a later member moves the reference time
+    assert story.similarity(vector, DAY + params.decay, 2, params) == pytest.approx(1.0)
+
+
+def test_an_outlets_second_item_must_be_closer() -> None:
+    story, vector = story_of_one(*GUARANTEES, outlet=1)
+    params = cluster.Params()
+    assert story.similarity(vector, DAY, 1, params) == pytest.approx(1 / params.same_outlet)
+    assert story.similarity(vector, DAY, 2, params) == pytest.approx(1.0)
+
+
+def member(id_: int, outlet: int, title: str, summary: str, when: datetime) -> cluster.Member:
+    return cluster.Member(id_, id_, outlet, cluster.terms(title, summary), when, when)
+
+
+def test_assign_moves_only_new_items_and_respects_the_window() -> None:
+    params = cluster.Params()
+    old = member(1, 1, *GUARANTEES, DAY)
+    copy = member(2, 2, *GUARANTEES, DAY + timedelta(hours=3))
+    late = member(3, 3, *GUARANTEES, DAY + params.window + timedelta(hours=1))
+    background = [member(10 + n, 4, f"Unrelated story {n}", "elsewhere", DAY) for n in range(5)]
+    moves = cluster.assign([old, *background, copy, late], DAY + timedelta(hours=1), params)
+    assert moves == [(2, 1)]  # the old item stays, the copy joins, the late one starts anew
+
+
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("replay")
@@ -120,27 +170,26 @@ def replayed(tmp_path_factory) -> Path:
 
 
 def test_pairwise_quality_on_labelled_pairs(replayed: Path) -> None:
-    """Measured on the replay of the real snapshots: P 0.817, R 0.618, F1 0.704 (target 0.9
-    not reached: the pairs are deliberately hard; see the closing notes of issue 9)."""
-    store = Store.open(replayed)
-    story = dict(store.db.execute("SELECT canonical_url, story_id FROM items").fetchall())
-    links = {}
-    for path in (DATA / "archive-2025").glob("*.jsonl"):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            links[(path.name, number)] = canonical_url(json.loads(line)["link"])
-    tp = fp = fn = 0
-    with open(DATA / "relevance" / "pairs.csv", encoding="utf-8") as f:
-        for pair in csv.DictReader(f):
-            a = story[links[(pair["a_file"], int(pair["a_line"]))]]
-            b = story[links[(pair["b_file"], int(pair["b_line"]))]]
-            same, truth = a == b, pair["same_event"] == "1"
-            tp += same and truth
-            fp += same and not truth
-            fn += truth and not same
-    precision, recall = tp / (tp + fp), tp / (tp + fn)
-    f1 = 2 * precision * recall / (precision + recall)
-    assert precision >= 0.77 and f1 >= 0.69, (precision, recall, f1)
-    largest = store.db.execute(
-        "SELECT count(*) FROM items GROUP BY story_id ORDER BY 1 DESC LIMIT 1"
-    ).fetchone()[0]
-    assert largest <= 20  # centroid linking does not chain the whole war into one story
+    """Measured on the demo's replay of the real snapshots (bench/cluster.py): P 0.835,
+    R 0.780, F1 0.807 on all 255 pairs; F1 0.795 on 15–19 Aug and 0.812 on 20–24 Aug. The
+    issue's target of 0.9 is not reached: see docs/relevance.md for why."""
+    stories, pairs = stored_stories(replayed), load_pairs()
+    overall = quality(stories, pairs)
+    assert overall.precision >= 0.81 and overall.f1 >= 0.78, overall
+    for half in HALVES:
+        assert quality(stories, [p for p in pairs if in_half(p, half)]).f1 >= 0.77, half
+    # centroid linking does not chain the whole war into one story
+    assert largest_story(stories) <= 20
+
+
+def test_replaying_the_cycles_gives_the_stories_the_pipeline_stored(replayed: Path) -> None:
+    """bench/cluster.py tunes on an in-memory replay: it must be the pipeline's clustering."""
+
+    def partition(story_of: dict[str, int]) -> set[frozenset[str]]:
+        groups: dict[int, set[str]] = {}
+        for url, story in story_of.items():
+            groups.setdefault(story, set()).add(url)
+        return {frozenset(g) for g in groups.values()}
+
+    replayed_stories = replay(stored_items(replayed), cluster.Params())
+    assert partition(replayed_stories) == partition(stored_stories(replayed))

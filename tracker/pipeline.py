@@ -110,31 +110,25 @@ def run_cycle(
     return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 
-def cluster_new_items(store: Store, since: datetime) -> int:
+def cluster_new_items(store: Store, since: datetime, params: cluster.Params | None = None) -> int:
     """Join the items first seen since ``since`` to earlier stories about the same event.
 
     Term weights come from the last week of items; stories are those begun within the window
     before the new items. Returns how many items joined an existing story.
     """
-    rows = store.items_for_clustering(since - IDF_PERIOD)
-    counts = {r["id"]: cluster.terms(r["title"], r["summary"] or "") for r in rows}
-    corpus = cluster.Corpus.of(counts.values())
-    stamp = to_db(since)
-    # older items only weigh terms; stories they began too long ago take no new members
-    recent = to_db(since - 2 * cluster.WINDOW)
-    index = cluster.StoryIndex()
-    moves = []
-    for row in rows:
-        if row["first_seen_at"] < stamp and row["happened_at"] < recent:
-            continue
-        vector = corpus.vector(counts[row["id"]])
-        when = datetime.fromisoformat(row["happened_at"])
-        match = None if row["first_seen_at"] < stamp else index.best(vector, when)
-        if match is not None and match.id != row["story_id"]:
-            moves.append((row["id"], match.id))
-            index.add(match.id, when, vector)
-        else:
-            index.add(row["story_id"], when, vector)
+    members = [
+        cluster.Member(
+            r["id"],
+            r["story_id"],
+            r["outlet_id"],
+            cluster.terms(r["title"], r["summary"] or ""),
+            datetime.fromisoformat(r["first_seen_at"]),
+            datetime.fromisoformat(r["happened_at"]),
+        )
+        for r in store.items_for_clustering(since - IDF_PERIOD)
+    ]
+    # times are stored to the second: an item stored in this cycle's first second is new
+    moves = cluster.assign(members, since.replace(microsecond=0), params)
     store.move_to_story(moves)
     return len(moves)
 

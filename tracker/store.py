@@ -667,13 +667,13 @@ class Store:
     # --- stories -------------------------------------------------------------------------------
 
     def items_for_clustering(self, since: datetime) -> list[dict[str, Any]]:
-        """Items published or first seen since a time, oldest first, with their story.
+        """Items published or first seen since a time, oldest first, with their story and outlet.
 
         The order does not depend on which feed of a cycle was stored first, so clustering
         gives the same stories for the same items.
         """
         return self._rows(
-            "SELECT id, story_id, title, summary, first_seen_at, "
+            "SELECT id, story_id, outlet_id, title, summary, first_seen_at, "
             "coalesce(published_at, first_seen_at) AS happened_at FROM items "
             "WHERE first_seen_at >= :since OR published_at >= :since "
             "ORDER BY first_seen_at, happened_at, canonical_url, id",
