@@ -27,7 +27,7 @@ from tracker.cli import cli
 from tracker.config import load_config
 from tracker.errors import NotFoundError, QueryError
 from tracker.localserver import FeedServer, send_status
-from tracker.models import ManualClock, Relevance
+from tracker.models import CycleSummary, ManualClock, Relevance
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
 from tracker.store import MIGRATIONS, ReadOnlyStore, Store, to_db
 
@@ -502,6 +502,35 @@ def test_prune_keeps_linked_items_and_leaves_a_sound_database(
     assert all(
         h["item_id"] not in old_unlinked for h in t.search(gone_title, literal=True, limit=0)
     )
+    t.close()
+
+
+def test_prune_removes_old_service_cycles_and_keeps_the_latest(
+    replay_db: Path, tmp_path: Path
+) -> None:
+    """A service polling every minute records 525,600 cycles a year: they age out with the
+    fetch log, and the status still finds the latest cycle."""
+    config = copy_replay(replay_db, tmp_path)
+    t = Tracker(load_config(config), clock=ManualClock(AFTER_REPLAY))
+    run = t.store.start_service_run(
+        pid=1, host="h", version="v", config=str(config), heartbeat_every=30, now=AFTER_REPLAY
+    )
+    starts = [AFTER_REPLAY - timedelta(days=d) for d in (9, 6, 5, 1, 0)]
+    for start in starts:
+        t.store.record_cycle(
+            run,
+            started_at=start,
+            finished_at=start + timedelta(seconds=2),
+            due=1,
+            cancelled=0,
+            summary=CycleSummary((), 2000),
+        )
+    assert t.prune("4d", dry_run=True).counts["service_cycles"] == 3
+    assert t.prune("4d", vacuum=False).counts["service_cycles"] == 3
+    kept = [r["started_at"] for r in sql(t, "SELECT started_at FROM service_cycles ORDER BY id")]
+    assert kept == [to_db(s) for s in starts[3:]]
+    assert t.store.service_cycles()[0]["started_at"] == to_db(AFTER_REPLAY)
+    integrity(t)
     t.close()
 
 

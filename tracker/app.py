@@ -489,7 +489,7 @@ class Tracker:
         progress: Callable[[int], None] | None = None,
     ) -> PruneReport:
         """Delete items not seen for ``older_than`` (unlinked only, unless ``include_linked``)
-        with their versions, keys and sightings, and older fetch-log rows; then VACUUM.
+        with their versions, keys and sightings, and older fetch and cycle log rows; then VACUUM.
 
         ``dry_run`` only counts. Linked items are the coverage, so they stay by default.
         """

@@ -789,7 +789,8 @@ def export(
     "--older-than",
     metavar="AGE",
     required=True,
-    help="Items not seen in any feed for this long, and fetch-log rows this old: 90d, 12w.",
+    help="Items not seen in any feed for this long, and log rows (fetches, service cycles) "
+    "this old: 90d, 12w.",
 )
 @click.option("--include-linked", is_flag=True, help="Remove old linked items (coverage) too.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
@@ -805,7 +806,7 @@ def prune(
     no_vacuum: bool,
     as_json_: bool,
 ) -> None:
-    """Remove old unlinked items and old fetch-log rows, then VACUUM.
+    """Remove old unlinked items and old log rows, then VACUUM.
 
     An item is old when no feed has listed it for AGE; it goes with its versions, keys and
     sightings. Linked items (the coverage) stay unless --include-linked. Deletes go in small

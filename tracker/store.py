@@ -964,7 +964,8 @@ class Store:
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, int]:
         """Delete items last seen before ``cutoff`` (unlinked ones unless ``include_linked``)
-        with their versions, keys and sightings, and fetch-log rows started before it.
+        with their versions, keys and sightings, and the fetch and service-cycle log rows
+        started before it.
 
         Returns rows deleted (or that would be, with ``dry_run``) per table. Items go in
         batches, one short transaction each, so a running service's polls are never held up
@@ -991,7 +992,8 @@ class Store:
             after = ids[-1]
             if progress:
                 progress(len(ids))
-        counts["fetches"] = self._prune_fetches(params["cutoff"], batch)
+        for table in LOG_TABLES:
+            counts[table] = self._prune_log(table, params["cutoff"], batch)
         return counts
 
     def _prune_counts(self, params: dict[str, Any]) -> dict[str, int]:
@@ -1006,7 +1008,10 @@ class Store:
             "stories": f"SELECT count(*) FROM stories WHERE (id IN (SELECT story_id FROM items "
             f"WHERE {_PRUNABLE}) OR first_item_id IN ({doomed})) AND NOT EXISTS (SELECT 1 FROM "
             f"items AS other WHERE other.story_id = stories.id AND NOT ({kept}))",
-            "fetches": "SELECT count(*) FROM fetches WHERE started_at < :cutoff",
+            **{
+                table: f"SELECT count(*) FROM {table} WHERE started_at < :cutoff"
+                for table in LOG_TABLES
+            },
         }
         with self._lock:
             return {table: self._x(sql, params).fetchone()[0] for table, sql in queries.items()}
@@ -1050,12 +1055,12 @@ class Store:
             ) from None
         return counts
 
-    def _prune_fetches(self, cutoff: str, batch: int) -> int:
+    def _prune_log(self, table: str, cutoff: str, batch: int) -> int:
         deleted = 0
         while True:
             with self.transaction():
                 count = self._x(
-                    "DELETE FROM fetches WHERE id IN (SELECT id FROM fetches "
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "
                     "WHERE started_at < ? LIMIT ?)",
                     (cutoff, batch),
                 ).rowcount
@@ -1320,7 +1325,10 @@ PRUNED_TABLES = (
     "article_items",
     "stories",
     "fetches",
+    "service_cycles",
 )
+#: logs kept as long as the items: one row per fetch, one per service cycle
+LOG_TABLES = ("fetches", "service_cycles")
 
 
 def _prunable(alias: str) -> str:
