@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from tracker.clean import canonical_url, html_to_text, safe_html
-from tracker.identity import accepts_match, content_hash, identity_keys
+from tracker.identity import content_hash, identity_keys
+from tracker.models import CleanItem
 
 
 @pytest.mark.parametrize(
@@ -90,6 +91,18 @@ def test_content_hash_is_the_key_of_last_resort() -> None:
 
 
 def test_same_link_with_different_guids_of_one_outlet_is_two_items() -> None:
-    new = ("guid:o:2", "url:https://x.example/")
-    assert not accepts_match("url:https://x.example/", new, {"guid:o:1", "url:https://x.example/"})
-    assert accepts_match("url:https://x.example/", new, {"url:https://x.example/"})
+    new = CleanItem(
+        "2",
+        "https://x.example/",
+        "https://x.example/",
+        "T",
+        "",
+        "",
+        None,
+        None,
+        "h",
+        keys=("guid:o:2", "url:https://x.example/"),
+    )
+    assert not new.is_same_as("url:https://x.example/", {"guid:o:1", "url:https://x.example/"})
+    assert new.is_same_as("url:https://x.example/", {"url:https://x.example/"})
+    assert new.is_same_as("guid:o:2", {"guid:o:2", "guid:o:1"})

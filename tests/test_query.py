@@ -625,7 +625,21 @@ def test_ctrl_c_stops_a_runaway_query(replay_db: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)  # past start-up, inside the query
+    # past start-up, inside the query: its read-only connection is the second handle on the
+    # file (a fixed sleep was not enough on a loaded machine, where imports alone took longer)
+    db = (replay_db.parent / "tracker.db").resolve()
+
+    def handles() -> int:
+        fds = Path(f"/proc/{process.pid}/fd")
+        try:
+            return sum(1 for fd in fds.iterdir() if fd.resolve() == db)
+        except (FileNotFoundError, ProcessLookupError):
+            return 0
+
+    deadline = time.monotonic() + 60
+    while handles() < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     try:
         _, err = process.communicate(timeout=20)

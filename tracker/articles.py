@@ -11,14 +11,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
 from .clean import canonical_url, host_matches, host_of, normalise_space
 from .errors import ArticleError
-from .models import Outlet
+from .models import Outlet, parse_iso
 
 _DATE_META = (
     ("property", "article:published_time"),
@@ -150,12 +150,7 @@ def _date(value: str | None) -> datetime | None:
     if not value:
         return None
     value = value.strip().replace(" ", "T", 1)
-    value = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_iso(re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value))
 
 
 def cited_outlets(draft: ArticleDraft, outlets: Iterable[Outlet]) -> list[Citation]:

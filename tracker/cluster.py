@@ -109,13 +109,11 @@ class Story:
     size: int = 1
 
     def add(self, vector: Vector, when: datetime) -> None:
-        merged: Counter[str] = Counter()
-        for term, weight in self.centroid.items():
-            merged[term] += weight * self.size
+        merged = {term: weight * self.size for term, weight in self.centroid.items()}
         for term, weight in vector.items():
-            merged[term] += weight
+            merged[term] = merged.get(term, 0.0) + weight
         self.size += 1
-        self.centroid = _unit(dict(merged))
+        self.centroid = _unit(merged)
         self.started, self.latest = min(self.started, when), max(self.latest, when)
 
     def similarity(self, vector: Vector, when: datetime, outlet: int | None, p: Params) -> float:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -170,7 +170,9 @@ def _fetch(s: _Section) -> FetchSettings:
         max_redirects=s.get("max_redirects", _int_range(0, 20), d.max_redirects),
         allow_private_networks=s.get("allow_private_networks", _bool, d.allow_private_networks),
         user_agent=s.get("user_agent", _text, d.user_agent),
-        per_host_concurrency=s.get("per_host_concurrency", _int_range(1, 16), 2),
+        per_host_concurrency=s.get(
+            "per_host_concurrency", _int_range(1, 16), d.per_host_concurrency
+        ),
         per_host_gap=s.get("per_host_gap", _seconds, d.per_host_gap),
     )
 
@@ -464,18 +466,18 @@ class _Section:
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 self._raise(self.prefix + key, self._line_of(key), f"unknown key{hint}")
 
-    def fail(self, key: str | None, message: str) -> Any:
+    def fail(self, key: str | None, message: str) -> NoReturn:
         key = key or self._current
         name = self.prefix + key if key else self.prefix.rstrip(".")
         self._raise(name, self._line_of(key), message)
 
-    def fail_value(self, expected: str, value: Any) -> Any:
+    def fail_value(self, expected: str, value: Any) -> NoReturn:
         self.fail(None, f"expected {expected}, got {value!r}")
 
     def _line_of(self, key: str | None) -> int:
         lines = getattr(self.mapping, "key_lines", {})
         return lines.get(key, self.line) if key else self.line
 
-    def _raise(self, name: str, line: int, message: str) -> Any:
+    def _raise(self, name: str, line: int, message: str) -> NoReturn:
         where = f"{self.path}:{line}" if line else str(self.path)
         raise ConfigError(f"{where}: {name or '(top level)'}: {message}")

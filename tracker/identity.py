@@ -48,18 +48,6 @@ def identity_keys(
     return tuple(keys)
 
 
-def accepts_match(matched_key: str, new_keys: tuple[str, ...], existing_keys: set[str]) -> bool:
-    """Whether a match on a weaker key really is the same item.
-
-    Some feeds give every item the same link (a section front) but distinct guids; a URL match
-    between two items whose guids from the same outlet differ is therefore two items, not one.
-    """
-    if matched_key == new_keys[0] or not new_keys[0].startswith("guid:"):
-        return True
-    scope = new_keys[0].rsplit(":", 1)[0] + ":"
-    return not any(k.startswith(scope) and k != new_keys[0] for k in existing_keys)
-
-
 def unshare_keys(items: Sequence[CleanItem]) -> list[CleanItem]:
     """Drop the keys that items of one poll share while saying different things.
 

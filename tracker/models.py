@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 #: the injectable clock: every step that needs "now" receives one of these
 Clock = Callable[[], datetime]
@@ -109,6 +109,18 @@ class CleanItem:
     #: dedup keys in priority order (guid, URL, content hash); the first stored one wins
     keys: tuple[str, ...] = field(default=())
 
+    def is_same_as(self, matched_key: str, stored_keys: set[str]) -> bool:
+        """Whether a stored item found by one of this item's keys really is this item.
+
+        Some feeds give every item the same link (a section front) but distinct guids; a match
+        on a weaker key with a stored item whose guid from the same outlet differs is therefore
+        two items, not one.
+        """
+        if matched_key == self.keys[0] or not self.keys[0].startswith("guid:"):
+            return True
+        scope = self.keys[0].rsplit(":", 1)[0] + ":"
+        return not any(k.startswith(scope) and k != self.keys[0] for k in stored_keys)
+
 
 @dataclass(frozen=True)
 class Relevance:
@@ -168,3 +180,18 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self.now = when
+
+
+def as_utc(value: datetime, naive_zone: tzinfo = UTC) -> datetime:
+    """The same instant in UTC; a time without a zone is read in ``naive_zone``."""
+    return (value if value.tzinfo else value.replace(tzinfo=naive_zone)).astimezone(UTC)
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """ISO 8601 text as a UTC time (without a zone: UTC); None when it is empty or no such time."""
+    if not value:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None

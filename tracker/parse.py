@@ -21,7 +21,7 @@ from lxml import etree
 
 from .clean import html_to_text
 from .errors import EmptyFeedError, NotAFeedError, ParseError
-from .models import ParsedFeed, ParsedItem
+from .models import ParsedFeed, ParsedItem, parse_iso
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -224,7 +224,7 @@ def parse_sitemap(content: bytes) -> ParsedFeed:
         if not loc:
             continue
         title = _text(url, f".//{{{NEWS_NS}}}title")
-        published = _iso(_text(url, f".//{{{NEWS_NS}}}publication_date"))
+        published = parse_iso(_text(url, f".//{{{NEWS_NS}}}publication_date"))
         keywords = _text(url, f".//{{{NEWS_NS}}}keywords")
         items.append(
             ParsedItem(
@@ -232,7 +232,7 @@ def parse_sitemap(content: bytes) -> ParsedFeed:
                 link=loc,
                 title=html_to_text(title) or _title_from_url(loc),
                 summary_html=keywords,
-                published=published or _iso(_text(url, f"{{{SITEMAP_NS}}}lastmod")),
+                published=published or parse_iso(_text(url, f"{{{SITEMAP_NS}}}lastmod")),
             )
         )
     warning = _too_many(None) if len(items) > MAX_ITEMS else None
@@ -270,16 +270,6 @@ def _title_from_url(url: str) -> str:
     slug = url.rstrip("/").rsplit("/", 1)[-1]
     slug = re.sub(r"-(id)?[A-Z0-9]{10,}$|\.\w+$", "", slug)
     return slug.replace("-", " ").strip().capitalize()
-
-
-def _iso(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _struct_time(value: time.struct_time | None) -> datetime | None:

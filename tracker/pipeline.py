@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -27,7 +28,15 @@ from .errors import FeedError, HTTPStatusError, InternalError, StorageError
 from .fetch import safe_get
 from .hosts import HostGate
 from .identity import unshare_keys
-from .models import Clock, CycleSummary, FeedResult, FeedState, FetchedFeed
+from .models import (
+    CleanItem,
+    Clock,
+    CycleSummary,
+    FeedResult,
+    FeedState,
+    FetchedFeed,
+    ParsedFeed,
+)
 from .normalise import normalise_item
 from .parse import parse_feed
 from .policy import PollInputs, disable_decision, next_poll_at
@@ -38,6 +47,18 @@ from .store import Store, StoredArticle, to_db
 IDF_PERIOD = timedelta(days=7)
 #: weight of the latest poll in a feed's running average of new items per poll
 RATE_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one poll of a feed brought, ready to store."""
+
+    fetched: FetchedFeed
+    parsed: ParsedFeed
+    items: Sequence[CleanItem]
+    body_hash: str
+    #: when it was read: the items' first-seen time
+    at: datetime
 
 
 @dataclass
@@ -170,22 +191,33 @@ def _poll(
         items = unshare_keys([normalise_item(p, feed.outlet, now) for p in parsed.items])
     except FeedError as error:
         return _record_failure(ctx, feed, error, started_at, t0)
+    seen = Seen(fetched, parsed, items, body_hash, now)
+    return _record_items(ctx, feed, profiles, seen, started_at, t0)
 
+
+def _record_items(
+    ctx: Context,
+    feed: FeedState,
+    profiles: Sequence[ArticleProfile],
+    seen: Seen,
+    started_at: datetime,
+    t0: float,
+) -> FeedResult:
+    """Store a poll's items, link the new and changed ones, and log it: one transaction."""
+    fetched, parsed, now = seen.fetched, seen.parsed, seen.at
     with ctx.store.transaction():
-        outcomes = ctx.store.upsert_items(feed, items, now)
+        outcomes = ctx.store.upsert_items(feed, seen.items, now)
         changed = [
             (o.item_id, o.item.title, o.item.summary) for o in outcomes if o.status != "seen"
         ]
         linked = link_relevant(ctx.store, profiles, changed, now)
         new = sum(o.status == "new" for o in outcomes)
         rate = (1 - RATE_SMOOTHING) * feed.new_items_rate + RATE_SMOOTHING * new
-        result = FeedResult(
-            feed_id=feed.id,
-            outlet=feed.outlet,
-            url=feed.url,
-            result="ok",
-            started_at=started_at,
-            duration_ms=_ms(t0),
+        result = _result(
+            feed,
+            "ok",
+            started_at,
+            t0,
             http_status=fetched.status,
             bytes=len(fetched.content),
             items_new=new,
@@ -201,7 +233,7 @@ def _poll(
             now,
             etag=fetched.headers.get("etag"),
             last_modified=fetched.headers.get("last-modified"),
-            body_hash=body_hash,
+            body_hash=seen.body_hash,
             ttl_minutes=parsed.ttl_minutes,
             title=parsed.title or None,
             kind_detected=parsed.kind,
@@ -210,6 +242,20 @@ def _poll(
         )
         _follow_permanent_redirect(ctx, feed, fetched)
     return result
+
+
+def _result(
+    feed: FeedState, outcome: str, started_at: datetime, t0: float, **fields: Any
+) -> FeedResult:
+    return FeedResult(
+        feed_id=feed.id,
+        outlet=feed.outlet,
+        url=feed.url,
+        result=outcome,
+        started_at=started_at,
+        duration_ms=_ms(t0),
+        **fields,
+    )
 
 
 def link_relevant(
@@ -242,13 +288,11 @@ def _record_quiet(
     t0: float,
 ) -> FeedResult:
     now = ctx.clock()
-    result = FeedResult(
-        feed_id=feed.id,
-        outlet=feed.outlet,
-        url=feed.url,
-        result=outcome,
-        started_at=started_at,
-        duration_ms=_ms(t0),
+    result = _result(
+        feed,
+        outcome,
+        started_at,
+        t0,
         http_status=fetched.status,
         bytes=len(fetched.content),
         next_poll_at=_next(ctx, now, fetched, None, 0, feed.new_items_rate * (1 - RATE_SMOOTHING)),
@@ -275,13 +319,11 @@ def _record_failure(
     hard_errors = feed.consecutive_hard_errors + 1 if error.hard else 0
     headers = {"retry-after": error.retry_after or ""} if isinstance(error, HTTPStatusError) else {}
     inputs = PollInputs(headers=headers, consecutive_errors=errors)
-    result = FeedResult(
-        feed_id=feed.id,
-        outlet=feed.outlet,
-        url=feed.url,
-        result="error",
-        started_at=started_at,
-        duration_ms=_ms(t0),
+    result = _result(
+        feed,
+        "error",
+        started_at,
+        t0,
         http_status=status,
         error_kind=error.kind,
         error_message=str(error),

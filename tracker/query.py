@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import QueryError
+from .models import as_utc
 
 #: the years timezone_spans covers with real transitions; items before 1990 are dropped on
 #: ingest, and outside this range the nearest span's offset applies
@@ -61,7 +62,7 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         ) from None
     if len(value) == 10:  # a bare date: its local midnight
         return local_midnight(parsed.date(), tz)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
+    return as_utc(parsed, tz)
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -25,18 +25,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import sqlite_utils
 
 from .errors import NotFoundError, QueryError, StorageError
-from .identity import accepts_match
 from .models import CleanItem, CycleSummary, FeedResult, FeedSource, FeedState, Outlet, Relevance
 
 BUSY_TIMEOUT_MS = 10_000
 APPLICATION_ID = 0x54524B31  # "TRK1": tells a tracker database from any other SQLite file
 
 
+@overload
+def to_db(value: datetime) -> str: ...
+@overload
+def to_db(value: None) -> None: ...
+@overload
+def to_db(value: datetime | None) -> str | None: ...
 def to_db(value: datetime | None) -> str | None:
     """UTC ISO 8601 with a Z, in seconds: sorts as text, and SQLite's date functions read it."""
     if value is None:
@@ -447,7 +452,7 @@ class Store:
                     r[0]
                     for r in self._x("SELECT key FROM item_keys WHERE item_id = ?", (known[key],))
                 }
-                return known[key] if accepts_match(key, item.keys, existing) else None
+                return known[key] if item.is_same_as(key, existing) else None
         return None
 
     def _insert_item(self, item: CleanItem, feed_id: int, outlet_id: int, stamp: str) -> int:
@@ -971,7 +976,8 @@ class Store:
         batches, one short transaction each, so a running service's polls are never held up
         for long; each batch leaves the database consistent.
         """
-        params = {"cutoff": to_db(cutoff), "all": int(include_linked)}
+        stamp = to_db(cutoff)
+        params: dict[str, Any] = {"cutoff": stamp, "all": int(include_linked)}
         if dry_run:
             return self._prune_counts(params)
         counts = dict.fromkeys(PRUNED_TABLES, 0)
@@ -993,7 +999,7 @@ class Store:
             if progress:
                 progress(len(ids))
         for table in LOG_TABLES:
-            counts[table] = self._prune_log(table, params["cutoff"], batch)
+            counts[table] = self._prune_log(table, stamp, batch)
         return counts
 
     def _prune_counts(self, params: dict[str, Any]) -> dict[str, int]:

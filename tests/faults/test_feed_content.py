@@ -471,7 +471,7 @@ def test_one_guid_for_every_item_keeps_the_items_apart(server: FeedServer, fault
 
 def test_live_blog_entries_sharing_one_link(server: FeedServer, faults) -> None:
     """Entries with their own guids but one link are distinct items (the design of
-    identity.accepts_match, which did not hold within one poll: found by this suite). Entries
+    CleanItem.is_same_as, which did not hold within one poll: found by this suite). Entries
     with one link and no guid cannot be told apart: one item, whose first listing counts, and no
     version churn from the others at every poll."""
     entry = b"<item><title>Update %d</title><link>https://news.example/live</link>%s</item>"
