@@ -117,3 +117,25 @@ def test_tracker_config_environment_variable(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["init"], env={"TRACKER_CONFIG": str(path)})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "env.db").exists()
+
+
+def test_a_setting_written_twice_is_an_error_not_the_last_one_silently() -> None:
+    for text, message in [
+        ("timezone: UTC\ntimezone: Europe/Berlin\n", "c.yaml:2: "),
+        ("polling:\n  interval: 15m\n  interval: 1h\n", "c.yaml:3: "),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            parse_config(text, Path("c.yaml"))
+        assert str(info.value).startswith(message) and "is set twice (first on line" in str(
+            info.value
+        )
+    # a key merged in with YAML's << may still be overridden, as YAML means it
+    merged = "x-base: &base {interval: 15m}\npolling:\n  <<: *base\n  interval: 1h\n"
+    with pytest.raises(ConfigError, match="x-base: unknown key"):
+        parse_config(merged, Path("c.yaml"))
+
+
+def test_an_empty_config_option_is_refused_not_taken_for_the_default(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", "", "coverage"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: --config: the path is empty"

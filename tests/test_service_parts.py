@@ -243,7 +243,7 @@ def test_status_command_before_and_after_init(tmp_path: Path) -> None:
     config = write_config(tmp_path, {})
     run = CliRunner().invoke
     before = run(cli, ["-c", str(config), "status"])
-    assert before.exit_code == 1 and "run 'tracker init' first" in before.output
+    assert before.exit_code == 4 and "run 'tracker init' first" in before.output
     run(cli, ["-c", str(config), "init"])
     fresh = run(cli, ["-c", str(config), "status"])
     assert fresh.exit_code == 3

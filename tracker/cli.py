@@ -20,6 +20,7 @@ from .logs import LEVELS, setup_logging
 from .models import CycleSummary
 from .service import Service
 from .status import EXIT_CODES as STATUS_EXIT_CODES
+from .status import UNKNOWN_EXIT_CODE
 from .textout import as_json, table, write_rows
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -936,19 +937,23 @@ def run(state: State, log_level: str) -> None:
 @cli.command()
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON (for scripts and monitoring).")
 @pass_state
-@reports_errors
 def status(state: State, as_json_: bool) -> None:
     """Show whether the service is running, its last cycle, and each feed's health.
 
     Per feed: outlet, last success, last result, consecutive errors, next poll, items stored.
     Exit code 0 when the service is running, 1 when it runs but its heartbeat stopped (stuck),
-    3 when it is not running.
+    3 when it is not running, 4 when that cannot be told (a bad config, no usable database),
+    as LSB init scripts report status.
 
     Example: tracker status --json
     """
-    with state.tracker() as t:
-        report = t.status()
-        tz = t.config.tz
+    try:
+        with state.tracker() as t:
+            report = t.status()
+            tz = t.config.tz
+    except TrackerError as exc:
+        # not 1 or 2: a monitor must not read "stuck" or a config typo as a service state
+        raise TrackerCLIError(str(exc), exit_code=UNKNOWN_EXIT_CODE) from None
     click.echo(as_json(report) if as_json_ else _status_text(report, tz))
     click.get_current_context().exit(STATUS_EXIT_CODES[report["service"]["state"]])
 

@@ -109,6 +109,9 @@ class Config:
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     """--config wins, then $TRACKER_CONFIG, then ./config.yaml."""
+    if explicit is not None and not str(explicit).strip():
+        # an empty --config is a mistake (an unset shell variable), not a wish for the default
+        raise ConfigError("--config: the path is empty")
     if explicit:
         return Path(explicit)
     return Path(os.environ.get(ENV_VAR) or DEFAULT_CONFIG)
@@ -408,6 +411,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    _refuse_repeated_keys(node)
     loader.flatten_mapping(node)
     mapping = _LineDict()
     mapping.line = node.start_mark.line + 1
@@ -416,6 +420,25 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
         mapping[str(key)] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[str(key)] = key_node.start_mark.line + 1
     return mapping
+
+
+def _refuse_repeated_keys(node: yaml.MappingNode) -> None:
+    """YAML lets the last of two equal keys win silently; a setting written twice is a mistake
+    (an edit that added a key without removing the old one), so it is an error here. Keys merged
+    in with ``<<`` may still be overridden, as YAML means them to be."""
+    first: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        if key_node.value in first:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key_node.value!r} is set twice (first on line {first[key_node.value]})",
+                key_node.start_mark,
+            )
+        first[key_node.value] = line
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

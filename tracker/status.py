@@ -27,6 +27,8 @@ EXIT_CODES = {
     "stopped": 3,
     "never-started": 3,
 }
+#: the status cannot be told (no usable config or database): LSB's "status unknown"
+UNKNOWN_EXIT_CODE = 4
 
 
 def service_status(store: Store, lock_path: Path, now: datetime) -> dict[str, Any]:
