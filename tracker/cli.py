@@ -158,20 +158,21 @@ def coverage(
             rows = t.story_coverage(article_id, limit=limit, tier=tier)
         else:
             rows = t.coverage(article_id, limit=limit, tier=tier)
+        tz = t.config.tz
     if as_json_:
         click.echo(as_json(rows))
         return
     if not rows:
         click.echo("No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline).")
         return
-    click.echo(_story_table(rows) if by_story else _coverage_table(rows))
+    click.echo(_story_table(rows, tz) if by_story else _coverage_table(rows, tz))
 
 
-def _story_table(rows: list[dict[str, Any]]) -> str:
+def _story_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
     shown = [
         {
             **r,
-            "first_seen": (r["first_seen_at"] or "")[:16].replace("T", " "),
+            "first_seen": _local_zoned(r["first_seen_at"], tz),
             "also": ", ".join(o for o in r["outlets"] if o != r["first_outlet"]),
         }
         for r in rows
@@ -184,11 +185,11 @@ def _story_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def _coverage_table(rows: list[dict[str, Any]]) -> str:
+def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
     shown = [
         {
             **r,
-            "first_seen": (r["first_seen_at"] or "")[:16].replace("T", " "),
+            "first_seen": _local_zoned(r["first_seen_at"], tz),
             "reasons": ", ".join(r["reasons"][:4]),
         }
         for r in rows
