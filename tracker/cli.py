@@ -469,11 +469,20 @@ def feeds_disable(state: State, feed_id: int) -> None:
 # --- demo ----------------------------------------------------------------------------------------
 
 
+def _keep_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    # Path("") is the current directory: an empty --keep is a mistake, not a request for "."
+    if value is not None and not value.strip():
+        raise click.BadParameter("give a directory (--keep . for the current one)")
+    return None if value is None else Path(value)
+
+
 @cli.command()
 @click.option(
     "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo's config and database in this directory.",
+    type=click.Path(file_okay=False),
+    callback=_keep_dir,
+    help="Keep the demo's config, database and digests in this directory: a new or empty "
+    "one, or one an earlier demo kept (it refuses to overwrite files of your own).",
 )
 def demo(keep: Path | None) -> None:
     """Run the tracker offline on bundled real feeds, day by day (15-24 August 2025).
