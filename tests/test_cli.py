@@ -206,3 +206,30 @@ def test_poll_prints_tsv_when_piped_and_totals_on_stderr(
     assert rows[good][:4] == ["ok", "The Guardian", good, "60"]
     assert rows[server.url("/missing")][7].startswith("http-status: ")
     assert "2 feeds polled: 1 ok, 0 not modified, 1 failed" in poll.stderr
+
+
+# --- feeds add: one feed, one outlet --------------------------------------------------------------
+
+
+def test_feeds_add_refuses_a_feed_of_another_outlet(tmp_path: Path, server: FeedServer) -> None:
+    url = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [url]})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    assert run(cli, ["-c", str(config), "poll"]).exit_code == 0
+    before = json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output)
+    host, path = url.split("/g.xml")[0], "/g.xml"
+    # other spellings of the same feed: the scheme and host's case, a fragment
+    for spelling in (url, host.upper() + path, url + "#latest"):
+        moved = run(cli, ["-c", str(config), "feeds", "add", spelling, "--outlet", "DW"])
+        assert moved.exit_code == 1, moved.output
+        assert "feed 1 already exists, for The Guardian" in moved.output
+    after = json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output)
+    assert after == before
+    outlets = run(cli, ["-c", str(config), "query", "SELECT DISTINCT outlet FROM coverage"])
+    assert outlets.output.split() == ["outlet", "The", "Guardian"]
+    # the same feed for its own outlet stays a harmless no-op that says so
+    again = run(cli, ["-c", str(config), "feeds", "add", url + "#x", "--outlet", "the guardian"])
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith(f"feed 1 already exists: {url} ")
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == before

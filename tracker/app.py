@@ -40,6 +40,7 @@ from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, sco
 from .status import service_status
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
+from .urls import feed_url
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ class Registered:
     draft: ArticleDraft
     citations: tuple[Citation, ...]
     terms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class AddedFeed:
+    feed_id: int
+    url: str
+    outlet: str
+    #: False when the outlet already had this feed (nothing changed)
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -299,8 +309,12 @@ class Tracker:
     def article(self, article_id: int) -> StoredArticle:
         return self.store.article(article_id)
 
-    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> int:
-        return self.store.add_feed(FeedSource(url=url, outlet=outlet, kind=kind), self.clock())
+    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> AddedFeed:
+        """Poll another feed. Adding a feed its outlet already has changes nothing; a feed of
+        another outlet raises ConflictError. URLs compare in their ``feed_url`` form."""
+        source = FeedSource(url=feed_url(url), outlet=outlet, kind=kind)
+        feed_id, created = self.store.add_feed(source, self.clock())
+        return AddedFeed(feed_id, source.url, outlet, created)
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()

@@ -412,13 +412,18 @@ def feeds_list(state: State, as_json_: bool) -> None:
 def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
     """Add a feed to poll (kept in the database, beside the feeds of config.yaml).
 
+    A feed belongs to one outlet: a URL that is already another outlet's feed is refused, and
+    adding a feed its outlet already has changes nothing. URLs compare with scheme and host in
+    any case and without a #fragment.
+
     Example: tracker feeds add https://rss.dw.com/rdf/rss-en-world --outlet DW
     """
     if not url.lower().startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
     with state.tracker() as t:
-        feed_id = t.add_feed(url, outlet, kind)
-    click.echo(f"feed {feed_id}: {url} ({outlet})")
+        added = t.add_feed(url, outlet, kind)
+    state_ = "" if added.created else " already exists"
+    click.echo(f"feed {added.feed_id}{state_}: {added.url} ({added.outlet})")
 
 
 @feeds.command("discover")

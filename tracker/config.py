@@ -20,6 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .models import FeedSource, Outlet
+from .urls import feed_url
 
 T = TypeVar("T")
 
@@ -270,7 +271,8 @@ def _feed(entry: Any, parent: _Section, key: str, outlet: str) -> FeedSource:
     sub = parent.child(entry, key)
     url = sub.get("url", _url, None) or sub.fail(None, "needs a 'url'")
     kind = sub.get("kind", _choice("auto", "sitemap"), "auto")
-    feed = FeedSource(url=url, outlet=outlet, kind=kind, note=sub.get("note", _text, ""))
+    note = sub.get("note", _text, "")
+    feed = FeedSource(url=feed_url(url), outlet=outlet, kind=kind, note=note)
     sub.finish()
     return feed
 
