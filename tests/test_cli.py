@@ -13,6 +13,7 @@ from tracker.cli import cli
 from tracker.localserver import FeedServer
 
 from .conftest import REPLAY, write_config
+from .test_config import BAD_URLS
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
@@ -206,6 +207,20 @@ def test_poll_prints_tsv_when_piped_and_totals_on_stderr(
     assert rows[good][:4] == ["ok", "The Guardian", good, "60"]
     assert rows[server.url("/missing")][7].startswith("http-status: ")
     assert "2 feeds polled: 1 ok, 0 not modified, 1 failed" in poll.stderr
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS)
+def test_feeds_add_refuses_malformed_urls_as_config_does(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    CliRunner().invoke(cli, ["-c", str(config), "init"])
+    result = CliRunner().invoke(cli, ["-c", str(config), "feeds", "add", url, "--outlet", "X"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for 'URL': {message}" in result.output.replace("\n", " ")
+    assert ":b@" not in result.output  # a password is not shown back
+    listed = CliRunner().invoke(cli, ["-c", str(config), "feeds", "list", "--json"])
+    assert json.loads(listed.output) == []
 
 
 # --- feeds add: one feed, one outlet --------------------------------------------------------------

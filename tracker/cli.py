@@ -21,6 +21,7 @@ from .models import CycleSummary
 from .service import Service
 from .status import EXIT_CODES as STATUS_EXIT_CODES
 from .textout import as_json, table, write_rows
+from .urls import redacted, url_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -397,6 +398,13 @@ def feeds_list(state: State, as_json_: bool) -> None:
     )
 
 
+def _check_url(url: str, param_hint: str = "'URL'") -> None:
+    """Refuse a URL argument that config.yaml would refuse (tracker.urls.url_problem)."""
+    problem = url_problem(url)
+    if problem:
+        raise click.BadParameter(f"{problem}, got {redacted(url)!r}", param_hint=param_hint)
+
+
 @feeds.command("add")
 @click.argument("url")
 @click.option("--outlet", required=True, help="Outlet the feed belongs to (created if new).")
@@ -418,8 +426,7 @@ def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
 
     Example: tracker feeds add https://rss.dw.com/rdf/rss-en-world --outlet DW
     """
-    if not url.lower().startswith(("http://", "https://")):
-        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    _check_url(url)
     with state.tracker() as t:
         added = t.add_feed(url, outlet, kind)
     state_ = "" if added.created else " already exists"

@@ -20,7 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .models import FeedSource, Outlet
-from .urls import feed_url
+from .urls import feed_url, redacted, url_problem
 
 T = TypeVar("T")
 
@@ -350,8 +350,9 @@ def _list(value: Any, s: _Section) -> list[Any]:
 
 def _url(value: Any, s: _Section) -> str:
     text = _text(value, s)
-    if not re.match(r"^https?://[^/\s]+", text, re.I):
-        s.fail_value("an http:// or https:// URL", value)
+    problem = url_problem(text)
+    if problem:
+        s.fail(None, f"{problem}, got {redacted(text)!r}")
     return text
 
 
