@@ -223,6 +223,22 @@ def test_feeds_add_refuses_malformed_urls_as_config_does(
     assert json.loads(listed.output) == []
 
 
+@pytest.mark.parametrize("outlet", ["", "   ", "\t"])
+def test_feeds_add_refuses_an_empty_outlet_name(tmp_path: Path, outlet: str) -> None:
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    url = "https://rss.dw.com/rdf/rss-en-world"
+    result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", outlet])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--outlet': give the outlet's name" in result.output
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == []
+    names = run(cli, ["-c", str(config), "query", "SELECT name FROM outlets WHERE trim(name) = ''"])
+    assert names.output.split() == ["name"]
+    trimmed = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", " DW "])
+    assert trimmed.output == f"feed 1: {url} (DW)\n"
+
+
 # --- feeds add: one feed, one outlet --------------------------------------------------------------
 
 

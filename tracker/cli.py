@@ -427,6 +427,10 @@ def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
     Example: tracker feeds add https://rss.dw.com/rdf/rss-en-world --outlet DW
     """
     _check_url(url)
+    # as config.yaml does: names are trimmed, and an outlet needs one
+    outlet = outlet.strip()
+    if not outlet:
+        raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
     with state.tracker() as t:
         added = t.add_feed(url, outlet, kind)
     state_ = "" if added.created else " already exists"
