@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -188,6 +189,30 @@ def test_article_add_by_url_reads_the_page_over_http(tmp_path: Path, server: Fee
     assert shown["url"] == "https://www.nytimes.com/2017/01/13/world/africa/sudan-sanctions.html"
     missing = run(cli, ["-c", str(config), "article", "add", server.url("/nope.html")])
     assert missing.exit_code == 1 and "cannot fetch the article: HTTP 404" in missing.output
+
+
+def test_article_add_refuses_files_it_could_never_track(tmp_path: Path) -> None:
+    from .conftest import ARTICLE, DATA
+
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    compressed = tmp_path / "article.txt.gz"
+    compressed.write_bytes(gzip.compress(ARTICLE.read_bytes()))
+    cases = {
+        compressed: "not a text or HTML file",
+        tmp_path / "tracker.db": "not a text or HTML file",
+        DATA / "handmade" / "script-app-shell-handmade.html": "no text found",
+        # text, but nothing in it names anything a story could be about
+        DATA / "handmade" / "consent-wall-handmade.html": "no key terms in the text",
+    }
+    for path, message in cases.items():
+        result = run(cli, ["-c", str(config), "article", "add", str(path)])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: {path}: {message}")
+        assert result.output.count("\n") == 1
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1]
 
 
 # --- querying: terminal output ---------------------------------------------------------------------

@@ -226,6 +226,13 @@ class Tracker:
     def add_article(self, location: str) -> Registered:
         """Register (or re-read) an article, learn its model and score everything stored."""
         draft = self._read_article(location)
+        # every key term grows from the text's entities or the include_terms (expansions and
+        # story terms need them), so a model learned from no items tells if there will be any
+        if not self._model(location, draft.title, draft.text, []).key_terms():
+            raise ArticleError(
+                f"{location}: no key terms in the text (names of people, places, organisations "
+                "or include_terms), so no coverage could ever be linked to it"
+            )
         citations = tuple(cited_outlets(draft, self.store.outlets()))
         article_id = self.store.save_article(
             location=location,
@@ -246,18 +253,10 @@ class Tracker:
         items = self.store.items_for_scoring()
         background = [Doc.of(title, summary) for _, title, summary in items]
         summaries = [summary for _, _, summary in items]
-        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
-        sources = {a.location: a for a in self.config.articles}
         models = {}
         for article in self._articles(article_id):
-            source = sources.get(article.location)
-            model = build_model(
-                article.title,
-                article.text,
-                background,
-                summaries=summaries,
-                include_terms=source.include_terms if source else (),
-                ignore_names=[*names, *self.store.outlet_names()],
+            model = self._model(
+                article.location, article.title, article.text, background, summaries
             )
             self.store.save_article_model(article.id, model.to_json(), model.key_terms())
             models[article.id] = model
@@ -271,6 +270,27 @@ class Tracker:
                 links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
                 self.store.replace_links(profile.id, links, now)
         return models
+
+    def _model(
+        self,
+        location: str,
+        title: str,
+        text: str,
+        background: Sequence[Doc],
+        summaries: Sequence[str] = (),
+    ) -> ArticleModel:
+        """An article's model against ``background``, with its include_terms from config.yaml
+        and the outlets' names ignored (they are sources, not topics)."""
+        source = next((a for a in self.config.articles if a.location == location), None)
+        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
+        return build_model(
+            title,
+            text,
+            background,
+            summaries=summaries,
+            include_terms=source.include_terms if source else (),
+            ignore_names=[*names, *self.store.outlet_names()],
+        )
 
     def refresh_models(self) -> bool:
         """Rescore when the stored items have grown enough to change what the models learn."""

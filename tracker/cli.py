@@ -290,7 +290,8 @@ def article_add(state: State, location: str) -> None:
 
     Extracts the title, the published date when given, the canonical URL and links (HTML), the
     configured outlets it cites, and the key terms used to score coverage. Items already stored
-    are scored against it at once.
+    are scored against it at once. Text may be UTF-8, Windows-1252, or UTF-16 with a byte-order
+    mark; a binary file, or one with no text to take key terms from, is refused.
 
     Example: tracker article add articles/shifting-sands-of-support.txt
     """
