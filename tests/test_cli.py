@@ -191,6 +191,34 @@ def test_article_add_by_url_reads_the_page_over_http(tmp_path: Path, server: Fee
     assert missing.exit_code == 1 and "cannot fetch the article: HTTP 404" in missing.output
 
 
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("", "give a file or an http:// or https:// URL"),
+        ("  ", "give a file or an http:// or https:// URL"),
+        ("ftp://x/y", "only http:// and https:// URLs are fetched, not ftp:"),
+        ("file:///etc/hostname", "only http:// and https:// URLs are fetched, not file:"),
+        ("https://", "must name a host"),
+        ("http://news.example/a b.html", "must not contain a space"),
+        ("/nonexistent/file.txt", "no such file: /nonexistent/file.txt"),
+        ("{tmp}", "{tmp} is a directory, not a file"),
+        (".", ". is a directory, not a file"),
+    ],
+)
+def test_article_add_bad_arguments_are_usage_errors(
+    tmp_path: Path, location: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    location, message = location.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    result = run(cli, ["-c", str(config), "article", "add", location])
+    assert result.exit_code == 2, result.output
+    assert f"\nError: Invalid value for 'PATH|URL': {message}" in result.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1]
+
+
 def test_article_add_refuses_files_it_could_never_track(tmp_path: Path) -> None:
     from .conftest import ARTICLE, DATA
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, tzinfo
@@ -295,10 +297,31 @@ def article_add(state: State, location: str) -> None:
 
     Example: tracker article add articles/shifting-sands-of-support.txt
     """
-    if not location.lower().startswith(("http://", "https://")) and not Path(location).exists():
-        raise click.BadParameter(f"no such file: {location}", param_hint="PATH|URL")
+    _check_article_location(location)
     with state.tracker() as t:
         _echo_registered(t.add_article(location))
+
+
+def _check_article_location(location: str) -> None:
+    """Refuse, as a usage error (exit 2), a location that names no readable file or usable URL."""
+    hint = "'PATH|URL'"
+    scheme = re.match(r"([a-z][a-z0-9+.-]*)://", location, re.I)
+    if scheme and scheme[1].lower() in ("http", "https"):
+        _check_url(location, hint)
+        return
+    if scheme:
+        problem = f"only http:// and https:// URLs are fetched, not {scheme[1]}:"
+    elif not location.strip():
+        problem = "give a file or an http:// or https:// URL"
+    elif not Path(location).exists():
+        problem = f"no such file: {location}"
+    elif Path(location).is_dir():
+        problem = f"{location} is a directory, not a file"
+    elif not os.access(location, os.R_OK):
+        problem = f"{location} cannot be read (permission denied)"
+    else:
+        return
+    raise click.BadParameter(problem, param_hint=hint)
 
 
 @article.command("list")
