@@ -102,6 +102,25 @@ def test_feeds_add_and_discover(tmp_path: Path, server: FeedServer) -> None:
     assert added.exit_code == 0 and "feed 1" in added.output
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "must not be empty: give an http:// or https:// URL, got ''"),
+        (" ", "must not be empty: give an http:// or https:// URL, got ' '"),
+        ("www.euronews.com", "must be an http:// or https:// URL, got 'www.euronews.com'"),
+        *BAD_URLS,
+    ],
+)
+def test_feeds_discover_refuses_bad_urls_as_feeds_add_does(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    CliRunner().invoke(cli, ["-c", str(config), "init"])
+    result = CliRunner().invoke(cli, ["-c", str(config), "feeds", "discover", url])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for 'URL': {message}" in result.output.replace("\n", " ")
+
+
 def test_python_dash_m_runs_the_cli() -> None:
     import subprocess
     import sys

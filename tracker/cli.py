@@ -470,6 +470,7 @@ def feeds_discover(state: State, url: str) -> None:
 
     Example: tracker feeds discover https://www.euronews.com/
     """
+    _check_url(url)
     with state.tracker() as t:
         found = t.discover(url)
     if not found:

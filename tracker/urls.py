@@ -18,6 +18,8 @@ def url_problem(url: str) -> str | None:
     to 65535, and no user name or password, which would be stored in the database and shown in
     plain text by ``feeds list``, logs and digests.
     """
+    if not url.strip():
+        return "must not be empty: give an http:// or https:// URL"
     if not url.lower().startswith(("http://", "https://")):
         return "must be an http:// or https:// URL"
     for char in url:
