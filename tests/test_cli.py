@@ -238,6 +238,55 @@ def test_article_add_bad_arguments_are_usage_errors(
     assert [a["id"] for a in listed] == [1]
 
 
+def test_article_add_knows_a_file_by_its_resolved_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.store import Store
+
+    from .conftest import DATA
+
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    pages = (DATA / "pages").resolve()
+    name = "nyt-world-africa-sudan-sanctions-20170113.html"
+    monkeypatch.chdir(pages)
+    for spelling in (name, f"./{name}", str(pages / name), f"../pages/{name}"):
+        added = run(cli, ["-c", str(config), "article", "add", spelling])
+        assert added.output.startswith("article 2: United States"), added.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["location"] for a in listed][1:] == [str(pages / name)]
+    # a row stored as the path was given (before paths were resolved) is the same article
+    store = Store.open(tmp_path / "tracker.db")
+    store.move_article(2, f"./{name}")
+    store.close()
+    again = run(cli, ["-c", str(config), "article", "add", name])
+    assert again.output.startswith("article 2: United States"), again.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["location"] for a in listed][1:] == [str(pages / name)]
+
+
+def test_relative_article_path_in_config_keeps_its_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .conftest import ARTICLE
+
+    (tmp_path / "seed.txt").write_bytes(ARTICLE.read_bytes())
+    (tmp_path / "config.yaml").write_text(
+        "database: tracker.db\narticles:\n  - path: ./seed.txt\n"
+        "    include_terms: [coalition of the willing]\n    exclude_terms: [football]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke
+    assert run(cli, ["-c", "config.yaml", "init"]).exit_code == 0
+    assert run(cli, ["-c", "config.yaml", "article", "add", "seed.txt"]).exit_code == 0
+    shown = json.loads(run(cli, ["-c", "config.yaml", "article", "show", "1", "--json"]).output)
+    assert shown["location"] == str(tmp_path.resolve() / "seed.txt")
+    assert shown["key_terms"]["coalition willing"] == 1.0  # the include_term, normalised
+    listed = json.loads(run(cli, ["-c", "config.yaml", "article", "list", "--json"]).output)
+    assert len(listed) == 1
+
+
 def test_article_add_refuses_files_it_could_never_track(tmp_path: Path) -> None:
     from .conftest import ARTICLE, DATA
 

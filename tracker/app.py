@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import httpx
 
 from .articles import ArticleDraft, Citation, cited_outlets, read_article
-from .config import Config, load_config
+from .config import Config, article_location, load_config
 from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
@@ -224,7 +224,12 @@ class Tracker:
         return rows[:limit] if limit else rows
 
     def add_article(self, location: str) -> Registered:
-        """Register (or re-read) an article, learn its model and score everything stored."""
+        """Register (or re-read) an article, learn its model and score everything stored.
+
+        A local file is known by its resolved path, so "uk.txt", "./uk.txt" and its absolute
+        path are one article."""
+        location = article_location(location)
+        self._adopt_other_spelling(location)
         draft = self._read_article(location)
         # every key term grows from the text's entities or the include_terms (expansions and
         # story terms need them), so a model learned from no items tells if there will be any
@@ -281,7 +286,7 @@ class Tracker:
     ) -> ArticleModel:
         """An article's model against ``background``, with its include_terms from config.yaml
         and the outlets' names ignored (they are sources, not topics)."""
-        source = next((a for a in self.config.articles if a.location == location), None)
+        source = self.config.article_source(location)
         names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
         return build_model(
             title,
@@ -358,6 +363,17 @@ class Tracker:
                 "no articles are tracked yet; run 'tracker init' or 'tracker article add PATH|URL'"
             )
         return articles
+
+    def _adopt_other_spelling(self, location: str) -> None:
+        """Before paths were resolved, an article was stored under the path as given (often
+        relative to the working directory): that row becomes this path's, not a duplicate."""
+        stored = self.store.articles()
+        if any(a.location == location for a in stored):
+            return
+        for article in stored:
+            if article_location(article.location) == location:
+                self.store.move_article(article.id, location)
+                return
 
     def _read_article(self, location: str) -> ArticleDraft:
         if location.lower().startswith(("http://", "https://")):
@@ -575,10 +591,10 @@ class Tracker:
             old.fetch.per_host_gap,
         ):
             self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
-        known = {a.location for a in self.store.articles()}
+        known = {article_location(a.location) for a in self.store.articles()}
         problems = []
         for source in config.articles:
-            if source.location not in known:
+            if article_location(source.location) not in known:
                 try:
                     self.add_article(source.location)
                 except ArticleError as exc:

@@ -96,6 +96,12 @@ class Config:
     relevance: RelevanceSettings = field(default_factory=RelevanceSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
 
+    def article_source(self, location: str) -> ArticleSource | None:
+        """The configured article stored at ``location``, whichever spelling of its path either
+        has (rows stored before paths were resolved may be relative)."""
+        wanted = article_location(location)
+        return next((a for a in self.articles if article_location(a.location) == wanted), None)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -106,6 +112,14 @@ class Config:
         or another spelling of its path, one database still has one lock."""
         database = self.database.resolve()
         return database.with_name(database.name + ".lock")
+
+
+def article_location(location: str) -> str:
+    """How an article is known: a URL as given, a local file by its absolute, resolved path
+    (so "uk.txt", "./uk.txt" and a symlink to it are one article)."""
+    if location.lower().startswith(("http://", "https://")):
+        return location
+    return str(Path(location).resolve())
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

@@ -599,6 +599,11 @@ class Store:
                 )
         return int(article_id)
 
+    def move_article(self, article_id: int, location: str) -> None:
+        """Store an article under another spelling of its location (its resolved path)."""
+        with self.transaction():
+            self._x("UPDATE articles SET location = ? WHERE id = ?", (location, article_id))
+
     def articles(self) -> list[StoredArticle]:
         return [self._article(r) for r in self._rows("SELECT * FROM articles ORDER BY id")]
 
