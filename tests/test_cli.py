@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import click
@@ -31,6 +32,15 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     command = dict(all_commands())[path]
     if not isinstance(command, click.Group):
         assert "Example:" in result.output
+
+
+def test_feeds_help_names_every_feeds_command() -> None:
+    feeds = cli.commands["feeds"]
+    assert isinstance(feeds, click.Group)
+    # the line 'tracker --help' shows for the group, whole
+    summary = feeds.get_short_help_str(limit=100).casefold()
+    words = set(re.findall(r"[\w-]+", summary.replace("re-enable", "enable")))
+    assert set(feeds.commands) <= words, sorted(set(feeds.commands) - words)
 
 
 def test_init_poll_coverage_round_trip(tmp_path: Path, server: FeedServer) -> None:

@@ -384,7 +384,7 @@ def article_show(state: State, article_id: int, as_json_: bool) -> None:
 
 @cli.group()
 def feeds() -> None:
-    """List, add, discover and re-enable feeds."""
+    """List, add, discover, disable and re-enable feeds."""
 
 
 @feeds.command("list")
