@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import random
+
 import pytest
 
 from tracker.articles import cited_outlets, read_article
@@ -58,3 +61,37 @@ def test_names_inside_other_words_are_not_citations() -> None:
 def test_empty_article_is_an_error(data: bytes) -> None:
     with pytest.raises(ArticleError, match="empty"):
         read_article(data, location="x.txt")
+
+
+SEED_TEXT = ARTICLE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        random.Random(0).randbytes(4096),
+        gzip.compress(ARTICLE.read_bytes()),  # the article, compressed
+        SEED_TEXT.encode("utf-16-le"),  # UTF-16 without a byte-order mark
+        (DATA / "pages" / "bbc-news-world-us-canada-33646704-2015.html")
+        .read_text(encoding="utf-8")
+        .encode("utf-32-be"),
+    ],
+    ids=["random", "gzip", "utf-16-unmarked", "utf-32-unmarked"],
+)
+def test_binary_or_undecodable_files_are_not_articles(data: bytes) -> None:
+    with pytest.raises(ArticleError, match=r"x\.txt: not a text or HTML file"):
+        read_article(data, location="x.txt")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_with_a_byte_order_mark_reads_as_utf8_does(encoding: str) -> None:
+    data = SEED_TEXT.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    assert read_article(data) == read_article(SEED_TEXT.encode("utf-8"))
+
+
+def test_page_with_no_text_is_an_error() -> None:
+    page = DATA / "handmade" / "script-app-shell-handmade.html"
+    with pytest.raises(ArticleError, match="no text found"):
+        read_article(page.read_bytes(), content_type="text/html", location=str(page))

@@ -5,6 +5,7 @@ import pytest
 from tracker.clean import canonical_url, html_to_text, safe_html
 from tracker.identity import content_hash, identity_keys
 from tracker.models import CleanItem
+from tracker.urls import feed_url
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,26 @@ from tracker.models import CleanItem
 )
 def test_canonical_url(url: str | None, expected: str | None) -> None:
     assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://Feeds.Example.COM/News/RSS", "http://feeds.example.com/News/RSS"),
+        ("https://example.com/rss#top", "https://example.com/rss"),
+        ("https://example.com:443", "https://example.com/"),
+        ("http://example.com:8080/x", "http://example.com:8080/x"),
+        # unlike canonical_url, the query selects the feed and stays, tracking names too
+        (
+            "https://www.bing.com/news/search?q=a&format=rss",
+            "https://www.bing.com/news/search?q=a&format=rss",
+        ),
+        ("https://example.com/x?rss=1&utm_source=a", "https://example.com/x?rss=1&utm_source=a"),
+        ("http://[::1]:80/f", "http://[::1]/f"),
+    ],
+)
+def test_feed_url_is_one_spelling_of_a_feed(url: str, expected: str) -> None:
+    assert feed_url(url) == expected
 
 
 def test_html_to_text_drops_markup_scripts_and_odd_spaces() -> None:

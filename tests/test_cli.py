@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from pathlib import Path
 
 import click
@@ -13,6 +15,7 @@ from tracker.cli import cli
 from tracker.localserver import FeedServer
 
 from .conftest import REPLAY, write_config
+from .test_config import BAD_URLS
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
@@ -29,6 +32,15 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     command = dict(all_commands())[path]
     if not isinstance(command, click.Group):
         assert "Example:" in result.output
+
+
+def test_feeds_help_names_every_feeds_command() -> None:
+    feeds = cli.commands["feeds"]
+    assert isinstance(feeds, click.Group)
+    # the line 'tracker --help' shows for the group, whole
+    summary = feeds.get_short_help_str(limit=100).casefold()
+    words = set(re.findall(r"[\w-]+", summary.replace("re-enable", "enable")))
+    assert set(feeds.commands) <= words, sorted(set(feeds.commands) - words)
 
 
 def test_init_poll_coverage_round_trip(tmp_path: Path, server: FeedServer) -> None:
@@ -98,6 +110,25 @@ def test_feeds_add_and_discover(tmp_path: Path, server: FeedServer) -> None:
         cli, ["-c", str(config), "feeds", "add", server.url("/world/rss"), "--outlet", "DW"]
     )
     assert added.exit_code == 0 and "feed 1" in added.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "must not be empty: give an http:// or https:// URL, got ''"),
+        (" ", "must not be empty: give an http:// or https:// URL, got ' '"),
+        ("www.euronews.com", "must be an http:// or https:// URL, got 'www.euronews.com'"),
+        *BAD_URLS,
+    ],
+)
+def test_feeds_discover_refuses_bad_urls_as_feeds_add_does(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    CliRunner().invoke(cli, ["-c", str(config), "init"])
+    result = CliRunner().invoke(cli, ["-c", str(config), "feeds", "discover", url])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for 'URL': {message}" in result.output.replace("\n", " ")
 
 
 def test_python_dash_m_runs_the_cli() -> None:
@@ -189,6 +220,107 @@ def test_article_add_by_url_reads_the_page_over_http(tmp_path: Path, server: Fee
     assert missing.exit_code == 1 and "cannot fetch the article: HTTP 404" in missing.output
 
 
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("", "give a file or an http:// or https:// URL"),
+        ("  ", "give a file or an http:// or https:// URL"),
+        ("ftp://x/y", "only http:// and https:// URLs are fetched, not ftp:"),
+        ("file:///etc/hostname", "only http:// and https:// URLs are fetched, not file:"),
+        ("https://", "must name a host"),
+        ("http://news.example/a b.html", "must not contain a space"),
+        ("/nonexistent/file.txt", "no such file: /nonexistent/file.txt"),
+        ("{tmp}", "{tmp} is a directory, not a file"),
+        (".", ". is a directory, not a file"),
+    ],
+)
+def test_article_add_bad_arguments_are_usage_errors(
+    tmp_path: Path, location: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    location, message = location.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    result = run(cli, ["-c", str(config), "article", "add", location])
+    assert result.exit_code == 2, result.output
+    assert f"\nError: Invalid value for 'PATH|URL': {message}" in result.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1]
+
+
+def test_article_add_knows_a_file_by_its_resolved_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.store import Store
+
+    from .conftest import DATA
+
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    pages = (DATA / "pages").resolve()
+    name = "nyt-world-africa-sudan-sanctions-20170113.html"
+    monkeypatch.chdir(pages)
+    for spelling in (name, f"./{name}", str(pages / name), f"../pages/{name}"):
+        added = run(cli, ["-c", str(config), "article", "add", spelling])
+        assert added.output.startswith("article 2: United States"), added.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["location"] for a in listed][1:] == [str(pages / name)]
+    # a row stored as the path was given (before paths were resolved) is the same article
+    store = Store.open(tmp_path / "tracker.db")
+    store.move_article(2, f"./{name}")
+    store.close()
+    again = run(cli, ["-c", str(config), "article", "add", name])
+    assert again.output.startswith("article 2: United States"), again.output
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["location"] for a in listed][1:] == [str(pages / name)]
+
+
+def test_relative_article_path_in_config_keeps_its_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .conftest import ARTICLE
+
+    (tmp_path / "seed.txt").write_bytes(ARTICLE.read_bytes())
+    (tmp_path / "config.yaml").write_text(
+        "database: tracker.db\narticles:\n  - path: ./seed.txt\n"
+        "    include_terms: [coalition of the willing]\n    exclude_terms: [football]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke
+    assert run(cli, ["-c", "config.yaml", "init"]).exit_code == 0
+    assert run(cli, ["-c", "config.yaml", "article", "add", "seed.txt"]).exit_code == 0
+    shown = json.loads(run(cli, ["-c", "config.yaml", "article", "show", "1", "--json"]).output)
+    assert shown["location"] == str(tmp_path.resolve() / "seed.txt")
+    assert shown["key_terms"]["coalition willing"] == 1.0  # the include_term, normalised
+    listed = json.loads(run(cli, ["-c", "config.yaml", "article", "list", "--json"]).output)
+    assert len(listed) == 1
+
+
+def test_article_add_refuses_files_it_could_never_track(tmp_path: Path) -> None:
+    from .conftest import ARTICLE, DATA
+
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    compressed = tmp_path / "article.txt.gz"
+    compressed.write_bytes(gzip.compress(ARTICLE.read_bytes()))
+    cases = {
+        compressed: "not a text or HTML file",
+        tmp_path / "tracker.db": "not a text or HTML file",
+        DATA / "handmade" / "script-app-shell-handmade.html": "no text found",
+        # text, but nothing in it names anything a story could be about
+        DATA / "handmade" / "consent-wall-handmade.html": "no key terms in the text",
+    }
+    for path, message in cases.items():
+        result = run(cli, ["-c", str(config), "article", "add", str(path)])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: {path}: {message}")
+        assert result.output.count("\n") == 1
+    listed = json.loads(run(cli, ["-c", str(config), "article", "list", "--json"]).output)
+    assert [a["id"] for a in listed] == [1]
+
+
 # --- querying: terminal output ---------------------------------------------------------------------
 
 
@@ -206,3 +338,60 @@ def test_poll_prints_tsv_when_piped_and_totals_on_stderr(
     assert rows[good][:4] == ["ok", "The Guardian", good, "60"]
     assert rows[server.url("/missing")][7].startswith("http-status: ")
     assert "2 feeds polled: 1 ok, 0 not modified, 1 failed" in poll.stderr
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS)
+def test_feeds_add_refuses_malformed_urls_as_config_does(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, {})
+    CliRunner().invoke(cli, ["-c", str(config), "init"])
+    result = CliRunner().invoke(cli, ["-c", str(config), "feeds", "add", url, "--outlet", "X"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for 'URL': {message}" in result.output.replace("\n", " ")
+    assert ":b@" not in result.output  # a password is not shown back
+    listed = CliRunner().invoke(cli, ["-c", str(config), "feeds", "list", "--json"])
+    assert json.loads(listed.output) == []
+
+
+@pytest.mark.parametrize("outlet", ["", "   ", "\t"])
+def test_feeds_add_refuses_an_empty_outlet_name(tmp_path: Path, outlet: str) -> None:
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    url = "https://rss.dw.com/rdf/rss-en-world"
+    result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", outlet])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--outlet': give the outlet's name" in result.output
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == []
+    names = run(cli, ["-c", str(config), "query", "SELECT name FROM outlets WHERE trim(name) = ''"])
+    assert names.output.split() == ["name"]
+    trimmed = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", " DW "])
+    assert trimmed.output == f"feed 1: {url} (DW)\n"
+
+
+# --- feeds add: one feed, one outlet --------------------------------------------------------------
+
+
+def test_feeds_add_refuses_a_feed_of_another_outlet(tmp_path: Path, server: FeedServer) -> None:
+    url = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [url]})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    assert run(cli, ["-c", str(config), "poll"]).exit_code == 0
+    before = json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output)
+    host, path = url.split("/g.xml")[0], "/g.xml"
+    # other spellings of the same feed: the scheme and host's case, a fragment
+    for spelling in (url, host.upper() + path, url + "#latest"):
+        moved = run(cli, ["-c", str(config), "feeds", "add", spelling, "--outlet", "DW"])
+        assert moved.exit_code == 1, moved.output
+        assert "feed 1 already exists, for The Guardian" in moved.output
+    after = json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output)
+    assert after == before
+    outlets = run(cli, ["-c", str(config), "query", "SELECT DISTINCT outlet FROM coverage"])
+    assert outlets.output.split() == ["outlet", "The", "Guardian"]
+    # the same feed for its own outlet stays a harmless no-op that says so
+    again = run(cli, ["-c", str(config), "feeds", "add", url + "#x", "--outlet", "the guardian"])
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith(f"feed 1 already exists: {url} ")
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_empty_config_gets_defaults(tmp_path: Path) -> None:
         ),
         (
             "outlets:\n  - name: X\n    feeds:\n      - ftp://x.example/feed\n",
-            "c.yaml:3: outlets[0].feeds[0].url: expected an http:// or https:// URL",
+            "c.yaml:3: outlets[0].feeds[0].url: must be an http:// or https:// URL",
         ),
         ("outlets:\n  - aliases: [x]\n", "c.yaml:2: outlets[0]: needs a 'name'"),
         (
@@ -91,6 +92,39 @@ def test_bad_values_name_the_key_and_line(tmp_path: Path, text: str, message: st
         parse_config(text, Path("c.yaml"))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+#: URLs that config.yaml and the command line both refuse, with the phrase they both give
+BAD_URLS = [
+    ("http://example.com/world rss", "must not contain a space"),
+    ("http://example.com/world\nrss", "must not contain a line break"),
+    ("http://example.com/world\trss", "must not contain a tab"),
+    ("http://", "must name a host"),
+    ("https://:8080/feed", "must name a host"),
+    ("http://example.com:99999/feed", "must have a port from 1 to 65535, not '99999'"),
+    ("http://example.com:rss/feed", "must have a port from 1 to 65535, not 'rss'"),
+    ("http://a:b@example.com/feed", "must not contain a user name or password"),
+    ("http://[::1/feed", "is not a valid URL"),
+    ("ftp://example.com/feed", "must be an http:// or https:// URL"),
+]
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS)
+def test_bad_feed_urls_name_the_key_and_what_is_wrong(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    text = f"outlets:\n  - name: X\n    feeds:\n      - url: {json.dumps(url)}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("c.yaml"))
+    assert f"c.yaml:4: outlets[0].feeds[0].url: {message}" in str(info.value)
+    assert "\n" not in str(info.value) and ":b@" not in str(info.value)
+
+
+def test_feed_url_in_config_is_stored_in_its_one_form() -> None:
+    text = "outlets:\n  - name: X\n    feeds:\n      - HTTPS://Example.COM/rss?a=B#top\n"
+    assert [f.url for f in parse_config(text, Path("c.yaml")).feeds] == [
+        "https://example.com/rss?a=B"
+    ]
 
 
 def test_unquoted_digest_time_is_read_as_a_time() -> None:

@@ -515,7 +515,7 @@ def test_atom_links_are_absolute_with_a_base_url(golden: Tracker, tmp_path: Path
 def test_base_url_must_be_http_and_names_a_directory(tmp_path: Path) -> None:
     config = parse_config("digest:\n  base_url: https://x.example/d\n", tmp_path / "c.yaml")
     assert config.digest.base_url == "https://x.example/d/"
-    with pytest.raises(ConfigError, match=r"digest\.base_url: expected an http"):
+    with pytest.raises(ConfigError, match=r"digest\.base_url: must be an http"):
         parse_config("digest:\n  base_url: javascript:alert(1)\n", tmp_path / "c.yaml")
 
 

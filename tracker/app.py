@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import httpx
 
 from .articles import ArticleDraft, Citation, cited_outlets, read_article
-from .config import Config, load_config
+from .config import Config, article_location, load_config
 from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
@@ -40,6 +40,7 @@ from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, sco
 from .status import service_status
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
+from .urls import feed_url
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ class Registered:
     draft: ArticleDraft
     citations: tuple[Citation, ...]
     terms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class AddedFeed:
+    feed_id: int
+    url: str
+    outlet: str
+    #: False when the outlet already had this feed (nothing changed)
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -214,8 +224,20 @@ class Tracker:
         return rows[:limit] if limit else rows
 
     def add_article(self, location: str) -> Registered:
-        """Register (or re-read) an article, learn its model and score everything stored."""
+        """Register (or re-read) an article, learn its model and score everything stored.
+
+        A local file is known by its resolved path, so "uk.txt", "./uk.txt" and its absolute
+        path are one article."""
+        location = article_location(location)
+        self._adopt_other_spelling(location)
         draft = self._read_article(location)
+        # every key term grows from the text's entities or the include_terms (expansions and
+        # story terms need them), so a model learned from no items tells if there will be any
+        if not self._model(location, draft.title, draft.text, []).key_terms():
+            raise ArticleError(
+                f"{location}: no key terms in the text (names of people, places, organisations "
+                "or include_terms), so no coverage could ever be linked to it"
+            )
         citations = tuple(cited_outlets(draft, self.store.outlets()))
         article_id = self.store.save_article(
             location=location,
@@ -236,18 +258,10 @@ class Tracker:
         items = self.store.items_for_scoring()
         background = [Doc.of(title, summary) for _, title, summary in items]
         summaries = [summary for _, _, summary in items]
-        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
-        sources = {a.location: a for a in self.config.articles}
         models = {}
         for article in self._articles(article_id):
-            source = sources.get(article.location)
-            model = build_model(
-                article.title,
-                article.text,
-                background,
-                summaries=summaries,
-                include_terms=source.include_terms if source else (),
-                ignore_names=[*names, *self.store.outlet_names()],
+            model = self._model(
+                article.location, article.title, article.text, background, summaries
             )
             self.store.save_article_model(article.id, model.to_json(), model.key_terms())
             models[article.id] = model
@@ -261,6 +275,27 @@ class Tracker:
                 links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
                 self.store.replace_links(profile.id, links, now)
         return models
+
+    def _model(
+        self,
+        location: str,
+        title: str,
+        text: str,
+        background: Sequence[Doc],
+        summaries: Sequence[str] = (),
+    ) -> ArticleModel:
+        """An article's model against ``background``, with its include_terms from config.yaml
+        and the outlets' names ignored (they are sources, not topics)."""
+        source = self.config.article_source(location)
+        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
+        return build_model(
+            title,
+            text,
+            background,
+            summaries=summaries,
+            include_terms=source.include_terms if source else (),
+            ignore_names=[*names, *self.store.outlet_names()],
+        )
 
     def refresh_models(self) -> bool:
         """Rescore when the stored items have grown enough to change what the models learn."""
@@ -299,8 +334,12 @@ class Tracker:
     def article(self, article_id: int) -> StoredArticle:
         return self.store.article(article_id)
 
-    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> int:
-        return self.store.add_feed(FeedSource(url=url, outlet=outlet, kind=kind), self.clock())
+    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> AddedFeed:
+        """Poll another feed. Adding a feed its outlet already has changes nothing; a feed of
+        another outlet raises ConflictError. URLs compare in their ``feed_url`` form."""
+        source = FeedSource(url=feed_url(url), outlet=outlet, kind=kind)
+        feed_id, created = self.store.add_feed(source, self.clock())
+        return AddedFeed(feed_id, source.url, outlet, created)
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()
@@ -324,6 +363,17 @@ class Tracker:
                 "no articles are tracked yet; run 'tracker init' or 'tracker article add PATH|URL'"
             )
         return articles
+
+    def _adopt_other_spelling(self, location: str) -> None:
+        """Before paths were resolved, an article was stored under the path as given (often
+        relative to the working directory): that row becomes this path's, not a duplicate."""
+        stored = self.store.articles()
+        if any(a.location == location for a in stored):
+            return
+        for article in stored:
+            if article_location(article.location) == location:
+                self.store.move_article(article.id, location)
+                return
 
     def _read_article(self, location: str) -> ArticleDraft:
         if location.lower().startswith(("http://", "https://")):
@@ -541,10 +591,10 @@ class Tracker:
             old.fetch.per_host_gap,
         ):
             self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
-        known = {a.location for a in self.store.articles()}
+        known = {article_location(a.location) for a in self.store.articles()}
         problems = []
         for source in config.articles:
-            if source.location not in known:
+            if article_location(source.location) not in known:
                 try:
                     self.add_article(source.location)
                 except ArticleError as exc:

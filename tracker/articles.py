@@ -7,6 +7,7 @@ domain, matched against the configured outlets) and its key terms.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -52,26 +53,51 @@ class Citation:
     evidence: str
 
 
+#: byte-order marks, UTF-32 first: its little-endian mark starts with UTF-16's
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+#: C0 controls other than tab, line breaks and form feed, and DEL: no text file holds them
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
 def read_article(data: bytes, *, content_type: str = "", location: str = "") -> ArticleDraft:
-    text = _decode(data)
+    where = location or "article"
+    text = _decode(data, where)
     if not text.strip():
-        raise ArticleError(f"{location or 'article'}: the article is empty")
+        raise ArticleError(f"{where}: the article is empty")
     looks_html = "html" in content_type.lower() or re.match(
         r"\s*(<!doctype html|<html)", text, re.I
     )
     draft = _from_html(text, location) if looks_html else _from_text(text)
     if not draft.title:
-        raise ArticleError(f"{location or 'article'}: no title found")
+        raise ArticleError(f"{where}: no title found")
+    if not re.search(r"[^\W\d_]", draft.text):
+        raise ArticleError(f"{where}: no text found to track the article by")
     return draft
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+def _decode(data: bytes, where: str) -> str:
+    """The text of a file, or ArticleError: a binary file must not become a garbage title."""
+    marked = [encoding for bom, encoding in _BOMS if data.startswith(bom)]
+    for encoding in marked[:1] or ["utf-8", "cp1252"]:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    return data.decode("utf-8", "replace")
+        # NUL is in every binary format and in UTF-16 without a mark; other controls are noise
+        # a stray one may be, many are not
+        if "\x00" not in text and len(_CONTROL.findall(text)) <= len(text) // 100:
+            return text
+        break
+    raise ArticleError(
+        f"{where}: not a text or HTML file (expected UTF-8, Windows-1252, or UTF-16 with a "
+        "byte-order mark)"
+    )
 
 
 def _from_text(text: str) -> ArticleDraft:

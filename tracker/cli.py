@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, tzinfo
@@ -22,6 +24,7 @@ from .service import Service
 from .status import EXIT_CODES as STATUS_EXIT_CODES
 from .status import UNKNOWN_EXIT_CODE
 from .textout import as_json, table, write_rows
+from .urls import redacted, url_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -291,14 +294,36 @@ def article_add(state: State, location: str) -> None:
 
     Extracts the title, the published date when given, the canonical URL and links (HTML), the
     configured outlets it cites, and the key terms used to score coverage. Items already stored
-    are scored against it at once.
+    are scored against it at once. Text may be UTF-8, Windows-1252, or UTF-16 with a byte-order
+    mark; a binary file, or one with no text to take key terms from, is refused.
 
     Example: tracker article add articles/shifting-sands-of-support.txt
     """
-    if not location.lower().startswith(("http://", "https://")) and not Path(location).exists():
-        raise click.BadParameter(f"no such file: {location}", param_hint="PATH|URL")
+    _check_article_location(location)
     with state.tracker() as t:
         _echo_registered(t.add_article(location))
+
+
+def _check_article_location(location: str) -> None:
+    """Refuse, as a usage error (exit 2), a location that names no readable file or usable URL."""
+    hint = "'PATH|URL'"
+    scheme = re.match(r"([a-z][a-z0-9+.-]*)://", location, re.I)
+    if scheme and scheme[1].lower() in ("http", "https"):
+        _check_url(location, hint)
+        return
+    if scheme:
+        problem = f"only http:// and https:// URLs are fetched, not {scheme[1]}:"
+    elif not location.strip():
+        problem = "give a file or an http:// or https:// URL"
+    elif not Path(location).exists():
+        problem = f"no such file: {location}"
+    elif Path(location).is_dir():
+        problem = f"{location} is a directory, not a file"
+    elif not os.access(location, os.R_OK):
+        problem = f"{location} cannot be read (permission denied)"
+    else:
+        return
+    raise click.BadParameter(problem, param_hint=hint)
 
 
 @article.command("list")
@@ -361,7 +386,7 @@ def article_show(state: State, article_id: int, as_json_: bool) -> None:
 
 @cli.group()
 def feeds() -> None:
-    """List, add, discover and re-enable feeds."""
+    """List, add, discover, disable and re-enable feeds."""
 
 
 @feeds.command("list")
@@ -399,6 +424,13 @@ def feeds_list(state: State, as_json_: bool) -> None:
     )
 
 
+def _check_url(url: str, param_hint: str = "'URL'") -> None:
+    """Refuse a URL argument that config.yaml would refuse (tracker.urls.url_problem)."""
+    problem = url_problem(url)
+    if problem:
+        raise click.BadParameter(f"{problem}, got {redacted(url)!r}", param_hint=param_hint)
+
+
 @feeds.command("add")
 @click.argument("url")
 @click.option("--outlet", required=True, help="Outlet the feed belongs to (created if new).")
@@ -414,13 +446,21 @@ def feeds_list(state: State, as_json_: bool) -> None:
 def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
     """Add a feed to poll (kept in the database, beside the feeds of config.yaml).
 
+    A feed belongs to one outlet: a URL that is already another outlet's feed is refused, and
+    adding a feed its outlet already has changes nothing. URLs compare with scheme and host in
+    any case and without a #fragment.
+
     Example: tracker feeds add https://rss.dw.com/rdf/rss-en-world --outlet DW
     """
-    if not url.lower().startswith(("http://", "https://")):
-        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    _check_url(url)
+    # as config.yaml does: names are trimmed, and an outlet needs one
+    outlet = outlet.strip()
+    if not outlet:
+        raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
     with state.tracker() as t:
-        feed_id = t.add_feed(url, outlet, kind)
-    click.echo(f"feed {feed_id}: {url} ({outlet})")
+        added = t.add_feed(url, outlet, kind)
+    state_ = "" if added.created else " already exists"
+    click.echo(f"feed {added.feed_id}{state_}: {added.url} ({added.outlet})")
 
 
 @feeds.command("discover")
@@ -432,6 +472,7 @@ def feeds_discover(state: State, url: str) -> None:
 
     Example: tracker feeds discover https://www.euronews.com/
     """
+    _check_url(url)
     with state.tracker() as t:
         found = t.discover(url)
     if not found:
@@ -471,11 +512,20 @@ def feeds_disable(state: State, feed_id: int) -> None:
 # --- demo ----------------------------------------------------------------------------------------
 
 
+def _keep_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    # Path("") is the current directory: an empty --keep is a mistake, not a request for "."
+    if value is not None and not value.strip():
+        raise click.BadParameter("give a directory (--keep . for the current one)")
+    return None if value is None else Path(value)
+
+
 @cli.command()
 @click.option(
     "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo's config and database in this directory.",
+    type=click.Path(file_okay=False),
+    callback=_keep_dir,
+    help="Keep the demo's config, database and digests in this directory: a new or empty "
+    "one, or one an earlier demo kept (it refuses to overwrite files of your own).",
 )
 def demo(keep: Path | None) -> None:
     """Run the tracker offline on bundled real feeds, day by day (15-24 August 2025).

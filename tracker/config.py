@@ -20,6 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .models import FeedSource, Outlet
+from .urls import feed_url, redacted, url_problem
 
 T = TypeVar("T")
 
@@ -95,6 +96,12 @@ class Config:
     relevance: RelevanceSettings = field(default_factory=RelevanceSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
 
+    def article_source(self, location: str) -> ArticleSource | None:
+        """The configured article stored at ``location``, whichever spelling of its path either
+        has (rows stored before paths were resolved may be relative)."""
+        wanted = article_location(location)
+        return next((a for a in self.articles if article_location(a.location) == wanted), None)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -105,6 +112,14 @@ class Config:
         or another spelling of its path, one database still has one lock."""
         database = self.database.resolve()
         return database.with_name(database.name + ".lock")
+
+
+def article_location(location: str) -> str:
+    """How an article is known: a URL as given, a local file by its absolute, resolved path
+    (so "uk.txt", "./uk.txt" and a symlink to it are one article)."""
+    if location.lower().startswith(("http://", "https://")):
+        return location
+    return str(Path(location).resolve())
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -273,7 +288,8 @@ def _feed(entry: Any, parent: _Section, key: str, outlet: str) -> FeedSource:
     sub = parent.child(entry, key)
     url = sub.get("url", _url, None) or sub.fail(None, "needs a 'url'")
     kind = sub.get("kind", _choice("auto", "sitemap"), "auto")
-    feed = FeedSource(url=url, outlet=outlet, kind=kind, note=sub.get("note", _text, ""))
+    note = sub.get("note", _text, "")
+    feed = FeedSource(url=feed_url(url), outlet=outlet, kind=kind, note=note)
     sub.finish()
     return feed
 
@@ -351,8 +367,9 @@ def _list(value: Any, s: _Section) -> list[Any]:
 
 def _url(value: Any, s: _Section) -> str:
     text = _text(value, s)
-    if not re.match(r"^https?://[^/\s]+", text, re.I):
-        s.fail_value("an http:// or https:// URL", value)
+    problem = url_problem(text)
+    if problem:
+        s.fail(None, f"{problem}, got {redacted(text)!r}")
     return text
 
 

@@ -22,6 +22,7 @@ from lxml import etree
 
 from .app import Tracker
 from .config import load_config
+from .errors import OutputError
 from .localserver import Document, FeedServer, http_date
 from .models import CycleSummary, ManualClock
 from .textout import table
@@ -47,6 +48,8 @@ POLL_HOURS = (6, 12, 18, 24)
 #: as in the shipped config.yaml (a test keeps the two the same)
 INCLUDE_TERMS = ("security guarantee", "coalition of the willing", "troops", "peacekeeping")
 
+#: the first line of every config the demo writes: how it knows a directory it may reuse
+DEMO_MARK = "# Written by 'tracker demo'"
 CONFIG_TEMPLATE = """\
 # Written by 'tracker demo': the shipped article and six outlets' real feed snapshots, served
 # from 127.0.0.1 (hence allow_private_networks).
@@ -136,9 +139,45 @@ def serve_as_of(server: FeedServer, snapshots: dict[str, list[Snapshot]], when: 
         server.add(f"/{feed}.xml", body, last_modified=http_date(when))
 
 
+def check_keep_dir(directory: Path) -> None:
+    """Refuse a directory holding a config, database or digests the demo did not write.
+
+    The demo replaces config.yaml, tracker.db and digests/ in the directory it keeps, so a user's
+    own would be lost. An earlier demo's directory (its config.yaml starts with ``DEMO_MARK``)
+    may be reused.
+    """
+    config = directory / "config.yaml"
+    if _written_by_demo(config):
+        return
+    found = [p.name for p in (config, *sorted(directory.glob("tracker.db*"))) if _taken(p)]
+    digests = directory / "digests"
+    if digests.is_dir() and any(digests.iterdir()):
+        found.append("digests/")
+    if found:
+        raise OutputError(
+            f"{directory.resolve()}: --keep would overwrite {', '.join(found)}, which "
+            "'tracker demo' did not write; give a new or empty directory, or one an earlier "
+            "demo kept"
+        )
+
+
+def _taken(path: Path) -> bool:
+    # a dangling symlink counts: writing through it would create the file it names
+    return path.exists() or path.is_symlink()
+
+
+def _written_by_demo(config: Path) -> bool:
+    try:
+        with config.open(encoding="utf-8") as handle:
+            return handle.readline().startswith(DEMO_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 @contextmanager
 def _workdir(keep: Path | None) -> Iterator[Path]:
     if keep is not None:
+        check_keep_dir(keep)
         keep.mkdir(parents=True, exist_ok=True)
         for stale in keep.glob("tracker.db*"):
             stale.unlink()

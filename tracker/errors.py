@@ -28,6 +28,10 @@ class NotFoundError(TrackerError):
     """A referenced article, feed or item does not exist."""
 
 
+class ConflictError(TrackerError):
+    """What was asked for clashes with what is stored (a feed URL of another outlet)."""
+
+
 class FeedError(TrackerError):
     """A feed could not be fetched or parsed; recorded against the feed, the cycle goes on."""
 

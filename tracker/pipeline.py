@@ -83,10 +83,9 @@ class Context:
 
 def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[ArticleProfile]:
     """Stored articles with their thresholds: per-article values from config, else the defaults."""
-    sources = {a.location: a for a in config.articles}
     profiles = []
     for article in articles:
-        source = sources.get(article.location)
+        source = config.article_source(article.location)
         threshold = source.threshold if source and source.threshold is not None else None
         story = source.story_threshold if source and source.story_threshold is not None else None
         profiles.append(

@@ -29,7 +29,7 @@ from typing import Any, overload
 
 import sqlite_utils
 
-from .errors import NotFoundError, QueryError, StorageError
+from .errors import ConflictError, NotFoundError, QueryError, StorageError
 from .models import CleanItem, CycleSummary, FeedResult, FeedSource, FeedState, Outlet, Relevance
 
 BUSY_TIMEOUT_MS = 10_000
@@ -271,9 +271,26 @@ class Store:
                 urls,
             )
 
-    def add_feed(self, feed: FeedSource, now: datetime, origin: str = "cli") -> int:
+    def add_feed(self, feed: FeedSource, now: datetime, origin: str = "cli") -> tuple[int, bool]:
+        """Add a feed: (id, True), or (id, False) when its outlet already has that URL.
+
+        A feed of another outlet is refused with ConflictError, not moved: its stored items
+        would keep the old outlet. (Config sync, where the file decides, may move feeds.)
+        """
         with self.transaction():
-            return self._upsert_feed(feed, origin, now)
+            existing = self._x(
+                "SELECT feeds.id, outlets.name FROM feeds "
+                "JOIN outlets ON outlets.id = feeds.outlet_id WHERE feeds.url = ?",
+                (feed.url,),
+            ).fetchone()
+            if existing is None:
+                return self._upsert_feed(feed, origin, now), True
+            feed_id, outlet = int(existing[0]), existing[1]
+            if outlet.casefold() != feed.outlet.casefold():
+                raise ConflictError(
+                    f"feed {feed_id} already exists, for {outlet}, not {feed.outlet}: {feed.url}"
+                )
+            return feed_id, False
 
     def _upsert_feed(self, feed: FeedSource, origin: str, now: datetime) -> int:
         outlet_id = self._outlet_id(feed.outlet)
@@ -581,6 +598,11 @@ class Store:
                     (article_id, self._outlet_id(outlet), evidence),
                 )
         return int(article_id)
+
+    def move_article(self, article_id: int, location: str) -> None:
+        """Store an article under another spelling of its location (its resolved path)."""
+        with self.transaction():
+            self._x("UPDATE articles SET location = ? WHERE id = ?", (location, article_id))
 
     def articles(self) -> list[StoredArticle]:
         return [self._article(r) for r in self._rows("SELECT * FROM articles ORDER BY id")]
