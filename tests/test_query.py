@@ -604,6 +604,39 @@ def test_times_and_ages_as_users_type_them() -> None:
         Store.memory().outlet_id("Nobody")
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "troops", "--since", "99999999d"], "--since: 99999999d reaches before year 1"),
+        (["search", "troops", "--until", "9" * 30 + "h"], f"--until: {'9' * 30}h reaches before"),
+        (["search", "troops", "--since", "9" * 5000 + "d"], "reaches before year 1"),
+        (["export", "--since", "99999999d"], "--since: 99999999d reaches before year 1"),
+        (["export", "--until", "9999-12-31T23:59-05:00"], "--until: 9999-12-31T23:59-05:00 is"),
+        (["prune", "--older-than", "99999999d"], "--older-than: 99999999d reaches before year 1"),
+        (["prune", "--older-than", "99999999999w"], "--older-than: 99999999999w reaches before"),
+    ],
+)
+def test_ages_and_times_beyond_the_calendar_are_one_clear_error(
+    replay_db: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["-c", str(replay_db), *args, *(["--dry-run"] * (args[0] == "prune"))]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert message in result.output
+
+
+@pytest.mark.parametrize("value", ["0d", "0h", "last tuesday", "2025-13-01", "-3d"])
+def test_every_bad_since_gets_the_same_message(replay_db: Path, value: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "troops", "--since", value])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --since: expected a time such as 7d, 36h, today, 2025-08-18 or "
+        f"2025-08-18T14:30, got {value!r}\n"
+    )
+
+
 RUNAWAY = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
 
 

@@ -35,7 +35,7 @@ from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, cluster_new_items, run_cycle
-from .query import literal_match, parse_age, parse_when, timezone_spans
+from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .status import service_status
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
@@ -444,8 +444,8 @@ class Tracker:
             match,
             article_id=article_id,
             outlet_id=self.store.outlet_id(outlet) if outlet else None,
-            since=self._when(since),
-            until=self._when(until),
+            since=self._when(since, "--since"),
+            until=self._when(until, "--until"),
             limit=limit or None,
         )
 
@@ -472,7 +472,10 @@ class Tracker:
             self.store.article(article_id)
         with self._read_only() as reader:
             rows = reader.coverage(
-                article_id, tier=tier, since=self._when(since), until=self._when(until)
+                article_id,
+                tier=tier,
+                since=self._when(since, "--since"),
+                until=self._when(until, "--until"),
             )
             if not isinstance(destination, str | Path):
                 return write_rows(destination, rows.columns, rows, fmt, json_columns=["reasons"])
@@ -493,10 +496,10 @@ class Tracker:
 
         ``dry_run`` only counts. Linked items are the coverage, so they stay by default.
         """
-        age = parse_age(older_than) if isinstance(older_than, str) else older_than
-        if age <= timedelta(0):
+        if isinstance(older_than, timedelta) and older_than <= timedelta(0):
             raise QueryError("prune: --older-than must be a positive age such as 90d")
-        cutoff = self.clock() - age
+        with naming("--older-than"):
+            cutoff = ago(older_than, self.clock())
         counts = self.store.prune(
             cutoff, include_linked=include_linked, dry_run=dry_run, progress=progress
         )
@@ -514,10 +517,11 @@ class Tracker:
         finally:
             reader.close()
 
-    def _when(self, value: datetime | str | None) -> datetime | None:
+    def _when(self, value: datetime | str | None, option: str) -> datetime | None:
         if value is None or isinstance(value, datetime):
             return value
-        return parse_when(value, self.clock(), self.config.tz)
+        with naming(option):
+            return parse_when(value, self.clock(), self.config.tz)
 
     # --- service ---------------------------------------------------------------------------------
 

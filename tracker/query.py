@@ -8,6 +8,8 @@ reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,10 +36,31 @@ class TimeSpan:
 
 def parse_age(text: str) -> timedelta:
     """``90d``, ``36h``, ``2w``, ``45m`` → a positive duration."""
-    match = _AGE.match(text)
-    if not match or int(match.group(1)) == 0:
+    age = _age(text)
+    if age is None:
         raise QueryError(f"expected an age such as 90d, 36h, 2w or 45m, got {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2).lower()])
+    return age
+
+
+def ago(age: timedelta | str, now: datetime) -> datetime:
+    """The moment ``age`` (a duration, or an age as users type it) before ``now``."""
+    delta = parse_age(age) if isinstance(age, str) else age
+    try:
+        return now - delta
+    except OverflowError:
+        shown = age.strip() if isinstance(age, str) else str(age)
+        raise QueryError(f"{shown} reaches before year 1") from None
+
+
+def _age(text: str) -> timedelta | None:
+    """``text`` as a positive age, or None when it is not one."""
+    match = _AGE.match(text)
+    if not match or not match.group(1).strip("0"):
+        return None
+    try:
+        return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2).lower()])
+    except (OverflowError, ValueError):  # beyond timedelta, or too many digits for int()
+        raise QueryError(f"{text.strip()} reaches before year 1") from None
 
 
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
@@ -48,21 +71,32 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     with ``Z`` or an offset. Local means the configured time zone.
     """
     value = text.strip()
-    if _AGE.match(value):
-        return now - parse_age(value)
+    if _age(value) is not None:
+        return ago(value, now)
     today = now.astimezone(tz).date()
     named = {"today": today, "yesterday": today - timedelta(days=1)}
-    if value.lower() in named:
-        return local_midnight(named[value.lower()], tz)
     try:
+        if value.lower() in named:
+            return local_midnight(named[value.lower()], tz)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+        if len(value) == 10:  # a bare date: its local midnight
+            return local_midnight(parsed.date(), tz)
+        return as_utc(parsed, tz)
     except ValueError:
         raise QueryError(
             f"expected a time such as 7d, 36h, today, 2025-08-18 or 2025-08-18T14:30, got {text!r}"
         ) from None
-    if len(value) == 10:  # a bare date: its local midnight
-        return local_midnight(parsed.date(), tz)
-    return as_utc(parsed, tz)
+    except OverflowError:  # in UTC the time falls before year 1 or after 9999
+        raise QueryError(f"{value} is outside the calendar (years 1 to 9999 in UTC)") from None
+
+
+@contextmanager
+def naming(option: str) -> Iterator[None]:
+    """QueryErrors raised inside start with the option whose value caused them."""
+    try:
+        yield
+    except QueryError as exc:
+        raise QueryError(f"{option}: {exc}") from None
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
