@@ -627,6 +627,31 @@ def test_ages_and_times_beyond_the_calendar_are_one_clear_error(
     assert message in result.output
 
 
+def test_age_units_are_unambiguous() -> None:
+    """There is no month unit, so "6M" (six months to many readers) is refused, not read as six
+    minutes: prune would delete nearly everything. Minutes are "min"."""
+    assert parse_age("45min") == parse_age("45 MIN") == timedelta(minutes=45)
+    now = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
+    assert parse_when("90min", now, LONDON) == now - timedelta(minutes=90)
+    for ambiguous in ("6M", "6m", "45 m"):
+        with pytest.raises(QueryError, match=r"could mean minutes or months; write 45min"):
+            parse_age(ambiguous)
+        with pytest.raises(QueryError, match=r"could mean minutes or months"):
+            parse_when(ambiguous, now, LONDON)
+
+
+def test_prune_refuses_an_ambiguous_age(replay_db: Path, tmp_path: Path) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    result = CliRunner().invoke(cli, ["-c", str(config), "prune", "--older-than", "6M"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --older-than: '6M': 'M' could mean minutes or months; write 45min for minutes, "
+        "or days or weeks (180d, 26w) for longer\n"
+    )
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 100
+
+
 @pytest.mark.parametrize("value", ["0d", "0h", "last tuesday", "2025-13-01", "-3d"])
 def test_every_bad_since_gets_the_same_message(replay_db: Path, value: str) -> None:
     result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "troops", "--since", value])

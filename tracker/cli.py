@@ -616,6 +616,13 @@ def _digest_line(d: DayDigest) -> str:
 # --- querying ------------------------------------------------------------------------------------
 
 
+#: ages take the units min, h, d and w; "m" is refused as ambiguous (minutes or months?)
+_SINCE_HELP = (
+    "Published at or after: an age (45min, 36h, 7d, 2w), today, yesterday, 2025-08-18 (local "
+    "midnight) or 2025-08-18T14:30."
+)
+
+
 def output_options(func: F) -> F:
     """--csv / --json / --jsonl; without one: a table on a terminal, tab-separated when piped."""
     for flag, fmt, text in reversed(
@@ -633,7 +640,7 @@ def output_options(func: F) -> F:
 @click.argument("text", metavar="QUERY")
 @click.option("--article", "article_id", type=int, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
-@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
 @click.option(
     "--limit",
@@ -737,7 +744,7 @@ def query(
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
-@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
 @click.option(
     "--format",
@@ -790,7 +797,7 @@ def export(
     metavar="AGE",
     required=True,
     help="Items not seen in any feed for this long, and log rows (fetches, service cycles) "
-    "this old: 90d, 12w.",
+    "this old: 90d, 12w, 36h or 45min (units min, h, d, w; no month unit).",
 )
 @click.option("--include-linked", is_flag=True, help="Remove old linked items (coverage) too.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")

@@ -21,8 +21,10 @@ from .models import as_utc
 #: ingest, and outside this range the nearest span's offset applies
 SPAN_YEARS = (1990, 2100)
 
-_AGE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$", re.I)
-_AGE_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+)\s*(min|h|d|w)\s*$", re.I)
+_AGE_UNITS = {"min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: "6M" reads as six months as easily as six minutes, and prune deletes by it: no "m" unit
+_AMBIGUOUS_AGE = re.compile(r"^\s*\d+\s*(m)\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,10 @@ class TimeSpan:
 
 
 def parse_age(text: str) -> timedelta:
-    """``90d``, ``36h``, ``2w``, ``45m`` → a positive duration."""
+    """``90d``, ``36h``, ``2w``, ``45min`` → a positive duration (units: min, h, d, w)."""
     age = _age(text)
     if age is None:
-        raise QueryError(f"expected an age such as 90d, 36h, 2w or 45m, got {text!r}")
+        raise QueryError(f"expected an age such as 90d, 36h, 2w or 45min, got {text!r}")
     return age
 
 
@@ -54,6 +56,12 @@ def ago(age: timedelta | str, now: datetime) -> datetime:
 
 def _age(text: str) -> timedelta | None:
     """``text`` as a positive age, or None when it is not one."""
+    ambiguous = _AMBIGUOUS_AGE.match(text)
+    if ambiguous:
+        raise QueryError(
+            f"{text.strip()!r}: '{ambiguous.group(1)}' could mean minutes or months; write "
+            "45min for minutes, or days or weeks (180d, 26w) for longer"
+        )
     match = _AGE.match(text)
     if not match or not match.group(1).strip("0"):
         return None
@@ -66,7 +74,7 @@ def _age(text: str) -> timedelta | None:
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     """A point in time as users type it, as an aware UTC datetime.
 
-    ``7d`` / ``36h`` (that long before now), ``today`` / ``yesterday`` (local midnight),
+    ``7d`` / ``36h`` / ``45min`` (that long before now), ``today`` / ``yesterday`` (local midnight),
     ``2025-08-18`` (local midnight of that day), ``2025-08-18T14:30`` (local time) or a time
     with ``Z`` or an offset. Local means the configured time zone.
     """
