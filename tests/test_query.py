@@ -370,6 +370,34 @@ def test_search_cli(replay_db: Path) -> None:
     assert when.exit_code == 1 and "expected a time such as 7d" in when.output
 
 
+@pytest.mark.parametrize("command", [["search", "troops"], ["export"]])
+def test_a_window_that_ends_before_it_starts_is_an_error(
+    replay_db: Path, command: list[str]
+) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), *command]
+    reversed_ = run(cli, [*base, "--since", "2025-08-20", "--until", "2025-08-18"])
+    assert reversed_.exit_code == 1 and reversed_.output == (
+        "Error: --since 2025-08-20 is after --until 2025-08-18: nothing can match "
+        "(--since is the start, --until the end)\n"
+    )
+    same = run(cli, [*base, "--since", "2025-08-20", "--until", "2025-08-20"])
+    assert same.exit_code == 1 and "is the same time as --until 2025-08-20" in same.output
+    ordered = run(cli, [*base, "--since", "2025-08-18", "--until", "2025-08-20"])
+    assert ordered.exit_code == 0 and len(ordered.stdout.splitlines()) > 2
+
+
+@pytest.mark.parametrize("outlet", ["", "   "])
+def test_an_empty_outlet_name_is_refused_not_ignored(replay_db: Path, outlet: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "troops", "--outlet", outlet])
+    assert result.exit_code == 1 and result.output == "Error: --outlet: the outlet name is empty\n"
+
+
+def test_an_outlet_name_may_carry_spaces_around_it(replay: Tracker) -> None:
+    hits = replay.search("troops", outlet=" The Guardian ", limit=0)
+    assert hits and {h["outlet"] for h in hits} == {"The Guardian"}
+
+
 # --- export --------------------------------------------------------------------------------------
 
 

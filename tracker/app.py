@@ -440,12 +440,13 @@ class Tracker:
             raise QueryError("search: the query is empty")
         if article_id is not None:
             self.store.article(article_id)
+        start, end = self._window(since, until)
         return self.store.search(
             match,
             article_id=article_id,
-            outlet_id=self.store.outlet_id(outlet) if outlet else None,
-            since=self._when(since, "--since"),
-            until=self._when(until, "--until"),
+            outlet_id=self._outlet_id(outlet),
+            since=start,
+            until=end,
             limit=limit or None,
         )
 
@@ -470,13 +471,9 @@ class Tracker:
             raise QueryError(f"export: unknown format {fmt!r}; expected csv, json or jsonl")
         if article_id is not None:
             self.store.article(article_id)
+        start, end = self._window(since, until)
         with self._read_only() as reader:
-            rows = reader.coverage(
-                article_id,
-                tier=tier,
-                since=self._when(since, "--since"),
-                until=self._when(until, "--until"),
-            )
+            rows = reader.coverage(article_id, tier=tier, since=start, until=end)
             if not isinstance(destination, str | Path):
                 return write_rows(destination, rows.columns, rows, fmt, json_columns=["reasons"])
             with _atomic_file(Path(destination)) as out:
@@ -516,6 +513,27 @@ class Tracker:
             yield reader
         finally:
             reader.close()
+
+    def _window(
+        self, since: datetime | str | None, until: datetime | str | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """--since and --until as times; a window that ends before it starts is an error, not
+        a silent empty result."""
+        start, end = self._when(since, "--since"), self._when(until, "--until")
+        if start is not None and end is not None and start >= end:
+            order = "after" if start > end else "the same time as"
+            raise QueryError(
+                f"--since {_shown(since)} is {order} --until {_shown(until)}: nothing can match "
+                "(--since is the start, --until the end)"
+            )
+        return start, end
+
+    def _outlet_id(self, outlet: str | None) -> int | None:
+        if outlet is None:
+            return None
+        if not outlet.strip():
+            raise QueryError("--outlet: the outlet name is empty")
+        return self.store.outlet_id(outlet.strip())
 
     def _when(self, value: datetime | str | None, option: str) -> datetime | None:
         if value is None or isinstance(value, datetime):
@@ -567,6 +585,10 @@ class PruneReport:
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"table": t, "rows": self.counts.get(t, 0)} for t in PRUNED_TABLES]
+
+
+def _shown(value: datetime | str | None) -> str:
+    return value.strip() if isinstance(value, str) else str(value)
 
 
 @contextmanager
