@@ -346,6 +346,29 @@ def test_bad_fts_syntax_is_a_clear_error(replay_db: Path, query: str) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("query", "column"),
+    [("ukraine -russia", "russia"), ("ukraine-russia", "russia"), ('kyiv -"peace deal"', "peace")],
+)
+def test_a_minus_that_fts_reads_as_a_column_gets_a_hint(
+    replay_db: Path, query: str, column: str
+) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", query])
+    assert result.exit_code == 1 and f"(no such column: {column}" in result.output
+    assert "a '-' is not negation in this syntax: write 'ukraine NOT russia'" in result.output
+    assert "--literal" in result.output
+    assert (
+        CliRunner().invoke(cli, ["-c", str(replay_db), "search", "ukraine NOT russia"]).exit_code
+        == 0
+    )
+
+
+def test_a_column_filter_on_no_column_gets_a_hint(replay_db: Path) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "nato:troops"])
+    assert result.exit_code == 1 and "(no such column: nato)" in result.output
+    assert "'word:' filters on a column (title or summary)" in result.output
+
+
 def test_literal_search_matches_words_as_typed(replay: Tracker) -> None:
     assert literal_match('troops AND "x') == '"troops" "AND" """x"'
     assert replay.search("Ukraine AND", literal=True, limit=0)

@@ -954,9 +954,8 @@ class Store:
             return self._rows(sql, params)
         except sqlite3.OperationalError as exc:
             raise QueryError(
-                f"search: {match!r} is not a valid full-text query ({exc}); put phrases in "
-                'double quotes ("security guarantees"), or use --literal to match the words '
-                "as typed"
+                f"search: {match!r} is not a valid full-text query ({exc}); "
+                f"{_fts_hint(match, str(exc))}"
             ) from None
 
     def prune(
@@ -1298,6 +1297,26 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
 
 #: when an item was reported: the outlet's published time, or first-seen when the feed gave none
 _REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
+
+
+def _fts_hint(match: str, error: str) -> str:
+    """What to write instead, for the FTS5 mistakes people make most."""
+    if "no such column" in error and "-" in match:
+        # FTS5 reads "-russia" (and "ukraine-russia") as a column filter, not as negation
+        return (
+            "a '-' is not negation in this syntax: write 'ukraine NOT russia' to leave a word "
+            'out, put hyphenated words in double quotes ("ukraine-russia"), or use --literal'
+        )
+    if "no such column" in error:
+        return (
+            "'word:' filters on a column (title or summary): put the text in double quotes, or "
+            "use --literal"
+        )
+    return (
+        'put phrases in double quotes ("security guarantees"), or use --literal to match the '
+        "words as typed"
+    )
+
 
 SEARCH_SQL = """
 WITH best AS (
