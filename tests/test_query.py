@@ -421,6 +421,36 @@ def test_an_outlet_name_may_carry_spaces_around_it(replay: Tracker) -> None:
     assert hits and {h["outlet"] for h in hits} == {"The Guardian"}
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "troops", "--csv", "--json"], "--csv and --json cannot be combined"),
+        (["search", "troops", "--jsonl", "--json", "--csv"], "--csv, --json and --jsonl cannot"),
+        (["query", "SELECT 1", "--json", "--jsonl"], "--json and --jsonl cannot be combined"),
+        (["export", "--format", "csv", "--format", "json"], "give one format, not csv and json"),
+    ],
+)
+def test_two_output_formats_are_a_usage_error(
+    replay_db: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.stdout == ""
+
+
+def test_one_output_format_flag_still_chooses_the_format(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db)]
+    assert json.loads(run(cli, [*base, "query", "SELECT 1 AS a", "--json"]).stdout) == [{"a": 1}]
+    assert run(cli, [*base, "query", "SELECT 1 AS a", "--jsonl", "--jsonl"]).stdout == '{"a": 1}\n'
+    assert run(cli, [*base, "query", "SELECT 1 AS a", "--csv"]).stdout == "a\n1\n"
+    assert run(cli, [*base, "query", "SELECT 1 AS a"]).stdout == "a\n1\n"
+    same = run(
+        cli, [*base, "export", "--format", "json", "--format", "json", "--since", "2030-01-01"]
+    )
+    assert same.exit_code == 0 and same.stdout == "[]\n"
+
+
 # --- export --------------------------------------------------------------------------------------
 
 

@@ -624,16 +624,33 @@ _SINCE_HELP = (
 
 
 def output_options(func: F) -> F:
-    """--csv / --json / --jsonl; without one: a table on a terminal, tab-separated when piped."""
-    for flag, fmt, text in reversed(
-        (
-            ("--csv", "csv", "CSV with a header row."),
-            ("--json", "json", "A JSON array of objects."),
-            ("--jsonl", "jsonl", "One JSON object per line."),
-        )
-    ):
-        func = click.option(flag, "fmt", flag_value=fmt, help=text)(func)
-    return func
+    """--csv / --json / --jsonl, at most one, passed on as ``fmt`` (None without one: a table
+    on a terminal, tab-separated when piped)."""
+    # one flag each: flags sharing one variable let the last one given win in silence
+    flags = (
+        ("--csv", "csv", "CSV with a header row."),
+        ("--json", "json", "A JSON array of objects."),
+        ("--jsonl", "jsonl", "One JSON object per line."),
+    )
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = [flag for flag, fmt, _ in flags if kwargs.pop(f"fmt_{fmt}")]
+        if len(given) > 1:
+            names = ", ".join(given[:-1]) + " and " + given[-1]
+            raise click.UsageError(f"{names} cannot be combined: give one format")
+        return func(*args, fmt=given[0].lstrip("-") if given else None, **kwargs)
+
+    for flag, fmt, text in reversed(flags):
+        wrapper = click.option(flag, f"fmt_{fmt}", is_flag=True, help=text)(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_format(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """A --format given twice is an error, not the last one winning."""
+    if len(set(value)) > 1:
+        raise click.BadParameter(f"give one format, not {' and '.join(dict.fromkeys(value))}")
+    return value[0] if value else None
 
 
 @cli.command()
@@ -750,6 +767,8 @@ def query(
     "--format",
     "fmt",
     type=click.Choice(["csv", "json", "jsonl"]),
+    multiple=True,
+    callback=_one_format,
     help="Output format (default: from the --output suffix, else csv).",
 )
 @click.option(
