@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
+import threading
 import tracemalloc
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ from click.testing import CliRunner
 from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
-from tracker.errors import NotFoundError, QueryError
+from tracker.errors import NotFoundError, OutputError, QueryError
 from tracker.localserver import FeedServer, send_status
 from tracker.models import CycleSummary, ManualClock, Relevance
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
@@ -494,6 +496,68 @@ def test_export_cli_streams_to_stdout_or_a_file(replay_db: Path, tmp_path: Path)
     failed = run(cli, [*base, "--article", "9", "-o", str(missing)])
     assert failed.exit_code == 1 and "no article with id 9" in failed.output
     assert not missing.exists() and list(tmp_path.glob(".nothing*")) == []
+
+
+def test_export_to_a_path_it_cannot_write_is_one_clear_error(
+    replay_db: Path, tmp_path: Path
+) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "export"]
+    missing = run(cli, [*base, "-o", str(tmp_path / "nope" / "x.csv")])
+    assert missing.exit_code == 1
+    assert missing.output == f"Error: {tmp_path}/nope/x.csv: cannot write: no such directory\n"
+    for empty in ("", "  "):
+        result = run(cli, [*base, "-o", empty])
+        assert result.exit_code == 2 and "the file name is empty" in result.output
+        assert "Traceback" not in result.output
+    if Path("/proc/version").is_file():  # a directory that takes no new file
+        proc = run(cli, [*base, "-o", "/proc/version"])
+        assert proc.exit_code == 1 and proc.output.startswith(
+            "Error: /proc/version: cannot write: cannot create a file in /proc"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_export_leaves_no_temporary_file_and_the_old_file_whole(
+    replay: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    target = tmp_path / "coverage.csv"
+    target.write_text("the previous export\n", encoding="utf-8")
+
+    def disk_full(out: Any, *args: Any, **kwargs: Any) -> int:
+        out.write("item_id,outlet\n" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("tracker.app.write_rows", disk_full)
+    with pytest.raises(OutputError, match=r"coverage\.csv: cannot write: No space left on device"):
+        replay.export(target)
+    assert target.read_text(encoding="utf-8") == "the previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["coverage.csv"]
+
+
+def test_export_follows_a_link_and_writes_a_pipe_in_place(replay: Tracker, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "coverage.csv"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    rows = replay.export(link)
+    assert link.is_symlink() and len(real.read_text(encoding="utf-8").splitlines()) == rows + 1
+    # a pipe (like a terminal's /dev/stdout) is written, not renamed over
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(
+        target=lambda: received.append(pipe.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    assert replay.export(pipe) == rows
+    reader.join(30)
+    assert received and received[0] == real.read_text(encoding="utf-8")
+    names = sorted(p.name for p in tmp_path.rglob("*"))
+    assert names == ["coverage.csv", "data", "latest.csv", "pipe"]
 
 
 class Discard(io.TextIOBase):

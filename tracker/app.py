@@ -13,9 +13,7 @@ do from the command line can be done from Python the same way::
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from .config import Config, load_config
 from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
+from .files import atomic_text_file
 from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
@@ -476,7 +475,7 @@ class Tracker:
             rows = reader.coverage(article_id, tier=tier, since=start, until=end)
             if not isinstance(destination, str | Path):
                 return write_rows(destination, rows.columns, rows, fmt, json_columns=["reasons"])
-            with _atomic_file(Path(destination)) as out:
+            with atomic_text_file(Path(destination)) as out:
                 return write_rows(out, rows.columns, rows, fmt, json_columns=["reasons"])
 
     def prune(
@@ -589,18 +588,3 @@ class PruneReport:
 
 def _shown(value: datetime | str | None) -> str:
     return value.strip() if isinstance(value, str) else str(value)
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[TextIO]:
-    """A text file at ``path`` that appears only once it is completely written."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            yield out
-        # mkstemp makes the file private; give it the mode a plain open() would have
-        os.chmod(temporary, path.stat().st_mode if path.exists() else 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

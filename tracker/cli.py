@@ -758,6 +758,16 @@ def query(
         write_rows(_stdout(), rows.columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
+class _OutputPath(click.Path):
+    """A file to write; an empty name is a usage error (as a path it would mean the current
+    directory)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("the file name is empty: give a path, or - for standard output", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
@@ -774,7 +784,7 @@ def query(
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    type=_OutputPath(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
     help="File to write (default: stdout); it appears only once complete.",
 )
 @pass_state
