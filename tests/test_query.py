@@ -295,6 +295,55 @@ def test_query_cli_outputs_and_errors(replay_db: Path) -> None:
         )
 
 
+def test_infinite_floats_are_null_in_every_output(replay_db: Path) -> None:
+    """JSON has no Infinity (json.dumps wrote it anyway): 1e400 is null, and empty in CSV/TSV."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query", "SELECT 1e400 AS big, -1e400 AS small, 1.5 AS x"]
+    as_json = run(cli, [*base, "--json"])
+    assert json.loads(as_json.stdout, parse_constant=pytest.fail) == [
+        {"big": None, "small": None, "x": 1.5}
+    ]
+    as_jsonl = run(cli, [*base, "--jsonl"])
+    assert json.loads(as_jsonl.stdout, parse_constant=pytest.fail) == {
+        "big": None,
+        "small": None,
+        "x": 1.5,
+    }
+    assert run(cli, [*base, "--csv"]).stdout == "big,small,x\n,,1.5\n"
+    assert run(cli, base).stdout == "big\tsmall\tx\n\t\t1.5\n"
+
+
+def test_json_columns_decoded_from_text_stay_valid_json() -> None:
+    from tracker.textout import write_rows
+
+    out = io.StringIO()
+    write_rows(
+        out,
+        ["reasons"],
+        [{"reasons": '[1, Infinity, {"a": -Infinity}]'}],
+        "jsonl",
+        json_columns=["reasons"],
+    )
+    assert json.loads(out.getvalue(), parse_constant=pytest.fail) == {
+        "reasons": [1, None, {"a": None}]
+    }
+
+
+def test_two_result_columns_of_one_name_are_an_error(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query"]
+    join = "SELECT i.id, f.id FROM items i JOIN feeds f ON f.id = i.feed_id LIMIT 1"
+    for fmt in ("--json", "--csv", "--jsonl"):
+        result = run(cli, [*base, join, fmt])
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.output == (
+            "Error: the result has two columns named 'id': give each its own name with AS "
+            "(SELECT items.id AS item_id, feeds.id AS feed_id ...)\n"
+        )
+    aliased = run(cli, [*base, join.replace("f.id FROM", "f.id AS feed_id FROM"), "--json"])
+    assert aliased.exit_code == 0 and set(json.loads(aliased.stdout)[0]) == {"id", "feed_id"}
+
+
 def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_path: Path) -> None:
     config = copy_replay(replay_db, tmp_path)
     db = sqlite3.connect(tmp_path / "tracker.db")

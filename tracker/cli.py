@@ -752,6 +752,10 @@ def query(
     first_reports, feed_health (see docs/schema.md). Rows stream, so --csv and --jsonl handle
     any size.
 
+    Each result column needs a name of its own: two of the same name (SELECT items.id,
+    feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
+    null in JSON and JSONL, which have no such number, and as an empty cell in CSV and TSV.
+
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
     with state.tracker() as t, t.query(sql, dict(params), timeout=timeout) as rows:

@@ -1492,6 +1492,7 @@ class ReadOnlyStore:
                 self._refused = _statement_name(sql) or self._refused
             raise QueryError(self._explain(exc)) from None
         columns = tuple(d[0] for d in cursor.description or ())
+        _check_distinct(columns)
         return Rows(columns, cursor, self._explain)
 
     def coverage(
@@ -1536,6 +1537,19 @@ class ReadOnlyStore:
         if "no such table" in message:
             return f"{message} (tables and views: SELECT name FROM sqlite_master)"
         return f"SQL error: {message}"
+
+
+def _check_distinct(columns: Sequence[str]) -> None:
+    """Rows are dicts keyed by column name: a second column of the same name would silently
+    replace the first (SELECT i.id, f.id ...), so it is an error instead."""
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise QueryError(
+                f"the result has two columns named {column!r}: give each its own name with AS "
+                "(SELECT items.id AS item_id, feeds.id AS feed_id ...)"
+            )
+        seen.add(column)
 
 
 def _statement_name(sql: str) -> str | None:
