@@ -287,12 +287,34 @@ def test_query_cli_outputs_and_errors(replay_db: Path) -> None:
     for bad, message in (
         ("SELEC 1", 'SQL error: near "SELEC": syntax error'),
         ("SELECT * FROM nowhere", "no such table: nowhere"),
-        ("SELECT :missing", "SQL error"),
+        ("SELECT :missing", "parameter :missing has no value: pass one with -p missing VALUE"),
     ):
         result = run(cli, [*base, bad])
         assert (
             result.exit_code == 1 and message in result.output and "Traceback" not in result.output
         )
+
+
+@pytest.mark.parametrize("statement", ["", "   ", ";", "/* nothing */", "-- nothing\n;"])
+def test_empty_sql_is_an_error(replay_db: Path, statement: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "query", "--json", "--", statement])
+    assert result.exit_code == 1 and result.output == "Error: the SQL statement is empty\n"
+
+
+def test_a_parameter_without_a_value_says_how_to_give_one(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query"]
+    unnamed = run(cli, [*base, "SELECT ?"])
+    assert unnamed.exit_code == 1 and unnamed.output == (
+        "Error: the statement has a parameter with no name (?), and values are given by name: "
+        "write :name in the SQL (WHERE article_id = :article) and pass it with -p article VALUE\n"
+    )
+    named = run(cli, [*base, "SELECT count(*) AS n FROM coverage WHERE article_id = :article"])
+    assert named.exit_code == 1 and named.output == (
+        "Error: the statement's parameter :article has no value: pass one with -p article VALUE\n"
+    )
+    given = run(cli, [*base, "SELECT :article AS a", "-p", "article", "1", "--json"])
+    assert json.loads(given.stdout) == [{"a": "1"}]
 
 
 def test_infinite_floats_are_null_in_every_output(replay_db: Path) -> None:

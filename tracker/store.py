@@ -1481,6 +1481,8 @@ class ReadOnlyStore:
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
         """Run one statement; its rows stream as dicts while the Rows object is iterated."""
+        if _statement_text(sql) == "":
+            raise QueryError("the SQL statement is empty")
         self._refused = self._stopped = None
         self._deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
@@ -1536,6 +1538,16 @@ class ReadOnlyStore:
             return "the query connection is read-only: it cannot change the database"
         if "no such table" in message:
             return f"{message} (tables and views: SELECT name FROM sqlite_master)"
+        if re.match(r"Binding \d+ has no name", message):
+            return (
+                "the statement has a parameter with no name (?), and values are given by name: "
+                "write :name in the SQL (WHERE article_id = :article) and pass it with "
+                "-p article VALUE"
+            )
+        missing = re.search(r"value for binding parameter \W?(\w+)", message)
+        if missing:
+            name = missing.group(1)
+            return f"the statement's parameter :{name} has no value: pass one with -p {name} VALUE"
         return f"SQL error: {message}"
 
 
@@ -1552,8 +1564,13 @@ def _check_distinct(columns: Sequence[str]) -> None:
         seen.add(column)
 
 
+def _statement_text(sql: str) -> str:
+    """The SQL without its comments, blanks and semicolons: empty when there is no statement."""
+    return re.sub(r"--[^\n]*|/\*.*?(?:\*/|$)|[\s;]+", " ", sql, flags=re.S).strip()
+
+
 def _statement_name(sql: str) -> str | None:
-    words = re.findall(r"[A-Za-z_]+", re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S))[:3]
+    words = re.findall(r"[A-Za-z_]+", _statement_text(sql))[:3]
     if not words or words[0].upper() in ("WITH", "SELECT", "VALUES", "EXPLAIN"):
         return None
     first = words[0].upper()
