@@ -366,6 +366,30 @@ def test_two_result_columns_of_one_name_are_an_error(replay_db: Path) -> None:
     assert aliased.exit_code == 0 and set(json.loads(aliased.stdout)[0]) == {"id", "feed_id"}
 
 
+def test_query_help_names_exactly_the_pragmas_that_run(replay_db: Path) -> None:
+    """The help said PRAGMA was refused while PRAGMA table_info(items) ran: it now lists the
+    pragmas the authorizer lets through, and each of them runs while another is refused."""
+    from tracker.store import _READ_PRAGMAS
+
+    run = CliRunner().invoke
+    help_text = " ".join(run(cli, ["query", "--help"]).output.split())
+    listed = help_text.split("only read the schema or the build: ")[1].split(". ")[0]
+    names = set(re.split(r", | and ", listed))
+    assert names == _READ_PRAGMAS
+    assert "Refused: writes (INSERT, REPLACE, UPDATE, DELETE)" in help_text
+    base = ["-c", str(replay_db), "query"]
+    argument = {"table_info": "items", "table_xinfo": "items", "index_list": "items"}
+    argument |= {"foreign_key_list": "items", "index_info": "x", "index_xinfo": "x"}
+    for name in sorted(names):
+        statement = f"PRAGMA {name}({argument[name]})" if name in argument else f"PRAGMA {name}"
+        result = run(cli, [*base, statement])
+        assert result.exit_code == 0, (statement, result.output)
+    for statement in ("PRAGMA table_info(items)", "SELECT name FROM pragma_table_info('items')"):
+        assert "title" in run(cli, [*base, statement]).stdout
+    refused = run(cli, [*base, "PRAGMA user_version"])
+    assert refused.exit_code == 1 and "PRAGMA user_version is not allowed" in refused.output
+
+
 def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_path: Path) -> None:
     config = copy_replay(replay_db, tmp_path)
     db = sqlite3.connect(tmp_path / "tracker.db")

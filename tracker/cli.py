@@ -747,10 +747,17 @@ def query(
 ) -> None:
     """Run one read-only SQL statement against the database and print its rows.
 
-    The connection cannot write: INSERT, UPDATE, DELETE, DROP, ATTACH, PRAGMA and
-    load_extension() are refused. Views for the common questions: coverage, daily_coverage,
-    first_reports, feed_health (see docs/schema.md). Rows stream, so --csv and --jsonl handle
-    any size.
+    SELECT (also WITH ... SELECT, VALUES, EXPLAIN SELECT) runs, one statement at a time.
+    Views for the common questions: coverage, daily_coverage, first_reports, feed_health (see
+    docs/schema.md). Rows stream, so --csv and --jsonl handle any size.
+
+    The connection cannot change anything. Refused: writes (INSERT, REPLACE, UPDATE, DELETE),
+    schema changes (CREATE, DROP, ALTER, REINDEX, ANALYZE, VACUUM), ATTACH and DETACH, BEGIN
+    and SAVEPOINT, load_extension() and fts3_tokenizer(), and every PRAGMA except these, which
+    only read the schema or the build: table_info, table_xinfo, table_list, index_list, index_info,
+    index_xinfo, foreign_key_list, database_list, collation_list, function_list, module_list,
+    pragma_list, compile_options and data_version. Those work as a statement, PRAGMA
+    table_info(items), or as a table, SELECT name FROM pragma_table_info('items').
 
     Each result column needs a name of its own: two of the same name (SELECT items.id,
     feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
