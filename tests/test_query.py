@@ -191,6 +191,22 @@ def test_feed_health_shows_failing_feeds_and_recent_items(
     ]
 
 
+@pytest.mark.parametrize(
+    "command", [["coverage"], ["coverage", "--stories"], ["search", "ukraine"]]
+)
+def test_limit_zero_means_no_limit_everywhere(replay_db: Path, command: list[str]) -> None:
+    """coverage refused --limit 0 (x>=1) while for search 0 meant all: 0 means all in both."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), *command, "--json"]
+    everything = json.loads(run(cli, [*base, "--limit", "0"]).stdout)
+    assert len(everything) > 20  # more than search's default limit
+    assert len(json.loads(run(cli, [*base, "--limit", "3"]).stdout)) == 3
+    if command[0] == "coverage":  # without --limit coverage shows everything too
+        assert json.loads(run(cli, base).stdout) == everything
+    help_text = " ".join(run(cli, [*command[:1], "--help"]).output.split())
+    assert "; 0 for all." in help_text and "x>=0" in help_text
+
+
 def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     examples = doc.split("## Views", 1)[1]

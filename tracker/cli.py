@@ -130,7 +130,14 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), help="At most N items.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="At most N items (stories with --stories); 0 for all.",
+)
 @click.option(
     "--stories",
     "by_story",
