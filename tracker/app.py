@@ -26,7 +26,7 @@ import httpx
 
 from .articles import ArticleDraft, Citation, cited_outlets, read_article
 from .config import Config, load_config
-from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
+from .digest import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
 from .files import atomic_text_file
@@ -360,17 +360,17 @@ class Tracker:
         With ``write`` the files are replaced atomically in ``digest.directory``:
         ``YYYY-MM-DD.md``, ``YYYY-MM-DD.html`` and ``digests.atom`` (the newest ``digest.keep``
         digests of the directory). Without it nothing is written (``tracker digest --stdout``).
+        A day that has not started yet raises ``DigestError``.
         """
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
             raise ValueError(f"digest formats are {', '.join(FORMATS)}; got {list(formats)}")
+        now = self.clock()
+        today = local_today(now, self.config.tz)
+        day = day or today
+        check_day(day, today, self.config.tz)
         output = render_day(
-            self.store,
-            self.config.digest,
-            day or self.local_today(),
-            tz=self.config.tz,
-            now=self.clock(),
-            formats=formats,
+            self.store, self.config.digest, day, tz=self.config.tz, now=now, formats=formats
         )
         return write_digest(output, self.config.digest.directory) if write else output
 
@@ -385,8 +385,9 @@ class Tracker:
 
         Every file is written atomically (temporary file in the same directory, fsync, rename):
         a reader never sees half a digest and a failure leaves the previous files intact.
-        Raises ``OutputError`` when the directory cannot be written and ``StorageError`` when
-        the database cannot be read; both are ``TrackerError``.
+        Raises ``OutputError`` when the directory cannot be written, ``StorageError`` when the
+        database cannot be read and ``DigestError`` for a day not started yet; all are
+        ``TrackerError``.
         """
         return list(self.digest(day).paths)
 

@@ -560,7 +560,8 @@ class DayParam(click.ParamType):
     "--date",
     "day",
     type=DayParam(),
-    help="The local day to digest: YYYY-MM-DD, today or yesterday (default: today).",
+    help="The local day to digest: YYYY-MM-DD, today or yesterday (default: today, so far); "
+    "not a day still to come.",
 )
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the digest; write no file.")
 @click.option(
