@@ -81,7 +81,7 @@ def test_commands_before_init_explain_what_to_do(tmp_path: Path) -> None:
         (["feeds", "add", "ftp://x/feed"], "Missing option '--outlet'"),
         (["feeds", "add", "ftp://x/feed", "--outlet", "X"], "must be an http:// or https:// URL"),
         (["feeds", "enable", "42"], "no feed with id 42"),
-        (["coverage", "--limit", "0"], "0 is not in the range"),
+        (["coverage", "--limit", "-1"], "-1 is not in the range"),
         (["coverage", "--tier", "gold"], "'gold' is not one of"),
     ],
 )

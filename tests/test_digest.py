@@ -24,7 +24,7 @@ from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import parse_config
 from tracker.digest import atom_days, day_window
-from tracker.errors import ConfigError, OutputError
+from tracker.errors import ConfigError, DigestError, OutputError
 from tracker.localserver import FeedServer, send_status
 from tracker.models import ManualClock
 
@@ -186,9 +186,25 @@ def test_headline_figures_agree_with_the_database(golden: Tracker) -> None:
         f"related) from **{len(outlets)} outlets**: {', '.join(outlets)}."
     ) in md
     silent = [o for o in cited if o not in outlets]
-    assert silent and f"- Cited outlets silent today: {', '.join(silent)}\n" in md
+    # a past day: "that day", not "today"
+    assert silent and f"- Cited outlets silent that day: {', '.join(silent)}\n" in md
     first = next(r for r in expected if r["tier"] == "story")
-    assert f"- First today: {first['outlet']} at " in md
+    assert f"- First that day: {first['outlet']} at " in md
+    html = golden.digest(DAY, formats=("html",), write=False).texts["html"]
+    assert f"<li>Outlets that day: {', '.join(outlets)}</li>" in html
+    assert " today" not in md and "today:" not in html
+
+
+def test_the_day_in_progress_is_today_in_the_digest(golden: Tracker) -> None:
+    saved = golden.clock
+    golden.clock = ManualClock(datetime(2025, 8, 19, 20, tzinfo=UTC))
+    try:
+        md = golden.digest(DAY, formats=("md",), write=False).texts["md"]
+    finally:
+        golden.clock = saved
+    assert "Day in progress: as of 21:00" in md
+    assert "- Cited outlets silent today: " in md and "- First today: " in md
+    assert "that day" not in md
 
 
 def test_an_empty_day_still_gets_a_digest_that_says_so(golden: Tracker) -> None:
@@ -733,6 +749,37 @@ def test_digest_bad_input_gives_one_clear_error(
     result = CliRunner().invoke(cli, ["-c", str(cli_config), "digest", *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("9999-12-31", "9999-12-31 has not started yet in"),
+        ("2030-01-01", "2030-01-01 has not started yet in"),
+        ("0001-01-01", "0001-01-01 is beyond the calendar for a digest"),
+        ("0001-01-13", "0001-01-13 is beyond the calendar for a digest"),
+    ],
+)
+@pytest.mark.parametrize("stdout", [True, False])
+def test_digest_of_a_day_it_cannot_show_is_one_clear_error(
+    cli_config: Path, tmp_path: Path, when: str, message: str, stdout: bool
+) -> None:
+    args = ["-c", str(cli_config), "digest", "--date", when, *(["--stdout"] * stdout)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: {message}") and result.output.count("\n") == 1
+    assert not (tmp_path / "digests").exists()
+
+
+def test_tomorrow_has_not_started_but_today_has(golden: Tracker) -> None:
+    today = golden.local_today()
+    with pytest.raises(
+        DigestError,
+        match=rf"{today + timedelta(days=1)} has not started yet in "
+        rf"Europe/London \(today is {today}\)",
+    ):
+        golden.digest(today + timedelta(days=1), write=False)
+    assert golden.digest(today, formats=("md",), write=False).texts["md"]
 
 
 def test_digest_before_init_explains_what_to_do(tmp_path: Path) -> None:

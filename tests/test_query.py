@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
+import threading
 import tracemalloc
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ from click.testing import CliRunner
 from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
-from tracker.errors import NotFoundError, QueryError
+from tracker.errors import NotFoundError, OutputError, QueryError
 from tracker.localserver import FeedServer, send_status
 from tracker.models import CycleSummary, ManualClock, Relevance
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
@@ -189,6 +191,22 @@ def test_feed_health_shows_failing_feeds_and_recent_items(
     ]
 
 
+@pytest.mark.parametrize(
+    "command", [["coverage"], ["coverage", "--stories"], ["search", "ukraine"]]
+)
+def test_limit_zero_means_no_limit_everywhere(replay_db: Path, command: list[str]) -> None:
+    """coverage refused --limit 0 (x>=1) while for search 0 meant all: 0 means all in both."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), *command, "--json"]
+    everything = json.loads(run(cli, [*base, "--limit", "0"]).stdout)
+    assert len(everything) > 20  # more than search's default limit
+    assert len(json.loads(run(cli, [*base, "--limit", "3"]).stdout)) == 3
+    if command[0] == "coverage":  # without --limit coverage shows everything too
+        assert json.loads(run(cli, base).stdout) == everything
+    help_text = " ".join(run(cli, [*command[:1], "--help"]).output.split())
+    assert "; 0 for all." in help_text and "x>=0" in help_text
+
+
 def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     examples = doc.split("## Views", 1)[1]
@@ -285,12 +303,107 @@ def test_query_cli_outputs_and_errors(replay_db: Path) -> None:
     for bad, message in (
         ("SELEC 1", 'SQL error: near "SELEC": syntax error'),
         ("SELECT * FROM nowhere", "no such table: nowhere"),
-        ("SELECT :missing", "SQL error"),
+        ("SELECT :missing", "parameter :missing has no value: pass one with -p missing VALUE"),
     ):
         result = run(cli, [*base, bad])
         assert (
             result.exit_code == 1 and message in result.output and "Traceback" not in result.output
         )
+
+
+@pytest.mark.parametrize("statement", ["", "   ", ";", "/* nothing */", "-- nothing\n;"])
+def test_empty_sql_is_an_error(replay_db: Path, statement: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "query", "--json", "--", statement])
+    assert result.exit_code == 1 and result.output == "Error: the SQL statement is empty\n"
+
+
+def test_a_parameter_without_a_value_says_how_to_give_one(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query"]
+    unnamed = run(cli, [*base, "SELECT ?"])
+    assert unnamed.exit_code == 1 and unnamed.output == (
+        "Error: the statement has a parameter with no name (?), and values are given by name: "
+        "write :name in the SQL (WHERE article_id = :article) and pass it with -p article VALUE\n"
+    )
+    named = run(cli, [*base, "SELECT count(*) AS n FROM coverage WHERE article_id = :article"])
+    assert named.exit_code == 1 and named.output == (
+        "Error: the statement's parameter :article has no value: pass one with -p article VALUE\n"
+    )
+    given = run(cli, [*base, "SELECT :article AS a", "-p", "article", "1", "--json"])
+    assert json.loads(given.stdout) == [{"a": "1"}]
+
+
+def test_infinite_floats_are_null_in_every_output(replay_db: Path) -> None:
+    """JSON has no Infinity (json.dumps wrote it anyway): 1e400 is null, and empty in CSV/TSV."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query", "SELECT 1e400 AS big, -1e400 AS small, 1.5 AS x"]
+    as_json = run(cli, [*base, "--json"])
+    assert json.loads(as_json.stdout, parse_constant=pytest.fail) == [
+        {"big": None, "small": None, "x": 1.5}
+    ]
+    as_jsonl = run(cli, [*base, "--jsonl"])
+    assert json.loads(as_jsonl.stdout, parse_constant=pytest.fail) == {
+        "big": None,
+        "small": None,
+        "x": 1.5,
+    }
+    assert run(cli, [*base, "--csv"]).stdout == "big,small,x\n,,1.5\n"
+    assert run(cli, base).stdout == "big\tsmall\tx\n\t\t1.5\n"
+
+
+def test_json_columns_decoded_from_text_stay_valid_json() -> None:
+    from tracker.textout import write_rows
+
+    out = io.StringIO()
+    write_rows(
+        out,
+        ["reasons"],
+        [{"reasons": '[1, Infinity, {"a": -Infinity}]'}],
+        "jsonl",
+        json_columns=["reasons"],
+    )
+    assert json.loads(out.getvalue(), parse_constant=pytest.fail) == {
+        "reasons": [1, None, {"a": None}]
+    }
+
+
+def test_two_result_columns_of_one_name_are_an_error(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "query"]
+    join = "SELECT i.id, f.id FROM items i JOIN feeds f ON f.id = i.feed_id LIMIT 1"
+    for fmt in ("--json", "--csv", "--jsonl"):
+        result = run(cli, [*base, join, fmt])
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.output == (
+            "Error: the result has two columns named 'id': give each its own name with AS "
+            "(SELECT items.id AS item_id, feeds.id AS feed_id ...)\n"
+        )
+    aliased = run(cli, [*base, join.replace("f.id FROM", "f.id AS feed_id FROM"), "--json"])
+    assert aliased.exit_code == 0 and set(json.loads(aliased.stdout)[0]) == {"id", "feed_id"}
+
+
+def test_query_help_names_exactly_the_pragmas_that_run(replay_db: Path) -> None:
+    """The help said PRAGMA was refused while PRAGMA table_info(items) ran: it now lists the
+    pragmas the authorizer lets through, and each of them runs while another is refused."""
+    from tracker.store import _READ_PRAGMAS
+
+    run = CliRunner().invoke
+    help_text = " ".join(run(cli, ["query", "--help"]).output.split())
+    listed = help_text.split("only read the schema or the build: ")[1].split(". ")[0]
+    names = set(re.split(r", | and ", listed))
+    assert names == _READ_PRAGMAS
+    assert "Refused: writes (INSERT, REPLACE, UPDATE, DELETE)" in help_text
+    base = ["-c", str(replay_db), "query"]
+    argument = {"table_info": "items", "table_xinfo": "items", "index_list": "items"}
+    argument |= {"foreign_key_list": "items", "index_info": "x", "index_xinfo": "x"}
+    for name in sorted(names):
+        statement = f"PRAGMA {name}({argument[name]})" if name in argument else f"PRAGMA {name}"
+        result = run(cli, [*base, statement])
+        assert result.exit_code == 0, (statement, result.output)
+    for statement in ("PRAGMA table_info(items)", "SELECT name FROM pragma_table_info('items')"):
+        assert "title" in run(cli, [*base, statement]).stdout
+    refused = run(cli, [*base, "PRAGMA user_version"])
+    assert refused.exit_code == 1 and "PRAGMA user_version is not allowed" in refused.output
 
 
 def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_path: Path) -> None:
@@ -346,6 +459,29 @@ def test_bad_fts_syntax_is_a_clear_error(replay_db: Path, query: str) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("query", "column"),
+    [("ukraine -russia", "russia"), ("ukraine-russia", "russia"), ('kyiv -"peace deal"', "peace")],
+)
+def test_a_minus_that_fts_reads_as_a_column_gets_a_hint(
+    replay_db: Path, query: str, column: str
+) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", query])
+    assert result.exit_code == 1 and f"(no such column: {column}" in result.output
+    assert "a '-' is not negation in this syntax: write 'ukraine NOT russia'" in result.output
+    assert "--literal" in result.output
+    assert (
+        CliRunner().invoke(cli, ["-c", str(replay_db), "search", "ukraine NOT russia"]).exit_code
+        == 0
+    )
+
+
+def test_a_column_filter_on_no_column_gets_a_hint(replay_db: Path) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "nato:troops"])
+    assert result.exit_code == 1 and "(no such column: nato)" in result.output
+    assert "'word:' filters on a column (title or summary)" in result.output
+
+
 def test_literal_search_matches_words_as_typed(replay: Tracker) -> None:
     assert literal_match('troops AND "x') == '"troops" "AND" """x"'
     assert replay.search("Ukraine AND", literal=True, limit=0)
@@ -368,6 +504,64 @@ def test_search_cli(replay_db: Path) -> None:
     )
     when = run(cli, ["-c", str(replay_db), "search", "troops", "--since", "last tuesday"])
     assert when.exit_code == 1 and "expected a time such as 7d" in when.output
+
+
+@pytest.mark.parametrize("command", [["search", "troops"], ["export"]])
+def test_a_window_that_ends_before_it_starts_is_an_error(
+    replay_db: Path, command: list[str]
+) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), *command]
+    reversed_ = run(cli, [*base, "--since", "2025-08-20", "--until", "2025-08-18"])
+    assert reversed_.exit_code == 1 and reversed_.output == (
+        "Error: --since 2025-08-20 is after --until 2025-08-18: nothing can match "
+        "(--since is the start, --until the end)\n"
+    )
+    same = run(cli, [*base, "--since", "2025-08-20", "--until", "2025-08-20"])
+    assert same.exit_code == 1 and "is the same time as --until 2025-08-20" in same.output
+    ordered = run(cli, [*base, "--since", "2025-08-18", "--until", "2025-08-20"])
+    assert ordered.exit_code == 0 and len(ordered.stdout.splitlines()) > 2
+
+
+@pytest.mark.parametrize("outlet", ["", "   "])
+def test_an_empty_outlet_name_is_refused_not_ignored(replay_db: Path, outlet: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "troops", "--outlet", outlet])
+    assert result.exit_code == 1 and result.output == "Error: --outlet: the outlet name is empty\n"
+
+
+def test_an_outlet_name_may_carry_spaces_around_it(replay: Tracker) -> None:
+    hits = replay.search("troops", outlet=" The Guardian ", limit=0)
+    assert hits and {h["outlet"] for h in hits} == {"The Guardian"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "troops", "--csv", "--json"], "--csv and --json cannot be combined"),
+        (["search", "troops", "--jsonl", "--json", "--csv"], "--csv, --json and --jsonl cannot"),
+        (["query", "SELECT 1", "--json", "--jsonl"], "--json and --jsonl cannot be combined"),
+        (["export", "--format", "csv", "--format", "json"], "give one format, not csv and json"),
+    ],
+)
+def test_two_output_formats_are_a_usage_error(
+    replay_db: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.stdout == ""
+
+
+def test_one_output_format_flag_still_chooses_the_format(replay_db: Path) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db)]
+    assert json.loads(run(cli, [*base, "query", "SELECT 1 AS a", "--json"]).stdout) == [{"a": 1}]
+    assert run(cli, [*base, "query", "SELECT 1 AS a", "--jsonl", "--jsonl"]).stdout == '{"a": 1}\n'
+    assert run(cli, [*base, "query", "SELECT 1 AS a", "--csv"]).stdout == "a\n1\n"
+    assert run(cli, [*base, "query", "SELECT 1 AS a"]).stdout == "a\n1\n"
+    same = run(
+        cli, [*base, "export", "--format", "json", "--format", "json", "--since", "2030-01-01"]
+    )
+    assert same.exit_code == 0 and same.stdout == "[]\n"
 
 
 # --- export --------------------------------------------------------------------------------------
@@ -413,6 +607,68 @@ def test_export_cli_streams_to_stdout_or_a_file(replay_db: Path, tmp_path: Path)
     failed = run(cli, [*base, "--article", "9", "-o", str(missing)])
     assert failed.exit_code == 1 and "no article with id 9" in failed.output
     assert not missing.exists() and list(tmp_path.glob(".nothing*")) == []
+
+
+def test_export_to_a_path_it_cannot_write_is_one_clear_error(
+    replay_db: Path, tmp_path: Path
+) -> None:
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "export"]
+    missing = run(cli, [*base, "-o", str(tmp_path / "nope" / "x.csv")])
+    assert missing.exit_code == 1
+    assert missing.output == f"Error: {tmp_path}/nope/x.csv: cannot write: no such directory\n"
+    for empty in ("", "  "):
+        result = run(cli, [*base, "-o", empty])
+        assert result.exit_code == 2 and "the file name is empty" in result.output
+        assert "Traceback" not in result.output
+    if Path("/proc/version").is_file():  # a directory that takes no new file
+        proc = run(cli, [*base, "-o", "/proc/version"])
+        assert proc.exit_code == 1 and proc.output.startswith(
+            "Error: /proc/version: cannot write: cannot create a file in /proc"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_export_leaves_no_temporary_file_and_the_old_file_whole(
+    replay: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    target = tmp_path / "coverage.csv"
+    target.write_text("the previous export\n", encoding="utf-8")
+
+    def disk_full(out: Any, *args: Any, **kwargs: Any) -> int:
+        out.write("item_id,outlet\n" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("tracker.app.write_rows", disk_full)
+    with pytest.raises(OutputError, match=r"coverage\.csv: cannot write: No space left on device"):
+        replay.export(target)
+    assert target.read_text(encoding="utf-8") == "the previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["coverage.csv"]
+
+
+def test_export_follows_a_link_and_writes_a_pipe_in_place(replay: Tracker, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "coverage.csv"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    rows = replay.export(link)
+    assert link.is_symlink() and len(real.read_text(encoding="utf-8").splitlines()) == rows + 1
+    # a pipe (like a terminal's /dev/stdout) is written, not renamed over
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(
+        target=lambda: received.append(pipe.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    assert replay.export(pipe) == rows
+    reader.join(30)
+    assert received and received[0] == real.read_text(encoding="utf-8")
+    names = sorted(p.name for p in tmp_path.rglob("*"))
+    assert names == ["coverage.csv", "data", "latest.csv", "pipe"]
 
 
 class Discard(io.TextIOBase):
@@ -602,6 +858,64 @@ def test_times_and_ages_as_users_type_them() -> None:
             parse_age(bad)
     with pytest.raises(NotFoundError):
         Store.memory().outlet_id("Nobody")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "troops", "--since", "99999999d"], "--since: 99999999d reaches before year 1"),
+        (["search", "troops", "--until", "9" * 30 + "h"], f"--until: {'9' * 30}h reaches before"),
+        (["search", "troops", "--since", "9" * 5000 + "d"], "reaches before year 1"),
+        (["export", "--since", "99999999d"], "--since: 99999999d reaches before year 1"),
+        (["export", "--until", "9999-12-31T23:59-05:00"], "--until: 9999-12-31T23:59-05:00 is"),
+        (["prune", "--older-than", "99999999d"], "--older-than: 99999999d reaches before year 1"),
+        (["prune", "--older-than", "99999999999w"], "--older-than: 99999999999w reaches before"),
+    ],
+)
+def test_ages_and_times_beyond_the_calendar_are_one_clear_error(
+    replay_db: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["-c", str(replay_db), *args, *(["--dry-run"] * (args[0] == "prune"))]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert message in result.output
+
+
+def test_age_units_are_unambiguous() -> None:
+    """There is no month unit, so "6M" (six months to many readers) is refused, not read as six
+    minutes: prune would delete nearly everything. Minutes are "min"."""
+    assert parse_age("45min") == parse_age("45 MIN") == timedelta(minutes=45)
+    now = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
+    assert parse_when("90min", now, LONDON) == now - timedelta(minutes=90)
+    for ambiguous in ("6M", "6m", "45 m"):
+        with pytest.raises(QueryError, match=r"could mean minutes or months; write 45min"):
+            parse_age(ambiguous)
+        with pytest.raises(QueryError, match=r"could mean minutes or months"):
+            parse_when(ambiguous, now, LONDON)
+
+
+def test_prune_refuses_an_ambiguous_age(replay_db: Path, tmp_path: Path) -> None:
+    config = copy_replay(replay_db, tmp_path)
+    result = CliRunner().invoke(cli, ["-c", str(config), "prune", "--older-than", "6M"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --older-than: '6M': 'M' could mean minutes or months; write 45min for minutes, "
+        "or days or weeks (180d, 26w) for longer\n"
+    )
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 100
+
+
+@pytest.mark.parametrize("value", ["0d", "0h", "last tuesday", "2025-13-01", "-3d"])
+def test_every_bad_since_gets_the_same_message(replay_db: Path, value: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "search", "troops", "--since", value])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --since: expected a time such as 7d, 36h, today, 2025-08-18 or "
+        f"2025-08-18T14:30, got {value!r}\n"
+    )
 
 
 RUNAWAY = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"

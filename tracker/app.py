@@ -13,9 +13,7 @@ do from the command line can be done from Python the same way::
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,14 +26,15 @@ import httpx
 
 from .articles import ArticleDraft, Citation, cited_outlets, read_article
 from .config import Config, article_location, load_config
-from .digest import FORMATS, DigestOutput, local_today, render_day, write_digest
+from .digest import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .fetch import make_client, safe_get
+from .files import atomic_text_file
 from .hosts import HostGate
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .parse import discover_feed_links
 from .pipeline import Context, cluster_new_items, run_cycle
-from .query import literal_match, parse_age, parse_when, timezone_spans
+from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .status import service_status
 from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
@@ -411,17 +410,17 @@ class Tracker:
         With ``write`` the files are replaced atomically in ``digest.directory``:
         ``YYYY-MM-DD.md``, ``YYYY-MM-DD.html`` and ``digests.atom`` (the newest ``digest.keep``
         digests of the directory). Without it nothing is written (``tracker digest --stdout``).
+        A day that has not started yet raises ``DigestError``.
         """
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
             raise ValueError(f"digest formats are {', '.join(FORMATS)}; got {list(formats)}")
+        now = self.clock()
+        today = local_today(now, self.config.tz)
+        day = day or today
+        check_day(day, today, self.config.tz)
         output = render_day(
-            self.store,
-            self.config.digest,
-            day or self.local_today(),
-            tz=self.config.tz,
-            now=self.clock(),
-            formats=formats,
+            self.store, self.config.digest, day, tz=self.config.tz, now=now, formats=formats
         )
         return write_digest(output, self.config.digest.directory) if write else output
 
@@ -436,8 +435,9 @@ class Tracker:
 
         Every file is written atomically (temporary file in the same directory, fsync, rename):
         a reader never sees half a digest and a failure leaves the previous files intact.
-        Raises ``OutputError`` when the directory cannot be written and ``StorageError`` when
-        the database cannot be read; both are ``TrackerError``.
+        Raises ``OutputError`` when the directory cannot be written, ``StorageError`` when the
+        database cannot be read and ``DigestError`` for a day not started yet; all are
+        ``TrackerError``.
         """
         return list(self.digest(day).paths)
 
@@ -490,12 +490,13 @@ class Tracker:
             raise QueryError("search: the query is empty")
         if article_id is not None:
             self.store.article(article_id)
+        start, end = self._window(since, until)
         return self.store.search(
             match,
             article_id=article_id,
-            outlet_id=self.store.outlet_id(outlet) if outlet else None,
-            since=self._when(since),
-            until=self._when(until),
+            outlet_id=self._outlet_id(outlet),
+            since=start,
+            until=end,
             limit=limit or None,
         )
 
@@ -520,13 +521,12 @@ class Tracker:
             raise QueryError(f"export: unknown format {fmt!r}; expected csv, json or jsonl")
         if article_id is not None:
             self.store.article(article_id)
+        start, end = self._window(since, until)
         with self._read_only() as reader:
-            rows = reader.coverage(
-                article_id, tier=tier, since=self._when(since), until=self._when(until)
-            )
+            rows = reader.coverage(article_id, tier=tier, since=start, until=end)
             if not isinstance(destination, str | Path):
                 return write_rows(destination, rows.columns, rows, fmt, json_columns=["reasons"])
-            with _atomic_file(Path(destination)) as out:
+            with atomic_text_file(Path(destination)) as out:
                 return write_rows(out, rows.columns, rows, fmt, json_columns=["reasons"])
 
     def prune(
@@ -543,10 +543,10 @@ class Tracker:
 
         ``dry_run`` only counts. Linked items are the coverage, so they stay by default.
         """
-        age = parse_age(older_than) if isinstance(older_than, str) else older_than
-        if age <= timedelta(0):
+        if isinstance(older_than, timedelta) and older_than <= timedelta(0):
             raise QueryError("prune: --older-than must be a positive age such as 90d")
-        cutoff = self.clock() - age
+        with naming("--older-than"):
+            cutoff = ago(older_than, self.clock())
         counts = self.store.prune(
             cutoff, include_linked=include_linked, dry_run=dry_run, progress=progress
         )
@@ -564,10 +564,32 @@ class Tracker:
         finally:
             reader.close()
 
-    def _when(self, value: datetime | str | None) -> datetime | None:
+    def _window(
+        self, since: datetime | str | None, until: datetime | str | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """--since and --until as times; a window that ends before it starts is an error, not
+        a silent empty result."""
+        start, end = self._when(since, "--since"), self._when(until, "--until")
+        if start is not None and end is not None and start >= end:
+            order = "after" if start > end else "the same time as"
+            raise QueryError(
+                f"--since {_shown(since)} is {order} --until {_shown(until)}: nothing can match "
+                "(--since is the start, --until the end)"
+            )
+        return start, end
+
+    def _outlet_id(self, outlet: str | None) -> int | None:
+        if outlet is None:
+            return None
+        if not outlet.strip():
+            raise QueryError("--outlet: the outlet name is empty")
+        return self.store.outlet_id(outlet.strip())
+
+    def _when(self, value: datetime | str | None, option: str) -> datetime | None:
         if value is None or isinstance(value, datetime):
             return value
-        return parse_when(value, self.clock(), self.config.tz)
+        with naming(option):
+            return parse_when(value, self.clock(), self.config.tz)
 
     # --- service ---------------------------------------------------------------------------------
 
@@ -615,16 +637,5 @@ class PruneReport:
         return [{"table": t, "rows": self.counts.get(t, 0)} for t in PRUNED_TABLES]
 
 
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[TextIO]:
-    """A text file at ``path`` that appears only once it is completely written."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            yield out
-        # mkstemp makes the file private; give it the mode a plain open() would have
-        os.chmod(temporary, path.stat().st_mode if path.exists() else 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _shown(value: datetime | str | None) -> str:
+    return value.strip() if isinstance(value, str) else str(value)

@@ -134,7 +134,14 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), help="At most N items.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="At most N items (stories with --stories); 0 for all.",
+)
 @click.option(
     "--stories",
     "by_story",
@@ -605,7 +612,8 @@ class DayParam(click.ParamType):
     "--date",
     "day",
     type=DayParam(),
-    help="The local day to digest: YYYY-MM-DD, today or yesterday (default: today).",
+    help="The local day to digest: YYYY-MM-DD, today or yesterday (default: today, so far); "
+    "not a day still to come.",
 )
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the digest; write no file.")
 @click.option(
@@ -668,24 +676,48 @@ def _digest_line(d: DayDigest) -> str:
 # --- querying ------------------------------------------------------------------------------------
 
 
+#: ages take the units min, h, d and w; "m" is refused as ambiguous (minutes or months?)
+_SINCE_HELP = (
+    "Published at or after: an age (45min, 36h, 7d, 2w), today, yesterday, 2025-08-18 (local "
+    "midnight) or 2025-08-18T14:30."
+)
+
+
 def output_options(func: F) -> F:
-    """--csv / --json / --jsonl; without one: a table on a terminal, tab-separated when piped."""
-    for flag, fmt, text in reversed(
-        (
-            ("--csv", "csv", "CSV with a header row."),
-            ("--json", "json", "A JSON array of objects."),
-            ("--jsonl", "jsonl", "One JSON object per line."),
-        )
-    ):
-        func = click.option(flag, "fmt", flag_value=fmt, help=text)(func)
-    return func
+    """--csv / --json / --jsonl, at most one, passed on as ``fmt`` (None without one: a table
+    on a terminal, tab-separated when piped)."""
+    # one flag each: flags sharing one variable let the last one given win in silence
+    flags = (
+        ("--csv", "csv", "CSV with a header row."),
+        ("--json", "json", "A JSON array of objects."),
+        ("--jsonl", "jsonl", "One JSON object per line."),
+    )
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = [flag for flag, fmt, _ in flags if kwargs.pop(f"fmt_{fmt}")]
+        if len(given) > 1:
+            names = ", ".join(given[:-1]) + " and " + given[-1]
+            raise click.UsageError(f"{names} cannot be combined: give one format")
+        return func(*args, fmt=given[0].lstrip("-") if given else None, **kwargs)
+
+    for flag, fmt, text in reversed(flags):
+        wrapper = click.option(flag, f"fmt_{fmt}", is_flag=True, help=text)(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_format(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """A --format given twice is an error, not the last one winning."""
+    if len(set(value)) > 1:
+        raise click.BadParameter(f"give one format, not {' and '.join(dict.fromkeys(value))}")
+    return value[0] if value else None
 
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
 @click.option("--article", "article_id", type=int, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
-@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
 @click.option(
     "--limit",
@@ -775,10 +807,21 @@ def query(
 ) -> None:
     """Run one read-only SQL statement against the database and print its rows.
 
-    The connection cannot write: INSERT, UPDATE, DELETE, DROP, ATTACH, PRAGMA and
-    load_extension() are refused. Views for the common questions: coverage, daily_coverage,
-    first_reports, feed_health (see docs/schema.md). Rows stream, so --csv and --jsonl handle
-    any size.
+    SELECT (also WITH ... SELECT, VALUES, EXPLAIN SELECT) runs, one statement at a time.
+    Views for the common questions: coverage, daily_coverage, first_reports, feed_health (see
+    docs/schema.md). Rows stream, so --csv and --jsonl handle any size.
+
+    The connection cannot change anything. Refused: writes (INSERT, REPLACE, UPDATE, DELETE),
+    schema changes (CREATE, DROP, ALTER, REINDEX, ANALYZE, VACUUM), ATTACH and DETACH, BEGIN
+    and SAVEPOINT, load_extension() and fts3_tokenizer(), and every PRAGMA except these, which
+    only read the schema or the build: table_info, table_xinfo, table_list, index_list, index_info,
+    index_xinfo, foreign_key_list, database_list, collation_list, function_list, module_list,
+    pragma_list, compile_options and data_version. Those work as a statement, PRAGMA
+    table_info(items), or as a table, SELECT name FROM pragma_table_info('items').
+
+    Each result column needs a name of its own: two of the same name (SELECT items.id,
+    feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
+    null in JSON and JSONL, which have no such number, and as an empty cell in CSV and TSV.
 
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
@@ -786,21 +829,33 @@ def query(
         write_rows(_stdout(), rows.columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
+class _OutputPath(click.Path):
+    """A file to write; an empty name is a usage error (as a path it would mean the current
+    directory)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("the file name is empty: give a path, or - for standard output", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
-@click.option("--since", metavar="WHEN", help="Published at or after: 7d, 36h, today, 2025-08-18.")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "json", "jsonl"]),
+    multiple=True,
+    callback=_one_format,
     help="Output format (default: from the --output suffix, else csv).",
 )
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    type=_OutputPath(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
     help="File to write (default: stdout); it appears only once complete.",
 )
 @pass_state
@@ -842,7 +897,7 @@ def export(
     metavar="AGE",
     required=True,
     help="Items not seen in any feed for this long, and log rows (fetches, service cycles) "
-    "this old: 90d, 12w.",
+    "this old: 90d, 12w, 36h or 45min (units min, h, d, w; no month unit).",
 )
 @click.option("--include-linked", is_flag=True, help="Remove old linked items (coverage) too.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")

@@ -37,6 +37,7 @@ from .digest_data import (
     Totals,
 )
 from .digest_render import render_atom, render_html, render_markdown
+from .errors import DigestError
 from .files import atomic_write_files
 from .store import Store, StoredArticle, from_db, to_db
 
@@ -62,6 +63,24 @@ def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def local_today(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
+
+
+def check_day(day: date, today: date, tz: ZoneInfo) -> None:
+    """Refuse a day that has not started yet (its digest would be empty and say "in
+    progress"), and one whose timeline reaches past the ends of the calendar."""
+    if day > today:
+        raise DigestError(
+            f"{day} has not started yet in {tz.key} (today is {today}): a digest shows a past "
+            "day, or today so far"
+        )
+    try:
+        day_window(day - timedelta(days=TIMELINE_DAYS - 1), tz)
+        day_window(day, tz)
+    except OverflowError:
+        raise DigestError(
+            f"{day} is beyond the calendar for a digest: the day and the {TIMELINE_DAYS - 1} "
+            "days before it (its timeline) must fall within the years 1 to 9999"
+        ) from None
 
 
 def select_day(

@@ -198,6 +198,11 @@ class Formatter:
         )
 
     @property
+    def the_day(self) -> str:
+        """How the digest names its day: "today" while the day runs, "that day" once it ended."""
+        return "that day" if self.digest.complete else "today"
+
+    @property
     def status(self) -> str:
         d = self.digest
         if d.complete:

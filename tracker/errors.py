@@ -101,6 +101,10 @@ class NotAFeedError(ParseError):
     hard = True
 
 
+class DigestError(TrackerError):
+    """A digest was asked for a day it cannot show: one not started yet, or beyond the calendar."""
+
+
 class OutputError(TrackerError):
     """An output file (a digest) could not be written; the previous file is left intact."""
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from .errors import OutputError
 
@@ -83,6 +85,71 @@ def _stage(path: Path, data: bytes) -> Path:
             raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     return tmp
+
+
+@contextlib.contextmanager
+def atomic_text_file(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text file at ``path`` written as a stream, that appears only once complete.
+
+    For output too large to hold in memory (an export): the text goes to a temporary file
+    beside ``path``, renamed over it when the block ends. Any failure, inside the block or
+    out, removes the temporary file and leaves ``path`` as it was; one the file system
+    reports is an ``OutputError`` naming the path. A symbolic link is followed (the file it
+    points to is replaced, not the link), and a device or a pipe (``/dev/null``, a terminal's
+    ``/dev/stdout``) is written directly: there is nothing to rename over it.
+    """
+    path = Path(path)
+    if _is_special(path):  # stat follows links, /dev/stdout's to a pipe included
+        with _writing(path), path.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    target = path.resolve()
+    with _writing(path):
+        mode = target.stat().st_mode & 0o777 if target.exists() else NEW_FILE_MODE
+        try:
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+        except OSError as exc:
+            if not target.parent.is_dir():
+                raise  # _writing says "no such directory"
+            # the directory is there but takes no new file (read-only, or /proc)
+            raise OSError(
+                exc.errno, f"cannot create a file in {target.parent}: {exc.strerror}"
+            ) from None
+    tmp = Path(tmp_name)
+    try:
+        with _writing(path):
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                yield out
+            os.chmod(tmp, mode)  # mkstemp makes the file private
+            os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _is_special(path: Path) -> bool:
+    """An existing file that is not a regular file or a directory: a device, pipe or socket."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode) and not path.is_dir()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """OSErrors inside become one OutputError line: which file, and why."""
+    try:
+        yield
+    except OSError as exc:
+        if not path.parent.is_dir():
+            reason = "no such directory"
+        elif path.is_dir():
+            reason = "it is a directory"
+        else:
+            reason = exc.strerror or str(exc)
+        raise OutputError(f"{path}: cannot write: {reason}") from None
 
 
 def _fsync_directory(directory: Path) -> None:

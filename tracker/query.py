@@ -8,6 +8,8 @@ reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,8 +21,10 @@ from .models import as_utc
 #: ingest, and outside this range the nearest span's offset applies
 SPAN_YEARS = (1990, 2100)
 
-_AGE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$", re.I)
-_AGE_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+)\s*(min|h|d|w)\s*$", re.I)
+_AGE_UNITS = {"min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: "6M" reads as six months as easily as six minutes, and prune deletes by it: no "m" unit
+_AMBIGUOUS_AGE = re.compile(r"^\s*\d+\s*(m)\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -33,36 +37,74 @@ class TimeSpan:
 
 
 def parse_age(text: str) -> timedelta:
-    """``90d``, ``36h``, ``2w``, ``45m`` → a positive duration."""
+    """``90d``, ``36h``, ``2w``, ``45min`` → a positive duration (units: min, h, d, w)."""
+    age = _age(text)
+    if age is None:
+        raise QueryError(f"expected an age such as 90d, 36h, 2w or 45min, got {text!r}")
+    return age
+
+
+def ago(age: timedelta | str, now: datetime) -> datetime:
+    """The moment ``age`` (a duration, or an age as users type it) before ``now``."""
+    delta = parse_age(age) if isinstance(age, str) else age
+    try:
+        return now - delta
+    except OverflowError:
+        shown = age.strip() if isinstance(age, str) else str(age)
+        raise QueryError(f"{shown} reaches before year 1") from None
+
+
+def _age(text: str) -> timedelta | None:
+    """``text`` as a positive age, or None when it is not one."""
+    ambiguous = _AMBIGUOUS_AGE.match(text)
+    if ambiguous:
+        raise QueryError(
+            f"{text.strip()!r}: '{ambiguous.group(1)}' could mean minutes or months; write "
+            "45min for minutes, or days or weeks (180d, 26w) for longer"
+        )
     match = _AGE.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise QueryError(f"expected an age such as 90d, 36h, 2w or 45m, got {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2).lower()])
+    if not match or not match.group(1).strip("0"):
+        return None
+    try:
+        return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2).lower()])
+    except (OverflowError, ValueError):  # beyond timedelta, or too many digits for int()
+        raise QueryError(f"{text.strip()} reaches before year 1") from None
 
 
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     """A point in time as users type it, as an aware UTC datetime.
 
-    ``7d`` / ``36h`` (that long before now), ``today`` / ``yesterday`` (local midnight),
+    ``7d`` / ``36h`` / ``45min`` (that long before now), ``today`` / ``yesterday`` (local midnight),
     ``2025-08-18`` (local midnight of that day), ``2025-08-18T14:30`` (local time) or a time
     with ``Z`` or an offset. Local means the configured time zone.
     """
     value = text.strip()
-    if _AGE.match(value):
-        return now - parse_age(value)
+    if _age(value) is not None:
+        return ago(value, now)
     today = now.astimezone(tz).date()
     named = {"today": today, "yesterday": today - timedelta(days=1)}
-    if value.lower() in named:
-        return local_midnight(named[value.lower()], tz)
     try:
+        if value.lower() in named:
+            return local_midnight(named[value.lower()], tz)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+        if len(value) == 10:  # a bare date: its local midnight
+            return local_midnight(parsed.date(), tz)
+        return as_utc(parsed, tz)
     except ValueError:
         raise QueryError(
             f"expected a time such as 7d, 36h, today, 2025-08-18 or 2025-08-18T14:30, got {text!r}"
         ) from None
-    if len(value) == 10:  # a bare date: its local midnight
-        return local_midnight(parsed.date(), tz)
-    return as_utc(parsed, tz)
+    except OverflowError:  # in UTC the time falls before year 1 or after 9999
+        raise QueryError(f"{value} is outside the calendar (years 1 to 9999 in UTC)") from None
+
+
+@contextmanager
+def naming(option: str) -> Iterator[None]:
+    """QueryErrors raised inside start with the option whose value caused them."""
+    try:
+        yield
+    except QueryError as exc:
+        raise QueryError(f"{option}: {exc}") from None
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -976,9 +976,8 @@ class Store:
             return self._rows(sql, params)
         except sqlite3.OperationalError as exc:
             raise QueryError(
-                f"search: {match!r} is not a valid full-text query ({exc}); put phrases in "
-                'double quotes ("security guarantees"), or use --literal to match the words '
-                "as typed"
+                f"search: {match!r} is not a valid full-text query ({exc}); "
+                f"{_fts_hint(match, str(exc))}"
             ) from None
 
     def prune(
@@ -1321,6 +1320,26 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
 #: when an item was reported: the outlet's published time, or first-seen when the feed gave none
 _REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
 
+
+def _fts_hint(match: str, error: str) -> str:
+    """What to write instead, for the FTS5 mistakes people make most."""
+    if "no such column" in error and "-" in match:
+        # FTS5 reads "-russia" (and "ukraine-russia") as a column filter, not as negation
+        return (
+            "a '-' is not negation in this syntax: write 'ukraine NOT russia' to leave a word "
+            'out, put hyphenated words in double quotes ("ukraine-russia"), or use --literal'
+        )
+    if "no such column" in error:
+        return (
+            "'word:' filters on a column (title or summary): put the text in double quotes, or "
+            "use --literal"
+        )
+    return (
+        'put phrases in double quotes ("security guarantees"), or use --literal to match the '
+        "words as typed"
+    )
+
+
 SEARCH_SQL = """
 WITH best AS (
   SELECT items_fts.rowid AS id, bm25(items_fts, 2.0, 1.0) AS rank
@@ -1484,6 +1503,8 @@ class ReadOnlyStore:
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
         """Run one statement; its rows stream as dicts while the Rows object is iterated."""
+        if _statement_text(sql) == "":
+            raise QueryError("the SQL statement is empty")
         self._refused = self._stopped = None
         self._deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
@@ -1495,6 +1516,7 @@ class ReadOnlyStore:
                 self._refused = _statement_name(sql) or self._refused
             raise QueryError(self._explain(exc)) from None
         columns = tuple(d[0] for d in cursor.description or ())
+        _check_distinct(columns)
         return Rows(columns, cursor, self._explain)
 
     def coverage(
@@ -1538,11 +1560,39 @@ class ReadOnlyStore:
             return "the query connection is read-only: it cannot change the database"
         if "no such table" in message:
             return f"{message} (tables and views: SELECT name FROM sqlite_master)"
+        if re.match(r"Binding \d+ has no name", message):
+            return (
+                "the statement has a parameter with no name (?), and values are given by name: "
+                "write :name in the SQL (WHERE article_id = :article) and pass it with "
+                "-p article VALUE"
+            )
+        missing = re.search(r"value for binding parameter \W?(\w+)", message)
+        if missing:
+            name = missing.group(1)
+            return f"the statement's parameter :{name} has no value: pass one with -p {name} VALUE"
         return f"SQL error: {message}"
 
 
+def _check_distinct(columns: Sequence[str]) -> None:
+    """Rows are dicts keyed by column name: a second column of the same name would silently
+    replace the first (SELECT i.id, f.id ...), so it is an error instead."""
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise QueryError(
+                f"the result has two columns named {column!r}: give each its own name with AS "
+                "(SELECT items.id AS item_id, feeds.id AS feed_id ...)"
+            )
+        seen.add(column)
+
+
+def _statement_text(sql: str) -> str:
+    """The SQL without its comments, blanks and semicolons: empty when there is no statement."""
+    return re.sub(r"--[^\n]*|/\*.*?(?:\*/|$)|[\s;]+", " ", sql, flags=re.S).strip()
+
+
 def _statement_name(sql: str) -> str | None:
-    words = re.findall(r"[A-Za-z_]+", re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S))[:3]
+    words = re.findall(r"[A-Za-z_]+", _statement_text(sql))[:3]
     if not words or words[0].upper() in ("WITH", "SELECT", "VALUES", "EXPLAIN"):
         return None
     first = words[0].upper()

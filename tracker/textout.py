@@ -7,6 +7,7 @@ import contextlib
 import csv
 import itertools
 import json
+import math
 import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -79,8 +80,9 @@ def write_rows(
     """Write rows as they come (constant memory, except an on-screen table); returns the count.
 
     ``json_columns`` hold JSON text that JSON and JSONL output embed as values (a list, not a
-    string); CSV and TSV keep the text. An on-screen table stops at ``max_table_rows`` and says
-    so, since nobody reads more on a terminal.
+    string); CSV and TSV keep the text. An infinite float (SQLite's ``1e400``) is null in JSON,
+    which has no such number, and so an empty cell in CSV and TSV too. An on-screen table
+    stops at ``max_table_rows`` and says so, since nobody reads more on a terminal.
     """
     if fmt == "table" and tty:
         return _write_screen_table(out, columns, rows, max_table_rows, widths)
@@ -124,7 +126,14 @@ def _write_csv(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        values = [row.get(c) for c in columns]
+        # inline rather than a call per cell: an export writes millions of cells
+        writer.writerow(
+            [
+                "" if v is None or (v.__class__ is float and not math.isfinite(v)) else v
+                for v in values
+            ]
+        )
         count += 1
     return count
 
@@ -147,7 +156,21 @@ def _write_jsonl(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, A
 
 
 def _json_line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, default=_json_default)
+    try:
+        return json.dumps(row, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except ValueError:  # inf (SQLite's 1e400): JSON has no such number, and Infinity is invalid
+        return json.dumps(_finite(row), ensure_ascii=False, default=_json_default)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every infinite or NaN float, however deep, as None (null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -166,7 +189,8 @@ def _decoded(row: dict[str, Any], json_columns: Sequence[str]) -> dict[str, Any]
 
 
 def _tsv_cell(value: Any) -> str:
-    """Exact values (no rounding), on one line: tabs and newlines become spaces."""
-    if value is None:
+    """Exact values (no rounding), on one line: tabs and newlines become spaces; no value, or
+    an infinite float, is an empty cell (as in CSV and, as null, in JSON)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
