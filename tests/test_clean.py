@@ -25,6 +25,9 @@ from tracker.urls import feed_url
         ),
         ("http://example.com:80/a", "http://example.com/a"),
         ("https://example.com:8443/a", "https://example.com:8443/a"),
+        # an IPv6 host keeps its brackets, or its port could not be told from its address
+        ("http://[2001:db8::1]:8080/a", "http://[2001:db8::1]:8080/a"),
+        ("HTTPS://Example.COM.:443/a#top", "https://example.com/a"),
         (
             "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid=1&url=https%3a%2f%2f"
             "www.reuters.com%2fworld%2feurope%2fstory-2025-08-19%2f&c=1",

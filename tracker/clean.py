@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import ftfy
 import nh3
 
+from .urls import normal_authority
+
 #: tags kept in stored summary HTML; everything else is stripped, scripts and styles with content
 SAFE_TAGS = {"a", "p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "q", "cite"}
 SAFE_ATTRIBUTES = {"a": {"href", "title"}}
@@ -123,15 +125,11 @@ def canonical_url(url: str | None) -> str | None:
         url = unwrap_search_link(url)
     try:
         parts = urlsplit(url)
-        port = parts.port
+        scheme, netloc = normal_authority(parts)
     except ValueError:
         return None
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if scheme not in SAFE_SCHEMES or not host:
+    if scheme not in SAFE_SCHEMES or not parts.hostname:
         return None
-    default_port = {"http": 80, "https": 443}[scheme]
-    netloc = host if port in (None, default_port) else f"{host}:{port}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)

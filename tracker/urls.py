@@ -8,7 +8,7 @@ this module).
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 
 def url_problem(url: str) -> str | None:
@@ -69,14 +69,20 @@ def feed_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
-        port = parts.port
+        scheme, netloc = normal_authority(parts)
     except ValueError:
         return url
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    return urlunsplit((scheme, userinfo + at + netloc, parts.path or "/", parts.query, ""))
+
+
+def normal_authority(parts: SplitResult) -> tuple[str, str]:
+    """Scheme and host:port of a split URL in one form: lower case, no trailing dot on the
+    host, no default port, IPv6 in brackets. Raises ValueError for a port that is no number."""
     scheme = parts.scheme.lower()
+    port = parts.port
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
         host = f"[{host}]"  # IPv6: hostname drops the brackets
     default_port = {"http": 80, "https": 443}.get(scheme)
-    netloc = host if port in (None, default_port) else f"{host}:{port}"
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    return urlunsplit((scheme, userinfo + at + netloc, parts.path or "/", parts.query, ""))
+    return scheme, host if port in (None, default_port) else f"{host}:{port}"
