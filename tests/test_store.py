@@ -147,3 +147,41 @@ def test_views_are_created_by_their_own_migration_on_an_older_database(tmp_path:
     again = Store.open(tmp_path / "t.db")
     assert set(again.db.view_names()) >= {"coverage", "daily_coverage", "first_reports"}
     assert again.timezone() == "UTC"
+
+
+def test_upgrade_stores_feed_urls_in_the_form_config_sync_looks_for(tmp_path: Path) -> None:
+    """Feeds stored before URLs were normalised keep their id (and items) after an upgrade,
+    instead of being disabled and added again under the new spelling."""
+    from datetime import UTC, datetime
+
+    from tracker.models import FeedSource
+    from tracker.urls import feed_url
+
+    now = datetime(2025, 8, 19, tzinfo=UTC)
+    store = Store.open(tmp_path / "t.db", create=True)
+    store.sync_config_feeds(
+        [
+            FeedSource(url="https://a.example/rss", outlet="A"),
+            FeedSource(url="https://b.example/rss", outlet="B"),
+        ],
+        now,
+    )
+    with store.transaction():
+        # as schema 5 stored them: spelled as typed; the second one collides once normalised
+        store.db.execute("UPDATE feeds SET url = 'HTTPS://A.example:443/rss#top' WHERE id = 1")
+        store.db.execute(
+            "INSERT INTO feeds (url, outlet_id, enabled, consecutive_errors, "
+            "consecutive_hard_errors) VALUES ('https://B.example/rss', 2, 1, 0, 0)"
+        )
+    store.db.conn.execute("PRAGMA user_version = 5")
+    store.close()
+    upgraded = Store.open(tmp_path / "t.db")
+    urls = dict(upgraded.db.execute("SELECT id, url FROM feeds ORDER BY id").fetchall())
+    assert urls == {
+        1: "https://a.example/rss",
+        2: "https://b.example/rss",
+        3: "https://B.example/rss",
+    }
+    upgraded.sync_config_feeds([FeedSource(url=feed_url("https://A.example/rss"), outlet="A")], now)
+    assert upgraded.db.execute("SELECT id FROM feeds WHERE enabled = 1").fetchall() == [(1,)]
+    upgraded.close()

@@ -31,6 +31,7 @@ import sqlite_utils
 
 from .errors import ConflictError, NotFoundError, QueryError, StorageError
 from .models import CleanItem, CycleSummary, FeedResult, FeedSource, FeedState, Outlet, Relevance
+from .urls import feed_url
 
 BUSY_TIMEOUT_MS = 10_000
 APPLICATION_ID = 0x54524B31  # "TRK1": tells a tracker database from any other SQLite file
@@ -2093,10 +2094,23 @@ def _m5_service(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m6_feed_urls(db: sqlite_utils.Database) -> None:
+    """Feed URLs in the one form config.yaml and ``feeds add`` now store (``urls.feed_url``), so
+    a feed stored before under another spelling is not taken for a new one and disabled. Where
+    two stored feeds share that form, both stay as they are and config sync sorts them out."""
+    taken = {row[0] for row in db.execute("SELECT url FROM feeds")}
+    for feed_id, url in db.execute("SELECT id, url FROM feeds").fetchall():
+        normal = feed_url(url)
+        if normal != url and normal not in taken:
+            db.execute("UPDATE feeds SET url = ? WHERE id = ?", (normal, feed_id))
+            taken.add(normal)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
     _m3_relevance_model,
     _m4_query_views,
     _m5_service,
+    _m6_feed_urls,
 ]
