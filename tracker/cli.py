@@ -65,6 +65,13 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
+def limit_option(default: int, help: str) -> Callable[[F], F]:
+    """--limit / -n N, where 0 means no limit in every command that takes one."""
+    return click.option(
+        "--limit", "-n", type=click.IntRange(min=0), default=default, show_default=True, help=help
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
@@ -134,14 +141,7 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
-@click.option(
-    "--limit",
-    "-n",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="At most N items (stories with --stories); 0 for all.",
-)
+@limit_option(0, "At most N items (stories with --stories); 0 for all.")
 @click.option(
     "--stories",
     "by_story",
@@ -466,8 +466,8 @@ def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
         raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
     with state.tracker() as t:
         added = t.add_feed(url, outlet, kind)
-    state_ = "" if added.created else " already exists"
-    click.echo(f"feed {added.feed_id}{state_}: {added.url} ({added.outlet})")
+    exists = "" if added.created else " already exists"
+    click.echo(f"feed {added.feed_id}{exists}: {added.url} ({added.outlet})")
 
 
 @feeds.command("discover")
@@ -541,7 +541,7 @@ def demo(keep: Path | None) -> None:
     once per replayed day, polls again to show conditional GET and zero duplicates, and prints the
     coverage linked to the shipped article. No network needed.
 
-    Example: tracker demo --keep /tmp/tracker-demo
+    Example: tracker demo --keep tracker-demo
     """
     from .demo import run_demo
 
@@ -719,14 +719,7 @@ def _one_format(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
-@click.option(
-    "--limit",
-    "-n",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="At most N results; 0 for all.",
-)
+@limit_option(20, "At most N results; 0 for all.")
 @click.option("--literal", is_flag=True, help="Match the words as typed, ignoring FTS syntax.")
 @output_options
 @pass_state
