@@ -29,8 +29,8 @@ from tests.cluster_eval import (
     stored_stories,
     tune,
 )
-from tracker.cluster import Params
-from tracker.demo import run_demo
+from tracker.demo.run import run_demo
+from tracker.score.cluster import Params
 
 
 def describe(p: Params) -> str:

@@ -98,7 +98,7 @@ def main() -> None:
             paths.append(f"/{i}-{f.name}")
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "tracker.localserver", served, str(port)],
+            [sys.executable, "-m", "tracker.demo.localserver", served, str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tracker.app import Tracker  # noqa: E402
-from tracker.articles import read_article  # noqa: E402
 from tracker.config import load_config  # noqa: E402
+from tracker.ingest.articles import read_article  # noqa: E402
+from tracker.ingest.normalise import normalise_item  # noqa: E402
 from tracker.models import ParsedItem  # noqa: E402
-from tracker.normalise import normalise_item  # noqa: E402
-from tracker.relevance import ArticleProfile, Doc, build_model, score_doc  # noqa: E402
-from tracker.store import Store, to_db  # noqa: E402
+from tracker.score.relevance import ArticleProfile, Doc, build_model, score_doc  # noqa: E402
+from tracker.storage import Store, to_db  # noqa: E402
 
 ARCHIVE = ROOT / "tests" / "data" / "archive-2025"
 ARTICLE = ROOT / "articles" / "shifting-sands-of-support.txt"

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.app import Tracker  # noqa: E402
 from tracker.config import load_config  # noqa: E402
-from tracker.dispatch import CycleReport, Dispatcher  # noqa: E402
 from tracker.models import ManualClock  # noqa: E402
+from tracker.service.dispatch import CycleReport, Dispatcher  # noqa: E402
 
 REPLAY = ROOT / "tracker" / "demo_data" / "replay"
 OUTLETS = ("guardian-world", "bloomberg-politics", "ft-world", "lemonde-en", "nbc-world", "bbc")
@@ -75,7 +75,7 @@ def generation(body: bytes, gen: str) -> bytes:
 
 
 def serve(port: int, feeds: int, change_every: int) -> None:
-    from tracker.localserver import Document, FeedServer, serve_document
+    from tracker.demo.localserver import Document, FeedServer, serve_document
 
     days = snapshots()
     lock = threading.Lock()

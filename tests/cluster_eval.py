@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tracker import cluster
-from tracker.clean import canonical_url
-from tracker.pipeline import IDF_PERIOD
+from tracker.ingest.clean import canonical_url
+from tracker.score import cluster
+from tracker.update.pipeline import IDF_PERIOD
 
 DATA = Path(__file__).parent / "data"
 HALVES = {"15-19 Aug": ("2025-08-15", "2025-08-19"), "20-24 Aug": ("2025-08-20", "2025-08-24")}

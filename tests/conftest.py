@@ -10,7 +10,7 @@ import pytest
 
 from tracker.app import Tracker
 from tracker.config import load_config
-from tracker.localserver import FeedServer
+from tracker.demo.localserver import FeedServer
 from tracker.models import ManualClock
 
 DATA = Path(__file__).parent / "data"
@@ -75,7 +75,7 @@ def make_tracker(tmp_path: Path, clock: ManualClock) -> Iterator:
 def replay_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's database: real snapshots of six feeds, 15-24 Aug 2025, polled four times a
     day through a real HTTP server on 127.0.0.1. Built once; copy it before writing to it."""
-    from tracker.demo import run_demo
+    from tracker.demo.run import run_demo
 
     workdir = tmp_path_factory.mktemp("replay")
     run_demo(lambda line: None, workdir)

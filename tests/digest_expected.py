@@ -32,13 +32,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from tracker.app import Tracker
-from tracker.clean import html_to_text
 from tracker.config import load_config
 from tracker.errors import FeedError, FetchTimeoutError, HTTPStatusError
+from tracker.ingest.clean import html_to_text
+from tracker.ingest.normalise import normalise_item
+from tracker.ingest.parse import parse_feed
 from tracker.models import FeedResult, FeedState, ManualClock, ParsedFeed, ParsedItem
-from tracker.normalise import normalise_item
-from tracker.parse import parse_feed
-from tracker.pipeline import _record_failure, cluster_new_items, link_relevant
+from tracker.update.pipeline import _record_failure, cluster_new_items, link_relevant
 
 DATA = Path(__file__).parent / "data"
 ARCHIVE = DATA / "archive-2025"

@@ -13,8 +13,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tracker.logs import setup_logging
-from tracker.service import Service
+from tracker.service.logs import setup_logging
+from tracker.service.service import Service
 
 
 def main() -> int:

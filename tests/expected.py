@@ -14,8 +14,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from tracker.normalise import normalise_item
-from tracker.parse import parse_feed
+from tracker.ingest.normalise import normalise_item
+from tracker.ingest.parse import parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 EXPECTED = Path(__file__).parent / "data" / "expected"

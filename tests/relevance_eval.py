@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracker.clean import html_to_text
 from tracker.config import load_config
-from tracker.relevance import ArticleModel, Doc, breakdown, build_model, squash
+from tracker.ingest.clean import html_to_text
+from tracker.score.relevance import ArticleModel, Doc, breakdown, build_model, squash
 
 DATA = Path(__file__).parent / "data"
 ARTICLE = Path(__file__).parent.parent / "articles" / "shifting-sands-of-support.txt"

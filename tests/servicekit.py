@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tracker.localserver import Document, serve_document
+from tracker.demo.localserver import Document, serve_document
 
 from .conftest import ARTICLE
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from tracker.articles import cited_outlets, read_article
 from tracker.config import load_config
 from tracker.errors import ArticleError
+from tracker.ingest.articles import cited_outlets, read_article
 
 from .conftest import ARTICLE, DATA
 from .test_config import ROOT

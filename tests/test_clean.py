@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.clean import canonical_url, html_to_text, safe_html
-from tracker.identity import content_hash, identity_keys
+from tracker.ingest.clean import canonical_url, html_to_text, safe_html
+from tracker.ingest.identity import content_hash, identity_keys
 from tracker.models import CleanItem
 from tracker.urls import feed_url
 

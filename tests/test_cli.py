@@ -11,8 +11,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli import cli
-from tracker.localserver import FeedServer
+from tracker.cli.main import cli
+from tracker.demo.localserver import FeedServer
 
 from .conftest import REPLAY, write_config
 from .test_config import BAD_URLS
@@ -162,7 +162,7 @@ def test_two_articles_are_tracked_side_by_side(tmp_path: Path, server: FeedServe
     """The seed article and a second real article (a saved Guardian page about New Zealand):
     each gets its own coverage from the same items, and an item may link to both."""
     from tracker.models import Relevance
-    from tracker.store import Store
+    from tracker.storage import Store
 
     from .conftest import DATA
 
@@ -251,7 +251,7 @@ def test_article_add_bad_arguments_are_usage_errors(
 def test_article_add_knows_a_file_by_its_resolved_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracker.store import Store
+    from tracker.storage import Store
 
     from .conftest import DATA
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tracker import cluster
-from tracker.demo import run_demo
+from tracker.demo.run import run_demo
+from tracker.ingest.normalise import normalise_item
 from tracker.models import FeedSource, ParsedItem
-from tracker.normalise import normalise_item
-from tracker.pipeline import cluster_new_items
-from tracker.store import Store
+from tracker.score import cluster
+from tracker.storage import Store
+from tracker.update.pipeline import cluster_new_items
 
 from .cluster_eval import (
     HALVES,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli import cli
+from tracker.cli.main import cli
 from tracker.config import load_config, parse_config
 from tracker.errors import ConfigError
 
@@ -39,7 +39,7 @@ def test_shipped_article_matches_the_demo_copy() -> None:
 
 
 def test_demo_tracks_the_article_as_the_shipped_config_does() -> None:
-    from tracker.demo import INCLUDE_TERMS
+    from tracker.demo.run import INCLUDE_TERMS
 
     config = load_config(ROOT / "config.yaml")
     assert config.articles[0].include_terms == INCLUDE_TERMS

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli import cli
-from tracker.demo import CONFIG_TEMPLATE, DEMO_MARK, check_keep_dir
-from tracker.demo import write_config as write_config_of_demo
+from tracker.cli.main import cli
+from tracker.demo.localserver import FeedServer
+from tracker.demo.run import CONFIG_TEMPLATE, DEMO_MARK, check_keep_dir
+from tracker.demo.run import write_config as write_config_of_demo
 from tracker.errors import OutputError
-from tracker.localserver import FeedServer
 
 from .conftest import write_config
 

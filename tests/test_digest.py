@@ -21,11 +21,11 @@ from lxml import etree
 from markdown_it import MarkdownIt
 
 from tracker.app import Tracker
-from tracker.cli import cli
+from tracker.cli.main import cli
 from tracker.config import parse_config
-from tracker.digest import atom_days, day_window
+from tracker.demo.localserver import FeedServer, send_status
+from tracker.digest.build import atom_days, day_window
 from tracker.errors import ConfigError, DigestError, OutputError
-from tracker.localserver import FeedServer, send_status
 from tracker.models import ManualClock
 
 from .conftest import DATA, REPLAY, write_config
@@ -456,7 +456,7 @@ def test_hostile_input_keeps_the_atom_feed_valid_and_inert(
 
 
 def test_markdown_escaping_keeps_text_as_written() -> None:
-    from tracker.digest_render import md_escape
+    from tracker.digest.render import md_escape
 
     render = MarkdownIt("commonmark").enable("table")
     for text in (
@@ -474,7 +474,7 @@ def test_markdown_escaping_keeps_text_as_written() -> None:
 
 
 def test_only_http_links_are_rendered() -> None:
-    from tracker.digest_render import http_url, md_link
+    from tracker.digest.render import http_url, md_link
 
     assert http_url("javascript:alert(1)") is None
     assert http_url(" JavaScript:alert(1)") is None

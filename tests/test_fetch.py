@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tracker.config import FetchSettings
+from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import (
     BlockedURLError,
     FetchTimeoutError,
@@ -18,8 +19,7 @@ from tracker.errors import (
     TooLargeError,
     TooManyRedirectsError,
 )
-from tracker.fetch import check_url, make_client, non_public_reason, safe_get
-from tracker.localserver import FeedServer, send_status
+from tracker.ingest.fetch import check_url, make_client, non_public_reason, safe_get
 
 from .conftest import REPLAY
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tracker.errors import EmptyFeedError, NotAFeedError, ParseError
-from tracker.parse import discover_feed_links, parse_feed
+from tracker.ingest.parse import discover_feed_links, parse_feed
 
 from .conftest import DATA, FEEDS
 from .expected import expected_path, parsed_output

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tracker.app import Tracker
-from tracker.localserver import FeedServer, send_status
+from tracker.demo.localserver import FeedServer, send_status
 from tracker.models import ManualClock
 
 from .conftest import DATA, FEEDS, REPLAY

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tracker.config import PollingSettings
-from tracker.policy import PollInputs, disable_decision, poll_delay
+from tracker.update.policy import PollInputs, disable_decision, poll_delay
 
 NOW = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
 S = PollingSettings(

@@ -25,13 +25,14 @@ import pytest
 from click.testing import CliRunner
 
 from tracker.app import Tracker
-from tracker.cli import cli
+from tracker.cli.main import cli
 from tracker.config import load_config
+from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import NotFoundError, OutputError, QueryError
-from tracker.localserver import FeedServer, send_status
 from tracker.models import CycleSummary, ManualClock, Relevance
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
-from tracker.store import MIGRATIONS, ReadOnlyStore, Store, to_db
+from tracker.storage import ReadOnlyStore, Store, to_db
+from tracker.storage.schema import MIGRATIONS
 
 from .conftest import REPLAY, copy_replay
 
@@ -385,7 +386,7 @@ def test_two_result_columns_of_one_name_are_an_error(replay_db: Path) -> None:
 def test_query_help_names_exactly_the_pragmas_that_run(replay_db: Path) -> None:
     """The help said PRAGMA was refused while PRAGMA table_info(items) ran: it now lists the
     pragmas the authorizer lets through, and each of them runs while another is refused."""
-    from tracker.store import _READ_PRAGMAS
+    from tracker.storage.readonly import _READ_PRAGMAS
 
     run = CliRunner().invoke
     help_text = " ".join(run(cli, ["query", "--help"]).output.split())

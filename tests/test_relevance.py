@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker import relevance
-from tracker.relevance import (
+from tracker.score import relevance
+from tracker.score.relevance import (
     ArticleProfile,
     Doc,
     breakdown,

@@ -27,8 +27,8 @@ import pytest
 
 from tracker.app import Tracker
 from tracker.config import load_config
-from tracker.localserver import FeedServer, send_status
-from tracker.store import Store, from_db
+from tracker.demo.localserver import FeedServer, send_status
+from tracker.storage import Store, from_db
 
 from .conftest import FEEDS, REPLAY
 from .servicekit import (

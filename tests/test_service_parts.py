@@ -19,25 +19,25 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli import cli
+from tracker.cli.main import cli
 from tracker.config import parse_config
-from tracker.daily import days_owed, due_moment
-from tracker.dispatch import CycleReport, Dispatcher
+from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ConfigError
-from tracker.instance import AlreadyRunningError, InstanceLock, LockState, probe
-from tracker.localserver import FeedServer, send_status
-from tracker.logs import setup_logging, writes_to_journal
 from tracker.models import ManualClock
-from tracker.service import (
+from tracker.service.daily import days_owed, due_moment
+from tracker.service.dispatch import CycleReport, Dispatcher
+from tracker.service.instance import AlreadyRunningError, InstanceLock, LockState, probe
+from tracker.service.logs import setup_logging, writes_to_journal
+from tracker.service.service import (
     cycle_line,
     digest_trigger,
     dispatch_trigger,
     heartbeat_interval,
     log_job_event,
 )
-from tracker.status import service_status
-from tracker.store import Store
-from tracker.systemd import notify, watchdog_interval
+from tracker.service.status import service_status
+from tracker.service.systemd import notify, watchdog_interval
+from tracker.storage import Store
 
 from .conftest import REPLAY, write_config
 from .servicekit import Recorder, wait_for
@@ -269,7 +269,7 @@ def restore_logging() -> Iterator[None]:
 def test_one_line_per_event_with_time_and_level(restore_logging) -> None:
     stream = io.StringIO()
     setup_logging("info", stream, journald=False)
-    log = logging.getLogger("tracker.service")
+    log = logging.getLogger("tracker.service.service")
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:
@@ -288,8 +288,8 @@ def test_one_line_per_event_with_time_and_level(restore_logging) -> None:
 def test_journald_lines_carry_the_priority_and_no_time(restore_logging) -> None:
     stream = io.StringIO()
     setup_logging("debug", stream, journald=True)
-    logging.getLogger("tracker.dispatch").warning("feed 3 failed")
-    logging.getLogger("tracker.service").debug("tick")
+    logging.getLogger("tracker.service.dispatch").warning("feed 3 failed")
+    logging.getLogger("tracker.service.service").debug("tick")
     assert stream.getvalue().splitlines() == ["<4>dispatch: feed 3 failed", "<7>service: tick"]
 
 
@@ -396,7 +396,7 @@ def test_an_unexpected_error_is_logged_and_the_feed_stays_due(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tracker.dispatch.poll_feed", broken)
+    monkeypatch.setattr("tracker.service.dispatch.poll_feed", broken)
     reports: list[CycleReport] = []
     d = Dispatcher(t.context, 1, reports.append)
     with caplog.at_level(logging.ERROR, logger="tracker"):

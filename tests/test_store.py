@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tracker.errors import StorageError
-from tracker.store import MIGRATIONS, Store
+from tracker.storage import Store
+from tracker.storage.schema import MIGRATIONS
 
 SCHEMA_DOC = Path(__file__).parent.parent / "docs" / "schema.md"
 
@@ -101,7 +102,8 @@ def test_schema_doc_example_queries_run() -> None:
 def test_upgrade_from_schema_1_gives_every_item_a_story(tmp_path: Path) -> None:
     import sqlite_utils
 
-    from tracker.store import APPLICATION_ID, _m1_initial
+    from tracker.storage import APPLICATION_ID
+    from tracker.storage.schema import _m1_initial
 
     db = sqlite_utils.Database(tmp_path / "old.db")
     _m1_initial(db)

@@ -24,21 +24,21 @@ from typing import Any, TextIO
 
 import httpx
 
-from .articles import ArticleDraft, Citation, cited_outlets, read_article
 from .config import Config, article_location, load_config
-from .digest import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
+from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
-from .fetch import make_client, safe_get
 from .files import atomic_text_file
-from .hosts import HostGate
+from .ingest.articles import ArticleDraft, Citation, cited_outlets, read_article
+from .ingest.fetch import make_client, safe_get
+from .ingest.hosts import HostGate
+from .ingest.parse import discover_feed_links
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
-from .parse import discover_feed_links
-from .pipeline import Context, cluster_new_items, run_cycle
 from .query import ago, literal_match, naming, parse_when, timezone_spans
-from .relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
-from .status import service_status
-from .store import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
+from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
+from .service.status import service_status
+from .storage import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
+from .update.pipeline import Context, cluster_new_items, run_cycle
 from .urls import feed_url
 
 

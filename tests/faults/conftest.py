@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tracker.app import Tracker
-from tracker.localserver import FeedServer
+from tracker.demo.localserver import FeedServer
 from tracker.models import CycleSummary, FeedResult, ManualClock
 
 from ..conftest import REPLAY

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tracker.config import FetchSettings
+from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ParseError, TooLargeError
-from tracker.fetch import make_client, safe_get
-from tracker.localserver import FeedServer, send_status
-from tracker.parse import parse_feed
+from tracker.ingest.fetch import make_client, safe_get
+from tracker.ingest.parse import parse_feed
 
 from ..conftest import DATA, FEEDS, REPLAY
 from .conftest import FaultRun
@@ -594,16 +594,16 @@ def test_feed_data_that_crashed_the_cycle(server: FeedServer, faults) -> None:
 def test_a_tracker_bug_on_one_feed_is_recorded_and_the_cycle_goes_on(
     server: FeedServer, faults, monkeypatch
 ) -> None:
-    import tracker.pipeline
+    import tracker.update.pipeline
 
-    original = tracker.pipeline.normalise_item
+    original = tracker.update.pipeline.normalise_item
 
     def buggy(item, outlet, now):
         if outlet == "Buggy":
             raise RuntimeError("simulated bug")
         return original(item, outlet, now)
 
-    monkeypatch.setattr(tracker.pipeline, "normalise_item", buggy)
+    monkeypatch.setattr(tracker.update.pipeline, "normalise_item", buggy)
     url = server.add("/buggy.xml", GUARDIAN.replace(b"<title>", b"<title>copy ", 1))
     run = faults({"Buggy": [url]})
     run.poll()
@@ -614,7 +614,7 @@ def test_a_tracker_bug_on_one_feed_is_recorded_and_the_cycle_goes_on(
 def test_feed_list_shows_the_error(server: FeedServer, faults) -> None:
     from click.testing import CliRunner
 
-    from tracker.cli import cli
+    from tracker.cli.main import cli
 
     url = server.add("/empty.xml", b"")
     run = faults({"Empty": [url]})

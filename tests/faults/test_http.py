@@ -22,9 +22,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-import tracker.fetch
-import tracker.pipeline
-from tracker.localserver import FeedServer, send_status
+import tracker.ingest.fetch
+import tracker.update.pipeline
+from tracker.demo.localserver import FeedServer, send_status
 
 from ..conftest import REPLAY
 
@@ -59,9 +59,11 @@ def test_304_is_not_parsed(server: FeedServer, faults, monkeypatch) -> None:
     run = faults({"Financial Times": [url]})
     run.poll()
     parsed = []
-    original = tracker.pipeline.parse_feed
+    original = tracker.update.pipeline.parse_feed
     monkeypatch.setattr(
-        tracker.pipeline, "parse_feed", lambda *a, **k: parsed.append(a[2]) or original(*a, **k)
+        tracker.update.pipeline,
+        "parse_feed",
+        lambda *a, **k: parsed.append(a[2]) or original(*a, **k),
     )
     run.later(hours=1)
     summary = run.poll()
@@ -121,7 +123,7 @@ def public_localhost(monkeypatch) -> None:
     def resolve(host: str, port: int) -> list[str]:
         return {"localhost": ["93.184.216.34"], "intranet.test": ["10.0.0.8"]}.get(host, [])
 
-    monkeypatch.setattr(tracker.fetch, "resolve", resolve)
+    monkeypatch.setattr(tracker.ingest.fetch, "resolve", resolve)
 
 
 BLOCKED = [

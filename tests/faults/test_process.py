@@ -40,11 +40,11 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
 
 from tracker.app import Tracker
 from tracker.config import Config, load_config, parse_config
-from tracker.daily import DailyDigests, due_moment
-from tracker.digest import day_window
-from tracker.localserver import Document, FeedServer, serve_document
+from tracker.demo.localserver import Document, FeedServer, serve_document
+from tracker.digest.build import day_window
 from tracker.models import ManualClock
-from tracker.service import Service, digest_trigger
+from tracker.service.daily import DailyDigests, due_moment
+from tracker.service.service import Service, digest_trigger
 
 from ..conftest import REPLAY
 from ..servicekit import Recorder, ServiceProcess, one, rows, service_config, wait_for

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import tracker.store
-from tracker.cli import cli
+import tracker.storage.base
+from tracker.cli.main import cli
+from tracker.demo.localserver import FeedServer
 from tracker.errors import StorageError
-from tracker.localserver import FeedServer
 
 from ..conftest import REPLAY
 
@@ -103,7 +103,7 @@ def test_a_long_reader_does_not_block_polling(
     run.later(hours=1)
     started = time.monotonic()
     summary = run.poll()
-    assert time.monotonic() - started < tracker.store.BUSY_TIMEOUT_MS / 1000
+    assert time.monotonic() - started < tracker.storage.base.BUSY_TIMEOUT_MS / 1000
     assert summary.count("error") == 0 and summary.items_new > 0
     inside, after = reader.release()
     assert inside == reader.seen == stored  # the reader's snapshot held still
@@ -113,7 +113,7 @@ def test_a_long_reader_does_not_block_polling(
 def test_a_writer_holding_the_lock_is_waited_for(
     faults, holders: list[Holder], monkeypatch
 ) -> None:
-    monkeypatch.setattr(tracker.store, "BUSY_TIMEOUT_MS", 20_000)
+    monkeypatch.setattr(tracker.storage.base, "BUSY_TIMEOUT_MS", 20_000)
     run = faults({})
     holders.append(Holder(run.tracker.config.database, "BEGIN IMMEDIATE"))
     release_at = time.monotonic() + 1.5
@@ -130,7 +130,7 @@ def test_a_writer_holding_the_lock_is_waited_for(
 def test_a_lock_held_past_the_busy_timeout_ends_the_cycle_with_one_error(
     faults, holders: list[Holder], monkeypatch
 ) -> None:
-    monkeypatch.setattr(tracker.store, "BUSY_TIMEOUT_MS", 1_000)
+    monkeypatch.setattr(tracker.storage.base, "BUSY_TIMEOUT_MS", 1_000)
     run = faults({}, extra="  workers: 1\n")
     holders.append(Holder(run.tracker.config.database, "BEGIN IMMEDIATE"))
     started = time.monotonic()

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .config import Config
-from .errors import TrackerError
-from .models import Clock
-from .store import Store
+from ..config import Config
+from ..errors import TrackerError
+from ..models import Clock
+from ..storage import Store
 
 log = logging.getLogger(__name__)
 

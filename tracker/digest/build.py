@@ -22,8 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from .config import DigestSettings
-from .digest_data import (
+from ..config import DigestSettings
+from ..errors import DigestError
+from ..files import atomic_write_files
+from ..storage import Store, StoredArticle, from_db, to_db
+from .data import (
     AlsoIn,
     ArticleDigest,
     Change,
@@ -36,10 +39,7 @@ from .digest_data import (
     TimelineRow,
     Totals,
 )
-from .digest_render import render_atom, render_html, render_markdown
-from .errors import DigestError
-from .files import atomic_write_files
-from .store import Store, StoredArticle, from_db, to_db
+from .render import render_atom, render_html, render_markdown
 
 FORMATS = ("md", "html", "atom")
 ATOM_NAME = "digests.atom"

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from .digest_data import DayDigest, DigestItem, FeedIssue, StoryGroup, Timeline
+from .data import DayDigest, DigestItem, FeedIssue, StoryGroup, Timeline
 
 SUMMARY_LIMIT = 220
 MAX_TERMS = 6

@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from .config import FetchSettings
-from .errors import (
+from ..config import FetchSettings
+from ..errors import (
     BlockedURLError,
     ConnectionFailedError,
     FetchError,
@@ -33,7 +33,7 @@ from .errors import (
     TooLargeError,
     TooManyRedirectsError,
 )
-from .models import FetchedFeed
+from ..models import FetchedFeed
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, "

@@ -22,13 +22,14 @@ from typing import Any
 
 import httpx
 
-from . import cluster
-from .config import Config
-from .errors import FeedError, HTTPStatusError, InternalError, StorageError
-from .fetch import safe_get
-from .hosts import HostGate
-from .identity import unshare_keys
-from .models import (
+from ..config import Config
+from ..errors import FeedError, HTTPStatusError, InternalError, StorageError
+from ..ingest.fetch import safe_get
+from ..ingest.hosts import HostGate
+from ..ingest.identity import unshare_keys
+from ..ingest.normalise import normalise_item
+from ..ingest.parse import parse_feed
+from ..models import (
     CleanItem,
     Clock,
     CycleSummary,
@@ -37,11 +38,10 @@ from .models import (
     FetchedFeed,
     ParsedFeed,
 )
-from .normalise import normalise_item
-from .parse import parse_feed
+from ..score import cluster
+from ..score.relevance import ArticleModel, ArticleProfile, Doc, score_doc
+from ..storage import Store, StoredArticle, to_db
 from .policy import PollInputs, disable_decision, next_poll_at
-from .relevance import ArticleModel, ArticleProfile, Doc, score_doc
-from .store import Store, StoredArticle, to_db
 
 #: how far back term weights for story clustering are learned
 IDF_PERIOD = timedelta(days=7)

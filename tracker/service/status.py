@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..storage import Store, from_db, to_db
 from .instance import LockState, probe
-from .store import Store, from_db, to_db
 
 #: a running service whose heartbeat is older than this many intervals (plus the margin) is stuck
 STALE_BEATS = 3

@@ -35,7 +35,8 @@ class LineFormatter(logging.Formatter):
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
         message = " | ".join(line.rstrip() for line in message.splitlines() if line.strip())
-        name = record.name.removeprefix("tracker.")
+        # the module's own name ("service", "dispatch"), as the lines read before the package split
+        name = record.name.rsplit(".", 1)[-1] if record.name.startswith("tracker.") else record.name
         if self.journald:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{name}: {message}"
         stamp = datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")

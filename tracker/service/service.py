@@ -40,13 +40,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .app import Tracker
-from .config import Config, load_config
+from ..app import Tracker
+from ..config import Config, load_config
+from ..errors import ConfigError
+from ..models import Clock, system_clock
 from .daily import DailyDigests, DigestWriter, due_moment
 from .dispatch import CycleReport, Dispatcher
-from .errors import ConfigError
 from .instance import InstanceLock
-from .models import Clock, system_clock
 from .systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ import feedparser
 from bs4 import BeautifulSoup
 from lxml import etree
 
+from ..errors import EmptyFeedError, NotAFeedError, ParseError
+from ..models import ParsedFeed, ParsedItem, parse_iso
 from .clean import html_to_text
-from .errors import EmptyFeedError, NotAFeedError, ParseError
-from .models import ParsedFeed, ParsedItem, parse_iso
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"

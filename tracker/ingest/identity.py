@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..models import CleanItem
 from .clean import canonical_url
-from .models import CleanItem
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import ftfy
 import nh3
 
-from .urls import normal_authority
+from ..urls import normal_authority
 
 #: tags kept in stored summary HTML; everything else is stripped, scripts and styles with content
 SAFE_TAGS = {"a", "p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "q", "cite"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .errors import StorageError, TrackerError
+from ..errors import StorageError, TrackerError
 
 #: ``tracker status`` probes the lock with a shared lock held for an instant; a service starting
 #: in that instant tries again rather than reporting a second instance that does not exist

@@ -17,9 +17,9 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
+from ..errors import ArticleError
+from ..models import Outlet, parse_iso
 from .clean import canonical_url, host_matches, host_of, normalise_space
-from .errors import ArticleError
-from .models import Outlet, parse_iso
 
 _DATE_META = (
     ("property", "article:published_time"),

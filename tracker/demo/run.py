@@ -20,12 +20,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from .app import Tracker
-from .config import load_config
-from .errors import OutputError
+from ..app import Tracker
+from ..config import load_config
+from ..errors import OutputError
+from ..models import CycleSummary, ManualClock
+from ..textout import table
 from .localserver import Document, FeedServer, http_date
-from .models import CycleSummary, ManualClock
-from .textout import table
 
 #: feed file prefix -> (outlet, the outlet's real feed URL the snapshot was recorded from)
 DEMO_FEEDS = {

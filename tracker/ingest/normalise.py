@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..models import CleanItem, ParsedItem
 from .clean import canonical_url, html_to_text, safe_html
 from .identity import content_hash, identity_keys
-from .models import CleanItem, ParsedItem
 
 #: dates before this are placeholders (a zero Unix time, "0001-01-01"), not real publication dates
 EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)

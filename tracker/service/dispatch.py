@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .models import Clock, CycleSummary, FeedResult, FeedState
-from .pipeline import Context, poll_feed
-from .relevance import ArticleProfile
+from ..models import Clock, CycleSummary, FeedResult, FeedState
+from ..score.relevance import ArticleProfile
+from ..update.pipeline import Context, poll_feed
 
 log = logging.getLogger(__name__)
 

@@ -13,18 +13,18 @@ from typing import Any, TypeVar
 
 import click
 
-from .app import Registered, Tracker
-from .config import ENV_VAR, config_path, load_config
-from .digest import FORMATS as DIGEST_FORMATS
-from .digest_data import DayDigest
-from .errors import ConfigError, TrackerError
-from .logs import LEVELS, setup_logging
-from .models import CycleSummary
-from .service import Service
-from .status import EXIT_CODES as STATUS_EXIT_CODES
-from .status import UNKNOWN_EXIT_CODE
-from .textout import as_json, table, write_rows
-from .urls import redacted, url_problem
+from ..app import Registered, Tracker
+from ..config import ENV_VAR, config_path, load_config
+from ..digest.build import FORMATS as DIGEST_FORMATS
+from ..digest.data import DayDigest
+from ..errors import ConfigError, TrackerError
+from ..models import CycleSummary
+from ..service.logs import LEVELS, setup_logging
+from ..service.service import Service
+from ..service.status import EXIT_CODES as STATUS_EXIT_CODES
+from ..service.status import UNKNOWN_EXIT_CODE
+from ..textout import as_json, table, write_rows
+from ..urls import redacted, url_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -543,7 +543,7 @@ def demo(keep: Path | None) -> None:
 
     Example: tracker demo --keep tracker-demo
     """
-    from .demo import run_demo
+    from ..demo.run import run_demo
 
     try:
         run_demo(click.echo, keep)

@@ -1,0 +1,1 @@
+"""Judging items: relevance to a tracked article, and grouping items into stories."""

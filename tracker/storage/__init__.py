@@ -1,0 +1,53 @@
+"""All SQL lives here: the database, its schema and migrations, and one module per concern.
+
+``Store`` is the read-write store, assembled from one part per concern (as lemon24/reader
+assembles its storage): ``feeds`` (outlets, feeds and their poll state), ``items`` (items, keys,
+versions, sightings), ``articles`` (tracked articles and their links), ``stories``, ``digest``
+(the digest's reads), ``search`` (time zone and full-text search), ``prune`` (retention) and
+``service_log`` (the service's runs and cycles). ``base`` holds the connection and transactions,
+``schema`` the migrations and views, ``readonly`` the connection for user SQL.
+"""
+
+from __future__ import annotations
+
+from .articles import ArticlesMixin
+from .base import APPLICATION_ID, BUSY_TIMEOUT_MS, StoreBase, storage_error
+from .digest import DigestMixin
+from .feeds import FeedsMixin
+from .items import ItemsMixin
+from .prune import LOG_TABLES, PRUNED_TABLES, PruneMixin
+from .readonly import ReadOnlyStore, Rows
+from .rows import ItemOutcome, StoredArticle, from_db, to_db
+from .search import SearchMixin
+from .service_log import ServiceLogMixin
+from .stories import StoriesMixin
+
+
+class Store(
+    FeedsMixin,
+    ItemsMixin,
+    ArticlesMixin,
+    StoriesMixin,
+    DigestMixin,
+    SearchMixin,
+    PruneMixin,
+    ServiceLogMixin,
+    StoreBase,
+):
+    """The tracker's database, read and written by one connection (see ``base``)."""
+
+
+__all__ = [
+    "APPLICATION_ID",
+    "BUSY_TIMEOUT_MS",
+    "LOG_TABLES",
+    "PRUNED_TABLES",
+    "ItemOutcome",
+    "ReadOnlyStore",
+    "Rows",
+    "Store",
+    "StoredArticle",
+    "from_db",
+    "storage_error",
+    "to_db",
+]

@@ -1,0 +1,167 @@
+"""Tracked articles and their links to items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..errors import NotFoundError
+from ..models import Relevance
+from .base import StoreBase
+from .rows import StoredArticle, to_db
+
+
+class ArticlesMixin(StoreBase):
+    def link_item(self, article_id: int, item_id: int, relevance: Relevance, now: datetime) -> None:
+        self._x(
+            "INSERT INTO article_items (article_id, item_id, score, story_score, tier, reasons, "
+            "linked_at, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(article_id, item_id) DO UPDATE SET score = excluded.score, "
+            "story_score = excluded.story_score, tier = excluded.tier, "
+            "reasons = excluded.reasons, scored_at = excluded.scored_at",
+            (
+                article_id,
+                item_id,
+                round(relevance.score, 4),
+                round(relevance.story_score, 4),
+                relevance.tier,
+                json.dumps(list(relevance.reasons), ensure_ascii=False),
+                to_db(now),
+                to_db(now),
+            ),
+        )
+
+    def save_article(
+        self,
+        *,
+        location: str,
+        url: str | None,
+        title: str,
+        published_at: datetime | None,
+        text: str,
+        key_terms: dict[str, float],
+        cited: Sequence[tuple[str, str]],
+        now: datetime,
+    ) -> int:
+        """Insert or refresh an article (matched by location); ``cited`` is (outlet, evidence)."""
+        with self.transaction():
+            self._x(
+                "INSERT INTO articles (location, url, title, published_at, text, key_terms, "
+                "added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(location) DO "
+                "UPDATE SET url = excluded.url, title = excluded.title, "
+                "published_at = excluded.published_at, text = excluded.text, "
+                "key_terms = excluded.key_terms, updated_at = excluded.updated_at",
+                (
+                    location,
+                    url,
+                    title,
+                    to_db(published_at),
+                    text,
+                    json.dumps(key_terms, ensure_ascii=False),
+                    to_db(now),
+                    to_db(now),
+                ),
+            )
+            article_id = self._x(
+                "SELECT id FROM articles WHERE location = ?", (location,)
+            ).fetchone()[0]
+            self._x("DELETE FROM article_outlets WHERE article_id = ?", (article_id,))
+            for outlet, evidence in cited:
+                self._x(
+                    "INSERT OR IGNORE INTO article_outlets (article_id, outlet_id, evidence) "
+                    "VALUES (?, ?, ?)",
+                    (article_id, self._outlet_id(outlet), evidence),
+                )
+        return int(article_id)
+
+    def move_article(self, article_id: int, location: str) -> None:
+        """Store an article under another spelling of its location (its resolved path)."""
+        with self.transaction():
+            self._x("UPDATE articles SET location = ? WHERE id = ?", (location, article_id))
+
+    def articles(self) -> list[StoredArticle]:
+        return [self._article(r) for r in self._rows("SELECT * FROM articles ORDER BY id")]
+
+    def article(self, article_id: int) -> StoredArticle:
+        rows = self._rows("SELECT * FROM articles WHERE id = ?", (article_id,))
+        if not rows:
+            raise NotFoundError(f"no article with id {article_id} (see 'tracker article list')")
+        return self._article(rows[0])
+
+    def _article(self, row: dict[str, Any]) -> StoredArticle:
+        cited = self._rows(
+            "SELECT outlets.name FROM article_outlets JOIN outlets ON outlets.id = outlet_id "
+            "WHERE article_id = ? ORDER BY outlets.name",
+            (row["id"],),
+        )
+        return StoredArticle(
+            id=row["id"],
+            location=row["location"],
+            url=row["url"],
+            title=row["title"],
+            published_at=row["published_at"],
+            text=row["text"],
+            key_terms=json.loads(row["key_terms"]),
+            cited_outlets=tuple(r["name"] for r in cited),
+            added_at=row["added_at"],
+            model=json.loads(row["model"] or "{}"),
+        )
+
+    def coverage(
+        self, article_id: int, *, limit: int | None = None, tier: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Items linked to an article, newest first."""
+        self.article(article_id)
+        sql = (
+            "SELECT items.id AS item_id, outlets.name AS outlet, items.first_seen_at, "
+            "items.published_at, items.title, items.url, items.summary, article_items.score, "
+            "article_items.story_score, article_items.tier, article_items.reasons, "
+            "items.story_id FROM article_items "
+            "JOIN items ON items.id = article_items.item_id "
+            "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ?"
+        )
+        params: list[Any] = [article_id]
+        if tier:
+            sql += " AND article_items.tier = ?"
+            params.append(tier)
+        sql += " ORDER BY items.first_seen_at DESC, items.id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._rows(sql, params)
+        for row in rows:
+            row["reasons"] = json.loads(row["reasons"])
+        return rows
+
+    def save_article_model(
+        self, article_id: int, model: dict[str, Any], key_terms: dict[str, float]
+    ) -> None:
+        with self.transaction():
+            self._x(
+                "UPDATE articles SET model = ?, key_terms = ? WHERE id = ?",
+                (
+                    json.dumps(model, ensure_ascii=False),
+                    json.dumps(key_terms, ensure_ascii=False),
+                    article_id,
+                ),
+            )
+
+    def replace_links(
+        self, article_id: int, links: Sequence[tuple[int, Relevance]], now: datetime
+    ) -> None:
+        """Make an article's links exactly ``links`` (after a rescore); kept ones keep linked_at."""
+        with self.transaction():
+            self._x("CREATE TEMP TABLE IF NOT EXISTS keep_links (item_id INTEGER PRIMARY KEY)")
+            self._x("DELETE FROM keep_links")
+            self.db.conn.executemany(
+                "INSERT INTO keep_links VALUES (?)", [(item_id,) for item_id, _ in links]
+            )
+            self._x(
+                "DELETE FROM article_items WHERE article_id = ? "
+                "AND item_id NOT IN (SELECT item_id FROM keep_links)",
+                (article_id,),
+            )
+            for item_id, relevance in links:
+                self.link_item(article_id, item_id, relevance, now)

@@ -1,0 +1,502 @@
+"""The schema: numbered migrations (``PRAGMA user_version``), append only, and the query views.
+
+Tables, views and FTS are created the sqlite-utils way so ``sqlite-utils`` and Datasette
+understand the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from ..urls import feed_url
+
+# --- migrations: append only; a released step is never edited ---------------------------------
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["outlets"].create(
+        {"id": int, "name": str, "aliases": str, "domains": str, "homepage": str},
+        pk="id",
+        not_null={"name"},
+        defaults={"aliases": "[]", "domains": "[]"},
+        if_not_exists=True,
+    )
+    db["feeds"].create(
+        {
+            "id": int,
+            "url": str,
+            "outlet_id": int,
+            "kind": str,
+            "kind_detected": str,
+            "title": str,
+            "note": str,
+            "origin": str,
+            "enabled": int,
+            "disabled_reason": str,
+            "etag": str,
+            "last_modified": str,
+            "body_hash": str,
+            "ttl_minutes": int,
+            "consecutive_errors": int,
+            "consecutive_hard_errors": int,
+            "last_fetch_at": str,
+            "last_success_at": str,
+            "last_result": str,
+            "last_error": str,
+            "next_poll_at": str,
+            "new_items_rate": float,
+            "added_at": str,
+        },
+        pk="id",
+        foreign_keys=[("outlet_id", "outlets", "id")],
+        not_null={"url", "outlet_id", "enabled", "consecutive_errors", "consecutive_hard_errors"},
+        defaults={
+            "kind": "auto",
+            "origin": "config",
+            "enabled": 1,
+            "consecutive_errors": 0,
+            "consecutive_hard_errors": 0,
+            "new_items_rate": 0.0,
+        },
+        if_not_exists=True,
+    )
+    db["fetches"].create(
+        {
+            "id": int,
+            "feed_id": int,
+            "url": str,
+            "started_at": str,
+            "duration_ms": int,
+            "http_status": int,
+            "bytes": int,
+            "result": str,
+            "error_kind": str,
+            "error_message": str,
+            "items_new": int,
+            "items_updated": int,
+            "items_seen": int,
+            "items_linked": int,
+        },
+        pk="id",
+        foreign_keys=[("feed_id", "feeds", "id")],
+        not_null={"feed_id", "result"},
+        if_not_exists=True,
+    )
+    db["items"].create(
+        {
+            "id": int,
+            "outlet_id": int,
+            "feed_id": int,
+            "guid": str,
+            "url": str,
+            "canonical_url": str,
+            "title": str,
+            "summary": str,
+            "summary_html": str,
+            "author": str,
+            "published_at": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "updated_at": str,
+            "content_hash": str,
+            "version": int,
+        },
+        pk="id",
+        foreign_keys=[("outlet_id", "outlets", "id"), ("feed_id", "feeds", "id")],
+        not_null={"outlet_id", "feed_id", "title", "first_seen_at", "content_hash"},
+        if_not_exists=True,
+    )
+    db["item_keys"].create(
+        {"key": str, "item_id": int},
+        pk="key",
+        foreign_keys=[("item_id", "items", "id")],
+        not_null={"item_id"},
+        if_not_exists=True,
+    )
+    db["item_versions"].create(
+        {
+            "id": int,
+            "item_id": int,
+            "version": int,
+            "title": str,
+            "summary": str,
+            "summary_html": str,
+            "published_at": str,
+            "replaced_at": str,
+        },
+        pk="id",
+        foreign_keys=[("item_id", "items", "id")],
+        if_not_exists=True,
+    )
+    db["sightings"].create(
+        {
+            "item_id": int,
+            "feed_id": int,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "times_seen": int,
+            "content_hash": str,
+        },
+        pk=("item_id", "feed_id"),
+        foreign_keys=[("item_id", "items", "id"), ("feed_id", "feeds", "id")],
+        if_not_exists=True,
+    )
+    db["articles"].create(
+        {
+            "id": int,
+            "location": str,
+            "url": str,
+            "title": str,
+            "published_at": str,
+            "text": str,
+            "key_terms": str,
+            "added_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"location", "title"},
+        if_not_exists=True,
+    )
+    db["article_outlets"].create(
+        {"article_id": int, "outlet_id": int, "evidence": str},
+        pk=("article_id", "outlet_id"),
+        foreign_keys=[("article_id", "articles", "id"), ("outlet_id", "outlets", "id")],
+        if_not_exists=True,
+    )
+    db["article_items"].create(
+        {
+            "article_id": int,
+            "item_id": int,
+            "score": float,
+            "tier": str,
+            "reasons": str,
+            "linked_at": str,
+            "scored_at": str,
+        },
+        pk=("article_id", "item_id"),
+        foreign_keys=[("article_id", "articles", "id"), ("item_id", "items", "id")],
+        if_not_exists=True,
+    )
+    for table, columns, unique in (
+        ("outlets", ["name"], True),
+        ("feeds", ["url"], True),
+        ("feeds", ["enabled", "next_poll_at"], False),
+        ("fetches", ["feed_id", "started_at"], False),
+        ("items", ["first_seen_at"], False),
+        ("items", ["canonical_url"], False),
+        ("items", ["outlet_id", "first_seen_at"], False),
+        ("item_keys", ["item_id"], False),
+        ("item_versions", ["item_id"], False),
+        ("sightings", ["feed_id"], False),
+        ("articles", ["location"], True),
+        ("article_items", ["item_id"], False),
+    ):
+        db[table].create_index(columns, unique=unique, if_not_exists=True)
+    db["items"].enable_fts(["title", "summary"], create_triggers=True, replace=True)
+
+
+def _m2_stories(db: sqlite_utils.Database) -> None:
+    """Stories group items about the same event; until clustering joins them, one per item."""
+    db["stories"].create(
+        {
+            "id": int,
+            "title": str,
+            "first_seen_at": str,
+            "first_item_id": int,
+            "first_outlet_id": int,
+        },
+        pk="id",
+        foreign_keys=[("first_item_id", "items", "id"), ("first_outlet_id", "outlets", "id")],
+        if_not_exists=True,
+    )
+    columns = {c.name for c in db["items"].columns}
+    if "story_id" not in columns:
+        db.execute("ALTER TABLE items ADD COLUMN story_id INTEGER REFERENCES stories(id)")
+    db.execute(
+        "INSERT OR IGNORE INTO stories (id, title, first_seen_at, first_item_id, first_outlet_id) "
+        "SELECT id, title, first_seen_at, id, outlet_id FROM items WHERE story_id IS NULL"
+    )
+    db.execute("UPDATE items SET story_id = id WHERE story_id IS NULL")
+    db["items"].create_index(["story_id"], if_not_exists=True)
+
+
+def _m3_relevance_model(db: sqlite_utils.Database) -> None:
+    """Articles keep their relevance model; links keep the story part of their score."""
+    if "model" not in {c.name for c in db["articles"].columns}:
+        db.execute("ALTER TABLE articles ADD COLUMN model TEXT")
+    if "story_score" not in {c.name for c in db["article_items"].columns}:
+        db.execute("ALTER TABLE article_items ADD COLUMN story_score REAL")
+
+
+def _m4_query_views(db: sqlite_utils.Database) -> None:
+    """Views for the common questions, and the UTC offsets that give daily_coverage local days.
+
+    SQLite has no time-zone database, so ``timezone_spans`` holds the configured zone's UTC
+    offsets as spans between its transitions (written from Python's zoneinfo by
+    ``Store.sync_timezone``); a view finds a timestamp's offset with one index seek, so a local
+    day stays right across DST changes, in plain SQL that sqlite3 and Datasette run as they are.
+    Until a tracker with a config opens the database it holds one span: UTC.
+    """
+    # WITHOUT ROWID (sqlite-utils cannot say it): the table is its starts_at B-tree, so finding
+    # a timestamp's span is one seek whatever the query planner's statistics say
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS timezone_spans (starts_at TEXT PRIMARY KEY, "
+        "ends_at TEXT NOT NULL, offset_minutes INTEGER NOT NULL, timezone TEXT NOT NULL) "
+        "WITHOUT ROWID"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO timezone_spans (starts_at, ends_at, offset_minutes, timezone) "
+        "VALUES (?, ?, 0, 'UTC')",
+        (SPANS_START, SPANS_END),
+    )
+    # feed_health counts a feed's recent sightings per feed and time
+    db["sightings"].create_index(["feed_id", "first_seen_at"], if_not_exists=True)
+    # prune finds the stories whose first item it removes
+    db["stories"].create_index(["first_item_id"], if_not_exists=True)
+    for name, sql in QUERY_VIEWS.items():
+        db.create_view(name, sql, replace=True)
+
+
+#: the open ends of timezone_spans: every stored timestamp falls inside one span
+SPANS_START = "0001-01-01T00:00:00Z"
+SPANS_END = "9999-12-31T23:59:59Z"
+
+#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
+_M4_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
+
+#: the views of migration 4, as released: never edit; a later migration replaces a view
+QUERY_VIEWS = {
+    "coverage": """
+SELECT
+  article_items.article_id,
+  articles.title AS article,
+  items.id AS item_id,
+  items.story_id,
+  stories.title AS story,
+  items.outlet_id,
+  outlets.name AS outlet,
+  items.first_seen_at,
+  items.published_at,
+  items.title,
+  items.url,
+  article_items.score,
+  article_items.tier,
+  article_items.reasons,
+  article_items.linked_at,
+  items.summary
+FROM article_items
+JOIN articles ON articles.id = article_items.article_id
+JOIN items ON items.id = article_items.item_id
+JOIN outlets ON outlets.id = items.outlet_id
+LEFT JOIN stories ON stories.id = items.story_id
+""",
+    "daily_coverage": f"""
+SELECT
+  article_id,
+  day,
+  outlet_id,
+  outlets.name AS outlet,
+  count(*) AS items,
+  sum(tier = 'story') AS story_items,
+  min(reported_at) AS first_reported_at,
+  (SELECT timezone FROM timezone_spans LIMIT 1) AS timezone
+FROM (
+  SELECT
+    article_items.article_id,
+    article_items.tier,
+    items.outlet_id,
+    {_M4_REPORTED_AT} AS reported_at,
+    date(
+      {_M4_REPORTED_AT},
+      (
+        SELECT offset_minutes FROM timezone_spans
+        WHERE starts_at <= {_M4_REPORTED_AT} ORDER BY starts_at DESC LIMIT 1
+      ) || ' minutes'
+    ) AS day
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+)
+JOIN outlets ON outlets.id = outlet_id
+GROUP BY article_id, day, outlet_id
+""",
+    "first_reports": f"""
+WITH per_outlet AS (
+  SELECT
+    article_items.article_id,
+    items.story_id,
+    items.outlet_id,
+    outlets.name AS outlet,
+    min({_M4_REPORTED_AT}) AS reported_at,
+    min(items.first_seen_at) AS first_seen_at,
+    count(*) AS items
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+  JOIN outlets ON outlets.id = items.outlet_id
+  GROUP BY article_items.article_id, items.story_id, items.outlet_id
+),
+placed AS (
+  SELECT
+    per_outlet.*,
+    row_number() OVER by_time AS place,
+    -- whole minutes, exact: integer seconds since the epoch, divided as integers
+    (strftime('%s', reported_at) - strftime('%s', first_value(reported_at) OVER by_time)) / 60
+      AS minutes_behind
+  FROM per_outlet
+  WINDOW by_time AS (
+    PARTITION BY article_id, story_id ORDER BY reported_at, first_seen_at, outlet_id
+  )
+),
+summed AS (
+  SELECT
+    placed.*,
+    lead(outlet) OVER later AS next_outlet,
+    lead(minutes_behind) OVER later AS lead_minutes,
+    json_group_array(json_object('outlet', outlet, 'minutes_behind', minutes_behind))
+      OVER (later ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followers,
+    count(*) OVER story AS outlets,
+    sum(items) OVER story AS story_items,
+    max(minutes_behind) OVER story AS spread_minutes,
+    min(first_seen_at) OVER story AS story_first_seen_at
+  FROM placed
+  WINDOW
+    later AS (PARTITION BY article_id, story_id ORDER BY place),
+    story AS (PARTITION BY article_id, story_id)
+)
+-- window functions instead of a GROUP BY: a WHERE on article_id then reaches article_items' index
+SELECT
+  summed.article_id,
+  summed.story_id,
+  stories.title AS story,
+  summed.outlet_id AS first_outlet_id,
+  summed.outlet AS first_outlet,
+  summed.reported_at AS first_reported_at,
+  summed.story_first_seen_at AS first_seen_at,
+  summed.outlets,
+  summed.story_items AS items,
+  summed.next_outlet,
+  summed.lead_minutes,
+  summed.spread_minutes,
+  summed.followers
+FROM summed
+LEFT JOIN stories ON stories.id = summed.story_id
+WHERE summed.place = 1
+""",
+    "feed_health": """
+SELECT
+  feeds.id AS feed_id,
+  outlets.name AS outlet,
+  feeds.url,
+  CASE
+    WHEN NOT feeds.enabled THEN 'disabled'
+    WHEN feeds.last_fetch_at IS NULL THEN 'never polled'
+    WHEN feeds.last_result = 'error' THEN 'failing'
+    ELSE 'ok'
+  END AS status,
+  feeds.enabled,
+  feeds.disabled_reason,
+  feeds.last_success_at,
+  feeds.last_fetch_at,
+  feeds.last_result,
+  feeds.consecutive_errors,
+  feeds.last_error,
+  feeds.next_poll_at,
+  (
+    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
+    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
+  ) AS items_24h,
+  (
+    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
+    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days')
+  ) AS items_7d,
+  (
+    SELECT count(*) FROM fetches WHERE fetches.feed_id = feeds.id AND fetches.result = 'error'
+    AND fetches.started_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
+  ) AS errors_24h
+FROM feeds
+JOIN outlets ON outlets.id = feeds.outlet_id
+""",
+}
+
+
+def _m5_service(db: sqlite_utils.Database) -> None:
+    """The background service: its runs with their heartbeat, its cycles, the digests it wrote."""
+    db["service_runs"].create(
+        {
+            "id": int,
+            "pid": int,
+            "host": str,
+            "version": str,
+            "config": str,
+            "started_at": str,
+            "heartbeat_at": str,
+            "heartbeat_every": float,
+            "in_flight": int,
+            "stopped_at": str,
+            "stop_reason": str,
+        },
+        pk="id",
+        not_null={"pid", "started_at"},
+        if_not_exists=True,
+    )
+    db["service_cycles"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "started_at": str,
+            "finished_at": str,
+            "duration_ms": int,
+            "feeds_due": int,
+            "feeds_polled": int,
+            "ok": int,
+            "not_modified": int,
+            "errors": int,
+            "cancelled": int,
+            "items_new": int,
+            "items_updated": int,
+            "items_linked": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "service_runs", "id")],
+        not_null={"run_id", "started_at"},
+        if_not_exists=True,
+    )
+    db["service_cycles"].create_index(["run_id"], if_not_exists=True)
+    db["service_digests"].create(
+        {
+            "day": str,
+            "run_id": int,
+            "trigger": str,
+            "attempted_at": str,
+            "result": str,
+            "error": str,
+            "attempts": int,
+        },
+        pk="day",
+        foreign_keys=[("run_id", "service_runs", "id")],
+        not_null={"result"},
+        if_not_exists=True,
+    )
+
+
+def _m6_feed_urls(db: sqlite_utils.Database) -> None:
+    """Feed URLs in the one form config.yaml and ``feeds add`` now store (``urls.feed_url``), so
+    a feed stored before under another spelling is not taken for a new one and disabled. Where
+    two stored feeds share that form, both stay as they are and config sync sorts them out."""
+    taken = {row[0] for row in db.execute("SELECT url FROM feeds")}
+    for feed_id, url in db.execute("SELECT id, url FROM feeds").fetchall():
+        normal = feed_url(url)
+        if normal != url and normal not in taken:
+            db.execute("UPDATE feeds SET url = ? WHERE id = ?", (normal, feed_id))
+            taken.add(normal)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m1_initial,
+    _m2_stories,
+    _m3_relevance_model,
+    _m4_query_views,
+    _m5_service,
+    _m6_feed_urls,
+]
