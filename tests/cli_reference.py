@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from tracker.cli.main import cli
+from tracker.cli import cli
 
 REFERENCE = Path(__file__).parent.parent / "docs" / "cli.md"
 

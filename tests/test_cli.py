@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.demo.localserver import FeedServer
 
 from .conftest import REPLAY, write_config

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.config import load_config, parse_config
 from tracker.errors import ConfigError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.demo.localserver import FeedServer
 from tracker.demo.run import CONFIG_TEMPLATE, DEMO_MARK, check_keep_dir
 from tracker.demo.run import write_config as write_config_of_demo

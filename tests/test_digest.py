@@ -21,7 +21,7 @@ from lxml import etree
 from markdown_it import MarkdownIt
 
 from tracker.app import Tracker
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.config import parse_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.digest.build import atom_days, day_window

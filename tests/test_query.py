@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from tracker.app import Tracker
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.config import load_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import NotFoundError, OutputError, QueryError

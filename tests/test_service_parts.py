@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.config import parse_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ConfigError

@@ -614,7 +614,7 @@ def test_a_tracker_bug_on_one_feed_is_recorded_and_the_cycle_goes_on(
 def test_feed_list_shows_the_error(server: FeedServer, faults) -> None:
     from click.testing import CliRunner
 
-    from tracker.cli.main import cli
+    from tracker.cli import cli
 
     url = server.add("/empty.xml", b"")
     run = faults({"Empty": [url]})

@@ -31,7 +31,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from tracker.app import Tracker
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.config import load_config
 from tracker.models import ManualClock
 

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import tracker.storage.base
-from tracker.cli.main import cli
+from tracker.cli import cli
 from tracker.demo.localserver import FeedServer
 from tracker.errors import StorageError
 
