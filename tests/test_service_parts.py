@@ -165,7 +165,7 @@ def test_a_killed_holder_leaves_the_lock_free(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from tracker.instance import InstanceLock; "
+            "import sys, time; from tracker.service.instance import InstanceLock; "
             f"InstanceLock({str(path)!r}).acquire(); print('locked', flush=True); time.sleep(120)",
         ],
         stdout=subprocess.PIPE,
