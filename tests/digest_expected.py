@@ -37,8 +37,8 @@ from tracker.errors import FeedError, FetchTimeoutError, HTTPStatusError
 from tracker.ingest.clean import html_to_text
 from tracker.ingest.normalise import normalise_item
 from tracker.ingest.parse import parse_feed
-from tracker.models import FeedResult, FeedState, ManualClock, ParsedFeed, ParsedItem
-from tracker.update.pipeline import _record_failure, cluster_new_items, link_relevant
+from tracker.models import FeedState, FetchedFeed, ManualClock, Meta, ParsedFeed, ParsedItem
+from tracker.update.pipeline import Read, _record_failure, cluster_new_items, record_read
 
 DATA = Path(__file__).parent / "data"
 ARCHIVE = DATA / "archive-2025"
@@ -206,40 +206,11 @@ def store_poll(
     """What the pipeline does with a successfully parsed poll of a feed, at the clock's time."""
     feed = _feed(t, feed_url)
     now = clock()
-    clean = [normalise_item(p, feed.outlet, now) for p in items]
-    profiles = t.context().profiles()
-    with t.store.transaction():
-        outcomes = t.store.upsert_items(feed, clean, now)
-        changed = [
-            (o.item_id, o.item.title, o.item.summary) for o in outcomes if o.status != "seen"
-        ]
-        linked = link_relevant(t.store, profiles, changed, now)
-        new = sum(o.status == "new" for o in outcomes)
-        t.store.record_fetch(
-            FeedResult(
-                feed_id=feed.id,
-                outlet=feed.outlet,
-                url=feed.url,
-                result="ok",
-                started_at=now,
-                duration_ms=0,
-                http_status=200,
-                items_new=new,
-                items_updated=sum(o.status == "updated" for o in outcomes),
-                items_seen=sum(o.status == "seen" for o in outcomes),
-                items_linked=sum(o.status == "new" and o.item_id in linked for o in outcomes),
-            )
-        )
-        t.store.update_feed_after_poll(
-            feed.id,
-            now,
-            consecutive_errors=0,
-            consecutive_hard_errors=0,
-            last_success_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            last_result="ok",
-            last_error=None,
-            **({"title": title} if title else {}),
-        )
+    clean = tuple((normalise_item(p, feed.outlet, now), None) for p in items)
+    meta = Meta(kind="rss20", title=title) if title else Meta()
+    read = Read(meta, clean, (), body_hash="", at=now)
+    fetched = FetchedFeed(feed.url, 200, {})
+    record_read(t.context(), feed, fetched, read, t.context().profiles(), now, time.monotonic())
     # as after every cycle: new items join stories, and models grow with the coverage
     cluster_new_items(t.store, now)
     t.refresh_models()

@@ -10,9 +10,10 @@ import pytest
 
 from tracker.demo.run import run_demo
 from tracker.ingest.normalise import normalise_item
-from tracker.models import FeedSource, ParsedItem
+from tracker.models import FeedSource, Incoming, ParsedItem
 from tracker.score import cluster
 from tracker.storage import Store
+from tracker.update.decide import decide_items
 from tracker.update.pipeline import cluster_new_items
 
 from .cluster_eval import (
@@ -40,9 +41,10 @@ def store_with_feeds(*outlets: str) -> tuple[Store, list]:
 def add(store: Store, feed, title: str, summary: str, when: datetime, link: str) -> int:
     item = normalise_item(ParsedItem(None, link, title, summary, published=when), feed.outlet, when)
     with store.transaction():
-        outcome = store.upsert_items(feed, [item], when)[0]
+        intents = decide_items(feed, [Incoming(item)], store.known_items(feed.id, item.keys))
+        new_ids = store.write_items(feed.id, feed.outlet_id, intents, when)
     cluster_new_items(store, when)
-    return outcome.item_id
+    return new_ids[0] if new_ids else (intents.changed or intents.seen)[0].item_id
 
 
 def story_of(store: Store, item_id: int) -> int:

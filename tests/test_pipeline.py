@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tracker.app import Tracker
+from tracker.config import load_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.models import ManualClock
 
-from .conftest import DATA, FEEDS, REPLAY
+from .conftest import DATA, FEEDS, REPLAY, write_config
 
 GUARDIAN_19 = (REPLAY / "guardian-world-20250819.xml").read_bytes()
 
@@ -260,3 +262,61 @@ def test_killed_mid_write_leaves_no_partial_poll(
     assert (counts["items"], counts["article_items"], counts["fetches"]) == (0, 0, 0)
     monkeypatch.setattr(t.store, "link_item", original)
     assert t.poll(all_feeds=True).items_new == 60
+
+
+def _replay_week(workdir: Path, server: FeedServer, feed: str) -> tuple[list[Any], list[Any]]:
+    """Every snapshot of one replayed feed, a day apart: the poll results and what was stored."""
+    workdir.mkdir()
+    url = server.add(f"/{feed}.xml", b"")
+    clock = ManualClock(datetime(2025, 8, 14, 12, tzinfo=UTC))
+    results = []
+    with Tracker(load_config(write_config(workdir, {"The Guardian": [url]})), clock=clock) as t:
+        t.init()
+        for snapshot in sorted(REPLAY.glob(f"{feed}-*.xml")):
+            server.add(f"/{feed}.xml", snapshot.read_bytes())
+            clock.set(clock() + timedelta(days=1))
+            results.extend(t.poll(all_feeds=True).results)
+        stored = rows(
+            t,
+            "SELECT guid, url, title, summary, summary_html, published_at, items.first_seen_at, "
+            "items.last_seen_at, version, times_seen, sightings.first_seen_at AS sighted, "
+            "sightings.last_seen_at AS last_sighted, article_items.tier, article_items.score "
+            "FROM items JOIN sightings ON sightings.item_id = items.id "
+            "LEFT JOIN article_items ON article_items.item_id = items.id "
+            "ORDER BY canonical_url",
+        )
+    return results, stored
+
+
+def test_items_sent_again_byte_for_byte_are_not_parsed_and_nothing_changes(
+    server: FeedServer, tmp_path: Path, monkeypatch
+) -> None:
+    """A week of The Guardian's overlapping snapshots: each poll hands feedparser only the items
+    the feed had not sent before, yet stores, sights and links exactly what parsing every item
+    of every snapshot does."""
+    import tracker.update.pipeline as pipeline
+
+    parsed: list[int] = []
+    original = pipeline.parse_feed
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        parsed.append(len(result.items))
+        return result
+
+    monkeypatch.setattr(pipeline, "parse_feed", counting)
+    results, stored = _replay_week(tmp_path / "split", server, "guardian-world")
+    assert {r.result for r in results} == {"ok"}
+    listed = sum(r.items_new + r.items_updated + r.items_seen for r in results)
+    assert sum(parsed) == sum(r.items_new for r in results) < listed
+    resent = [r for r in stored if r["times_seen"] > 1]
+    assert resent and all(r["last_sighted"] > r["sighted"] for r in resent)
+
+    monkeypatch.setattr(pipeline, "split_feed", lambda *args: None)
+    parsed.clear()
+    whole_results, whole = _replay_week(tmp_path / "whole", server, "guardian-world")
+    assert sum(parsed) == listed
+    assert stored == whole
+    assert [(r.items_new, r.items_updated, r.items_seen, r.items_linked) for r in results] == [
+        (r.items_new, r.items_updated, r.items_seen, r.items_linked) for r in whole_results
+    ]

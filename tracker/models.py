@@ -6,7 +6,7 @@ Named after the step that produces them: ``FetchedFeed`` (fetch) → ``ParsedFee
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
@@ -38,7 +38,7 @@ class FeedSource:
 
 @dataclass(frozen=True)
 class FeedState:
-    """A feed as stored: identity plus what conditional GET and scheduling need."""
+    """A feed as stored: identity plus what conditional GET, scheduling and the next poll need."""
 
     id: int
     url: str
@@ -51,6 +51,40 @@ class FeedState:
     consecutive_hard_errors: int = 0
     new_items_rate: float = 0.0
     enabled: bool = True
+    #: the stable id of the feed's outlet (guid keys are scoped to it; names can change)
+    outlet_id: int = 0
+    ttl_minutes: int | None = None
+    title: str | None = None
+    kind_detected: str | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_result: str | None = None
+    last_error: str | None = None
+    next_poll_at: datetime | None = None
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """A feed's whole poll state after a poll, as the update decider leaves it."""
+
+    feed_id: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    ttl_minutes: int | None
+    title: str | None
+    kind_detected: str | None
+    new_items_rate: float
+    consecutive_errors: int
+    consecutive_hard_errors: int
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    last_result: str | None
+    last_error: str | None
+    next_poll_at: datetime | None
+    enabled: bool
+    disabled_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -81,6 +115,8 @@ class ParsedItem:
     author: str | None = None
     published: datetime | None = None
     updated: datetime | None = None
+    #: the entry's place among the document's entries (items it skipped included)
+    position: int = -1
 
 
 @dataclass(frozen=True)
@@ -129,6 +165,96 @@ class Relevance:
     reasons: tuple[str, ...]
     tier: str = "related"
     story_score: float = 0.0
+
+
+# --- what a poll decides (tracker.update.decide) and the store writes -------------------------
+
+#: (article id, relevance) for every article an item passes
+Links = tuple[tuple[int, Relevance], ...]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One parsed and cleaned item of the poll, with its relevance already scored."""
+
+    item: CleanItem
+    #: hash of the item's raw element, when the body could be split into items
+    raw_hash: str | None = None
+    links: Links = ()
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """What the store knows of an item one of the poll's keys led to."""
+
+    id: int
+    outlet_id: int
+    content_hash: str
+    keys: frozenset[str]
+    #: the content hash of this feed's last listing of it; None if the feed never listed it
+    said_before: str | None = None
+
+
+@dataclass(frozen=True)
+class Known:
+    """The stored items the poll's keys name, read in the transaction that writes the intents."""
+
+    by_key: Mapping[str, int]
+    items: Mapping[int, StoredItem]
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the feed's own envelope said; None where it was not parsed this time."""
+
+    kind: str | None = None
+    title: str | None = None
+    ttl_minutes: int | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class NewItem:
+    item: CleanItem
+    raw_hash: str | None
+    #: the item's keys no stored item holds yet
+    keys: tuple[str, ...]
+    links: Links
+
+
+@dataclass(frozen=True)
+class ChangedItem:
+    item_id: int
+    item: CleanItem
+    raw_hash: str | None
+    links: Links
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An existing item listed by this feed: a sighting, not an edit."""
+
+    item_id: int
+    content_hash: str
+    raw_hash: str | None
+
+
+@dataclass(frozen=True)
+class ItemIntents:
+    new: tuple[NewItem, ...] = ()
+    changed: tuple[ChangedItem, ...] = ()
+    seen: tuple[Seen, ...] = ()
+    #: (key, item id): keys an existing item gains (a second feed's guid for it)
+    keys: tuple[tuple[str, int], ...] = ()
+    #: raw hashes of items the feed sent again byte for byte (never parsed this time)
+    resent: tuple[str, ...] = ()
+    #: listings that changed nothing: seen items, resent ones, an item listed twice
+    unchanged_listings: int = 0
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(new, updated, seen), as the fetch log counts them."""
+        return len(self.new), len(self.changed), self.unchanged_listings
 
 
 @dataclass(frozen=True)

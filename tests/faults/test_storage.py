@@ -282,17 +282,17 @@ def test_a_poll_that_meets_damage_midway_stops_cleanly(faults) -> None:
     with one storage error instead of a traceback, and nothing partial is committed."""
     run = faults({})
     store = run.tracker.store
-    original = store.upsert_items
+    original = store.write_items
 
     def damaged(*args, **kwargs):
         raise sqlite3.DatabaseError("database disk image is malformed")
 
-    store.upsert_items = damaged  # type: ignore[method-assign]
+    store.write_items = damaged  # type: ignore[method-assign]
     with pytest.raises(
         StorageError, match=r"database cannot be used \(database disk image is malformed\)"
     ):
         run.tracker.poll(all_feeds=True)
-    store.upsert_items = original  # type: ignore[method-assign]
+    store.write_items = original  # type: ignore[method-assign]
     assert run.count("items") == 0 and run.count("fetches") == 0
     run.poll()
     assert run.count("items") == 123

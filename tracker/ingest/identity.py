@@ -54,8 +54,8 @@ def unshare_keys(items: Sequence[CleanItem]) -> list[CleanItem]:
     A feed that gives every item the same guid would otherwise fold them all into one stored
     item, rewritten (and versioned) once per item at every poll; a live blog whose entries have
     their own guids but one link would fold the same way. Such a key identifies nothing, so the
-    items keep their other keys. An item that would be left with none keeps them all: then
-    nothing tells its listings apart, and the store counts the first one.
+    items keep their other keys; an item left with none (one link, no guid: a live page listed
+    with several headlines) is known by its words, as an item with neither guid nor link is.
     """
     said: dict[str, set[str]] = {}
     for item in items:
@@ -64,8 +64,11 @@ def unshare_keys(items: Sequence[CleanItem]) -> list[CleanItem]:
     shared = {key for key, hashes in said.items() if len(hashes) > 1}
     if not shared:
         return list(items)
-    kept = [tuple(k for k in item.keys if k not in shared) for item in items]
+    kept = [
+        tuple(k for k in item.keys if k not in shared) or (f"hash:{item.content_hash}",)
+        for item in items
+    ]
     return [
-        replace(item, keys=keys) if keys and keys != item.keys else item
+        replace(item, keys=keys) if keys != item.keys else item
         for item, keys in zip(items, kept, strict=True)
     ]

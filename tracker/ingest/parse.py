@@ -78,7 +78,11 @@ def _parse_syndication(content: bytes, headers: dict[str, str], url: str) -> Par
     if not parsed.version and not parsed.entries:
         raise NotAFeedError(_not_a_feed_message(content, parsed))
     entries, dropped = _finished_entries(head, parsed)
-    items = tuple(item for e in entries[:MAX_ITEMS] if (item := _entry(e, url)) is not None)
+    items = tuple(
+        item
+        for position, e in enumerate(entries[:MAX_ITEMS])
+        if (item := _entry(e, url, position)) is not None
+    )
     warning = None
     reason = parsed.get("bozo_exception")
     # a missing or odd Content-Type says nothing about the document itself, nor does our own cut
@@ -173,7 +177,7 @@ def _truncated(reason: Any) -> bool:
     return any(message in str(reason or "") for message in _TRUNCATED)
 
 
-def _entry(e: Any, base_url: str) -> ParsedItem | None:
+def _entry(e: Any, base_url: str, position: int) -> ParsedItem | None:
     link = (e.get("feedburner_origlink") or e.get("link") or "").strip() or None
     if link and base_url and not link.lower().startswith(("http://", "https://")):
         try:
@@ -195,6 +199,7 @@ def _entry(e: Any, base_url: str) -> ParsedItem | None:
         published=_struct_time(e.get("published_parsed")),
         # plain dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, warning
         updated=_struct_time(dict.get(e, "updated_parsed")),
+        position=position,
     )
 
 

@@ -17,7 +17,7 @@ from .feeds import FeedsMixin
 from .items import ItemsMixin
 from .prune import LOG_TABLES, PRUNED_TABLES, PruneMixin
 from .readonly import ReadOnlyStore, Rows
-from .rows import ItemOutcome, StoredArticle, from_db, to_db
+from .rows import StoredArticle, from_db, to_db
 from .search import SearchMixin
 from .service_log import ServiceLogMixin
 from .stories import StoriesMixin
@@ -42,7 +42,6 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "LOG_TABLES",
     "PRUNED_TABLES",
-    "ItemOutcome",
     "ReadOnlyStore",
     "Rows",
     "Store",

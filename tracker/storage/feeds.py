@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError
-from ..models import FeedResult, FeedSource, FeedState, Outlet
+from ..models import FeedResult, FeedSource, FeedState, FeedUpdate, Outlet
 from .base import StoreBase
-from .rows import to_db
+from .rows import from_db, to_db
 
 
 class FeedsMixin(StoreBase):
@@ -168,14 +168,34 @@ class FeedsMixin(StoreBase):
             ),
         )
 
-    def update_feed_after_poll(self, feed_id: int, now: datetime, **changes: Any) -> None:
-        """Set the given feed columns (validated against the schema) plus last_fetch_at."""
-        changes["last_fetch_at"] = to_db(now)
-        unknown = set(changes) - FEED_STATE_COLUMNS
-        if unknown:
-            raise ValueError(f"not feed state columns: {sorted(unknown)}")
-        assignments = ", ".join(f"{column} = :{column}" for column in changes)
-        self._x(f"UPDATE feeds SET {assignments} WHERE id = :id", {**changes, "id": feed_id})
+    def save_feed_state(self, update: FeedUpdate) -> None:
+        """Write a feed's state after a poll, as the update decider left it."""
+        self._x(
+            "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?, ttl_minutes = ?, "
+            "title = ?, kind_detected = ?, new_items_rate = ?, consecutive_errors = ?, "
+            "consecutive_hard_errors = ?, last_fetch_at = ?, last_success_at = ?, "
+            "last_result = ?, last_error = ?, next_poll_at = ?, enabled = ?, "
+            "disabled_reason = ? WHERE id = ?",
+            (
+                update.etag,
+                update.last_modified,
+                update.body_hash,
+                update.ttl_minutes,
+                update.title,
+                update.kind_detected,
+                update.new_items_rate,
+                update.consecutive_errors,
+                update.consecutive_hard_errors,
+                to_db(update.last_fetch_at),
+                to_db(update.last_success_at),
+                update.last_result,
+                update.last_error,
+                to_db(update.next_poll_at),
+                int(update.enabled),
+                update.disabled_reason,
+                update.feed_id,
+            ),
+        )
 
     def move_feed(self, feed_id: int, new_url: str) -> bool:
         """Follow a permanent redirect; False when another feed already has that URL."""
@@ -198,26 +218,6 @@ class FeedsMixin(StoreBase):
         return int(row[0])
 
 
-FEED_STATE_COLUMNS = {
-    "etag",
-    "last_modified",
-    "body_hash",
-    "ttl_minutes",
-    "title",
-    "kind_detected",
-    "consecutive_errors",
-    "consecutive_hard_errors",
-    "last_fetch_at",
-    "last_success_at",
-    "last_result",
-    "last_error",
-    "next_poll_at",
-    "enabled",
-    "disabled_reason",
-    "new_items_rate",
-}
-
-
 def _feed_state(row: dict[str, Any]) -> FeedState:
     return FeedState(
         id=row["id"],
@@ -231,4 +231,14 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         consecutive_hard_errors=row["consecutive_hard_errors"],
         new_items_rate=row["new_items_rate"] or 0.0,
         enabled=bool(row["enabled"]),
+        outlet_id=row["outlet_id"],
+        ttl_minutes=row["ttl_minutes"],
+        title=row["title"],
+        kind_detected=row["kind_detected"],
+        last_fetch_at=from_db(row["last_fetch_at"]),
+        last_success_at=from_db(row["last_success_at"]),
+        last_result=row["last_result"],
+        last_error=row["last_error"],
+        next_poll_at=from_db(row["next_poll_at"]),
+        disabled_reason=row["disabled_reason"],
     )

@@ -1,92 +1,141 @@
-"""Items, their keys, versions and sightings."""
+"""Items, their keys, versions and sightings: the stored facts a poll's decisions need, and
+the writing of those decisions (``tracker.update.decide``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from ..errors import NotFoundError
-from ..models import CleanItem, FeedState
+from ..models import CleanItem, ItemIntents, Known, StoredItem
 from .base import StoreBase
-from .rows import ItemOutcome, to_db
+from .rows import to_db
+
+#: SQLite's default limit on host parameters is 32,766; lists are bound in pieces of this size
+CHUNK = 500
+
+
+def chunks(values: Sequence[object], size: int = CHUNK) -> Iterator[Sequence[object]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
 
 
 class ItemsMixin(StoreBase):
-    def upsert_items(
-        self, feed: FeedState, items: Sequence[CleanItem], now: datetime
-    ) -> list[ItemOutcome]:
-        """Insert new items, update changed ones (keeping the old version), record sightings.
+    def known_items(self, feed_id: int, keys: Iterable[str]) -> Known:
+        """The stored items the keys name, with what this feed last said about each.
 
-        Lookups are batched (one query for every key of the poll, one for this feed's earlier
-        sightings) because this runs for every item of every poll.
+        Indexed lookups of the poll's own keys only: the cost follows the poll, not the store.
         """
-        stamp = to_db(now)
-        outlet_id = self._x("SELECT outlet_id FROM feeds WHERE id = ?", (feed.id,)).fetchone()[0]
-        known = self._item_ids_by_key([key for item in items for key in item.keys])
-        said_before = self._sighting_hashes(feed.id, set(known.values()))
-        outcomes, new_keys, sightings = [], [], []
-        listed: set[int] = set()
-        for item in items:
-            item_id = self._match(item, known)
-            if item_id in listed:
-                # listed twice in one poll: the first listing counts, or the two would take
-                # turns as the current version at every poll
-                outcomes.append(ItemOutcome(item_id, "seen", item))
-                continue
-            if item_id is None:
-                item_id = self._insert_item(item, feed.id, outlet_id, stamp)
-                status = "new"
-            else:
-                status = self._refresh_item(item_id, item, said_before.get(item_id), stamp)
-            said_before[item_id] = item.content_hash
-            listed.add(item_id)
-            for key in item.keys:
-                if key not in known:
-                    known[key] = item_id
-                    new_keys.append((key, item_id))
-            sightings.append((item_id, feed.id, stamp, stamp, item.content_hash))
-            outcomes.append(ItemOutcome(item_id, status, item))
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", new_keys
-        )
-        self.db.conn.executemany(
-            "INSERT INTO sightings (item_id, feed_id, first_seen_at, last_seen_at, times_seen, "
-            "content_hash) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(item_id, feed_id) DO UPDATE SET "
-            "last_seen_at = excluded.last_seen_at, times_seen = times_seen + 1, "
-            "content_hash = excluded.content_hash",
-            sightings,
-        )
-        self.db.conn.executemany(
-            "UPDATE items SET last_seen_at = ? WHERE id = ?",
-            [(stamp, o.item_id) for o in outcomes if o.status != "new"],
-        )
-        return outcomes
+        by_key: dict[str, int] = {}
+        for chunk in chunks(sorted(set(keys))):
+            by_key.update(
+                self._x(f"SELECT key, item_id FROM item_keys WHERE key IN ({marks(chunk)})", chunk)
+            )
+        ids = sorted(set(by_key.values()))
+        rows: dict[int, tuple[int, str]] = {}
+        keys_of: dict[int, set[str]] = {i: set() for i in ids}
+        said: dict[int, str] = {}
+        for chunk in chunks(ids):
+            m = marks(chunk)
+            for item_id, outlet_id, digest in self._x(
+                f"SELECT id, outlet_id, content_hash FROM items WHERE id IN ({m})", chunk
+            ):
+                rows[item_id] = (outlet_id, digest)
+            for item_id, key in self._x(
+                f"SELECT item_id, key FROM item_keys WHERE item_id IN ({m})", chunk
+            ):
+                keys_of[item_id].add(key)
+            said.update(
+                self._x(
+                    f"SELECT item_id, content_hash FROM sightings WHERE feed_id = ? "
+                    f"AND item_id IN ({m})",
+                    [feed_id, *chunk],
+                )
+            )
+        items = {
+            item_id: StoredItem(
+                item_id, outlet_id, digest, frozenset(keys_of[item_id]), said.get(item_id)
+            )
+            for item_id, (outlet_id, digest) in rows.items()
+        }
+        return Known({k: v for k, v in by_key.items() if v in items}, items)
 
-    def _item_ids_by_key(self, keys: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+    def resent(self, feed_id: int, raw_hashes: Iterable[str]) -> set[str]:
+        """Which of a body's raw item hashes this feed sent before, for an item still stored."""
+        found: set[str] = set()
+        for chunk in chunks(sorted(set(raw_hashes))):
             found.update(
-                self._x(f"SELECT key, item_id FROM item_keys WHERE key IN ({marks})", chunk)
+                row[0]
+                for row in self._x(
+                    f"SELECT raw_hash FROM sightings WHERE feed_id = ? AND raw_hash IN "
+                    f"({marks(chunk)})",
+                    [feed_id, *chunk],
+                )
             )
         return found
 
-    def _sighting_hashes(self, feed_id: int, item_ids: set[int]) -> dict[int, str]:
-        rows = self._x("SELECT item_id, content_hash FROM sightings WHERE feed_id = ?", (feed_id,))
-        return {item_id: digest for item_id, digest in rows if item_id in item_ids}
+    def write_items(
+        self, feed_id: int, outlet_id: int, intents: ItemIntents, now: datetime
+    ) -> list[int]:
+        """Write a poll's item intents (inside the caller's transaction); returns the ids of the
+        new items, in the order of ``intents.new``."""
+        stamp = to_db(now)
+        new_ids = [self._insert_item(n.item, feed_id, outlet_id, stamp) for n in intents.new]
+        for change in intents.changed:
+            self._replace_item(change.item_id, change.item, stamp)
+        keys = [
+            (key, new_id) for n, new_id in zip(intents.new, new_ids, strict=True) for key in n.keys
+        ]
+        keys.extend(intents.keys)
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", keys
+        )
+        sightings = [
+            (new_id, feed_id, stamp, stamp, n.item.content_hash, n.raw_hash)
+            for n, new_id in zip(intents.new, new_ids, strict=True)
+        ]
+        sightings += [
+            (c.item_id, feed_id, stamp, stamp, c.item.content_hash, c.raw_hash)
+            for c in intents.changed
+        ]
+        sightings += [
+            (s.item_id, feed_id, stamp, stamp, s.content_hash, s.raw_hash) for s in intents.seen
+        ]
+        self.db.conn.executemany(
+            "INSERT INTO sightings (item_id, feed_id, first_seen_at, last_seen_at, times_seen, "
+            "content_hash, raw_hash) VALUES (?, ?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT(item_id, feed_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
+            "times_seen = times_seen + 1, content_hash = excluded.content_hash, "
+            "raw_hash = coalesce(excluded.raw_hash, raw_hash)",
+            sightings,
+        )
+        old = [c.item_id for c in intents.changed] + [s.item_id for s in intents.seen]
+        self.db.conn.executemany(
+            "UPDATE items SET last_seen_at = ? WHERE id = ?", [(stamp, i) for i in old]
+        )
+        return new_ids
 
-    def _match(self, item: CleanItem, known: dict[str, int]) -> int | None:
-        for key in item.keys:
-            if key in known:
-                if key == item.keys[0]:
-                    return known[key]
-                existing = {
-                    r[0]
-                    for r in self._x("SELECT key FROM item_keys WHERE item_id = ?", (known[key],))
-                }
-                return known[key] if item.is_same_as(key, existing) else None
-        return None
+    def resight(self, feed_id: int, raw_hashes: Sequence[str], now: datetime) -> int:
+        """Mark the items behind raw hashes this feed sent again as seen now; returns how many
+        sightings that touched (fewer than asked when an item was pruned meanwhile)."""
+        stamp, touched = to_db(now), 0
+        for chunk in chunks(sorted(set(raw_hashes))):
+            params = [feed_id, *chunk]
+            where = f"feed_id = ? AND raw_hash IN ({marks(chunk)})"
+            self._x(
+                f"UPDATE items SET last_seen_at = ? WHERE id IN "
+                f"(SELECT item_id FROM sightings WHERE {where})",
+                [stamp, *params],
+            )
+            touched += self._x(
+                f"UPDATE sightings SET last_seen_at = ?, times_seen = times_seen + 1 WHERE {where}",
+                [stamp, *params],
+            ).rowcount
+        return touched
 
     def _insert_item(self, item: CleanItem, feed_id: int, outlet_id: int, stamp: str) -> int:
         cursor = self._x(
@@ -110,6 +159,7 @@ class ItemsMixin(StoreBase):
             ),
         )
         item_id = int(cursor.lastrowid or 0)
+        # every item is a story of its own until clustering joins it to another
         story = self._x(
             "INSERT INTO stories (title, first_seen_at, first_item_id, first_outlet_id) "
             "VALUES (?, ?, ?, ?)",
@@ -118,16 +168,8 @@ class ItemsMixin(StoreBase):
         self._x("UPDATE items SET story_id = ? WHERE id = ?", (story.lastrowid, item_id))
         return item_id
 
-    def _refresh_item(
-        self, item_id: int, item: CleanItem, said_before: str | None, stamp: str
-    ) -> str:
-        # An update only counts when the same feed changed what it said. Comparing across feeds
-        # would flip the item back and forth when two feeds word it differently.
-        if said_before is None or said_before == item.content_hash:
-            return "seen"
-        current = self._x("SELECT content_hash FROM items WHERE id = ?", (item_id,)).fetchone()[0]
-        if current == item.content_hash:
-            return "seen"
+    def _replace_item(self, item_id: int, item: CleanItem, stamp: str) -> None:
+        """The item's new wording; the old one is kept in item_versions."""
         self._x(
             "INSERT INTO item_versions (item_id, version, title, summary, summary_html, "
             "published_at, replaced_at) SELECT id, version, title, summary, summary_html, "
@@ -149,7 +191,6 @@ class ItemsMixin(StoreBase):
                 item_id,
             ),
         )
-        return "updated"
 
     def item_count(self) -> int:
         return self._x("SELECT count(*) FROM items").fetchone()[0]

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from ..models import CleanItem
-
 
 @overload
 def to_db(value: datetime) -> str: ...
@@ -24,13 +22,6 @@ def to_db(value: datetime | None) -> str | None:
 
 def from_db(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    item_id: int
-    status: str  # new | updated | seen
-    item: CleanItem
 
 
 @dataclass(frozen=True)

@@ -492,6 +492,14 @@ def _m6_feed_urls(db: sqlite_utils.Database) -> None:
             taken.add(normal)
 
 
+def _m7_raw_item_hashes(db: sqlite_utils.Database) -> None:
+    """What each feed last sent for an item, byte for byte (a hash of its raw element), so an
+    item a feed sends again unchanged is recognised without being parsed."""
+    if "raw_hash" not in {c.name for c in db["sightings"].columns}:
+        db.execute("ALTER TABLE sightings ADD COLUMN raw_hash TEXT")
+    db["sightings"].create_index(["feed_id", "raw_hash"], if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -499,4 +507,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m4_query_views,
     _m5_service,
     _m6_feed_urls,
+    _m7_raw_item_hashes,
 ]

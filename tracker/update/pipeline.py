@@ -1,11 +1,17 @@
-"""The polling flow, top to bottom: fetch → parse → normalise → dedup/store → score → link,
-then, once per cycle that stored new items, story clustering (``cluster_new_items``, called by
-``Tracker.after_cycle`` for ``tracker poll`` and for the service's cycles alike).
+"""One poll of one feed, top to bottom, and a cycle of polls.
 
-Network I/O happens outside any database transaction; everything one poll of a feed writes (items,
-sightings, versions, links, the fetch record and the feed's new state) is one transaction, so an
-interrupted poll leaves no trace but the previous state. A feed's failure is recorded against it
-and never stops the cycle.
+    fetch ─ 304, or the same bytes as last time ──────────────────────────▶ quiet: record it
+      │
+    split the body into raw items; leave out those this feed sent before, byte for byte
+      │
+    parse the rest (feedparser) → normalise → identity keys → score against every article
+      │
+    one short transaction: read what the poll's keys name, decide (``decide.py``), write
+
+Network I/O, parsing and scoring happen outside any transaction; everything one poll writes
+(items, sightings, versions, links, the fetch record and the feed's new state) is one
+transaction, so an interrupted poll leaves no trace but the previous state. A feed's failure is
+recorded against it and never stops the cycle.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 
@@ -29,36 +34,26 @@ from ..ingest.hosts import HostGate
 from ..ingest.identity import unshare_keys
 from ..ingest.normalise import normalise_item
 from ..ingest.parse import parse_feed
+from ..ingest.split import SPLIT_HEADERS, split_feed
 from ..models import (
     CleanItem,
     Clock,
     CycleSummary,
     FeedResult,
     FeedState,
+    FeedUpdate,
     FetchedFeed,
-    ParsedFeed,
+    Incoming,
+    Links,
+    Meta,
 )
 from ..score import cluster
 from ..score.relevance import ArticleModel, ArticleProfile, Doc, score_doc
-from ..storage import Store, StoredArticle, to_db
-from .policy import PollInputs, disable_decision, next_poll_at
+from ..storage import Store, StoredArticle
+from .decide import Polled, decide_failure, decide_items, decide_quiet, decide_success
 
 #: how far back term weights for story clustering are learned
 IDF_PERIOD = timedelta(days=7)
-#: weight of the latest poll in a feed's running average of new items per poll
-RATE_SMOOTHING = 0.3
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What one poll of a feed brought, ready to store."""
-
-    fetched: FetchedFeed
-    parsed: ParsedFeed
-    items: Sequence[CleanItem]
-    body_hash: str
-    #: when it was read: the items' first-seen time
-    at: datetime
 
 
 @dataclass
@@ -153,6 +148,26 @@ def cluster_new_items(store: Store, since: datetime, params: cluster.Params | No
     return len(moves)
 
 
+# --- one feed ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Read:
+    """What the poll read from a 200's body: the envelope and the items it had to parse."""
+
+    meta: Meta
+    items: tuple[tuple[CleanItem, str | None], ...]
+    #: raw hashes of the items the feed sent before, byte for byte (not parsed)
+    resent: tuple[str, ...]
+    body_hash: str
+    #: when it was read: the new items' first-seen time
+    at: datetime
+
+
+class _Stale(Exception):
+    """An item the feed resent was pruned between reading and writing: read the body again."""
+
+
 def poll_feed(ctx: Context, feed: FeedState, profiles: Sequence[ArticleProfile]) -> FeedResult:
     started_at, t0 = ctx.clock(), time.monotonic()
     try:
@@ -171,111 +186,106 @@ def _poll(
     t0: float,
 ) -> FeedResult:
     try:
-        with ctx.hosts.slot(feed.url):
-            fetched = safe_get(
-                ctx.client,
-                feed.url,
-                ctx.config.fetch,
-                etag=feed.etag,
-                last_modified=feed.last_modified,
-            )
+        fetched = _fetch(ctx, feed)
         if fetched.not_modified:
             return _record_quiet(ctx, feed, fetched, "not-modified", started_at, t0)
         body_hash = hashlib.sha256(fetched.content).hexdigest()
         if body_hash == feed.body_hash:
             # a server without conditional GET sent the same bytes: nothing to parse
             return _record_quiet(ctx, feed, fetched, "unchanged", started_at, t0)
-        parsed = parse_feed(fetched.content, fetched.headers, fetched.url)
-        now = ctx.clock()
-        items = unshare_keys([normalise_item(p, feed.outlet, now) for p in parsed.items])
+        read = read_body(ctx, feed, fetched, body_hash, trust_resent=True)
     except FeedError as error:
         return _record_failure(ctx, feed, error, started_at, t0)
-    seen = Seen(fetched, parsed, items, body_hash, now)
-    return _record_items(ctx, feed, profiles, seen, started_at, t0)
+    try:
+        return record_read(ctx, feed, fetched, read, profiles, started_at, t0)
+    except _Stale:
+        read = read_body(ctx, feed, fetched, body_hash, trust_resent=False)
+        return record_read(ctx, feed, fetched, read, profiles, started_at, t0)
 
 
-def _record_items(
+def _fetch(ctx: Context, feed: FeedState) -> FetchedFeed:
+    assert ctx.hosts is not None
+    with ctx.hosts.slot(feed.url):
+        fetched = safe_get(
+            ctx.client, feed.url, ctx.config.fetch, etag=feed.etag, last_modified=feed.last_modified
+        )
+    if fetched.not_modified and not (feed.etag or feed.last_modified):
+        # only an answer to a conditional request can say "not modified": this one says nothing
+        raise HTTPStatusError(
+            "HTTP 304 Not Modified to a request without validators (no ETag or Last-Modified "
+            "was sent): the server sent no feed",
+            304,
+        )
+    return fetched
+
+
+def read_body(
+    ctx: Context, feed: FeedState, fetched: FetchedFeed, body_hash: str, *, trust_resent: bool
+) -> Read:
+    """Parse what the feed has not sent before: the whole body when it cannot be split."""
+    split = split_feed(fetched.content, fetched.headers)
+    if split is None:
+        parsed = parse_feed(fetched.content, fetched.headers, fetched.url)
+        raw: Sequence[str | None] = ()
+        resent: tuple[str, ...] = ()
+    else:
+        sent = ctx.store.resent(feed.id, split.hashes) if trust_resent else set()
+        resent = tuple(h for h in split.hashes if h in sent)
+        body, raw = split.without(sent)
+        if not raw and split.hashes:
+            # nothing new: the envelope alone would only repeat what the feed said before
+            return Read(Meta(), (), resent, body_hash, ctx.clock())
+        parsed = parse_feed(body, SPLIT_HEADERS, fetched.url)
+    now = ctx.clock()
+    clean = unshare_keys([normalise_item(p, feed.outlet, now) for p in parsed.items])
+    hashes = [raw[p.position] if 0 <= p.position < len(raw) else None for p in parsed.items]
+    meta = Meta(parsed.kind, parsed.title, parsed.ttl_minutes, parsed.warning)
+    return Read(meta, tuple(zip(clean, hashes, strict=True)), resent, body_hash, now)
+
+
+def score_links(profiles: Sequence[ArticleProfile], item: CleanItem) -> Links:
+    """(article id, relevance) for every article the item passes."""
+    doc = Doc.of(item.title, item.summary)  # tokenised once for every article
+    scored = ((profile.id, score_doc(profile, doc)) for profile in profiles)
+    return tuple((article_id, r) for article_id, r in scored if r.tier != "none")
+
+
+def record_read(
     ctx: Context,
     feed: FeedState,
+    fetched: FetchedFeed,
+    read: Read,
     profiles: Sequence[ArticleProfile],
-    seen: Seen,
     started_at: datetime,
     t0: float,
 ) -> FeedResult:
-    """Store a poll's items, link the new and changed ones, and log it: one transaction."""
-    fetched, parsed, now = seen.fetched, seen.parsed, seen.at
-    with ctx.store.transaction():
-        outcomes = ctx.store.upsert_items(feed, seen.items, now)
-        changed = [
-            (o.item_id, o.item.title, o.item.summary) for o in outcomes if o.status != "seen"
-        ]
-        linked = link_relevant(ctx.store, profiles, changed, now)
-        new = sum(o.status == "new" for o in outcomes)
-        rate = (1 - RATE_SMOOTHING) * feed.new_items_rate + RATE_SMOOTHING * new
-        result = _result(
+    """Decide and write a poll's items, links, log and feed state: one short transaction."""
+    incoming = [Incoming(item, raw, score_links(profiles, item)) for item, raw in read.items]
+    store, now = ctx.store, read.at
+    with store.transaction():
+        if read.resent and store.resight(feed.id, read.resent, now) < len(set(read.resent)):
+            raise _Stale()
+        known = store.known_items(feed.id, {key for item, _ in read.items for key in item.keys})
+        intents = decide_items(feed, incoming, known, read.resent)
+        new_ids = store.write_items(feed.id, feed.outlet_id, intents, now)
+        linked = [(i, n.links) for i, n in zip(new_ids, intents.new, strict=True) if n.links]
+        for item_id, links in [*linked, *((c.item_id, c.links) for c in intents.changed)]:
+            for article_id, relevance in links:
+                store.link_item(article_id, item_id, relevance, now)
+        polled = Polled(started_at, _ms(t0), now)
+        update, result = decide_success(
             feed,
-            "ok",
-            started_at,
-            t0,
-            http_status=fetched.status,
-            bytes=len(fetched.content),
-            items_new=new,
-            items_updated=sum(o.status == "updated" for o in outcomes),
-            items_seen=sum(o.status == "seen" for o in outcomes),
-            items_linked=sum(o.status == "new" and o.item_id in linked for o in outcomes),
-            error_message=parsed.warning,
-            next_poll_at=_next(ctx, now, fetched, parsed.ttl_minutes, 0, rate),
+            fetched,
+            read.meta,
+            intents,
+            read.body_hash,
+            len(linked),
+            polled,
+            ctx.config.polling,
+            ctx.rng,
         )
-        ctx.store.record_fetch(result)
-        ctx.store.update_feed_after_poll(
-            feed.id,
-            now,
-            etag=fetched.headers.get("etag"),
-            last_modified=fetched.headers.get("last-modified"),
-            body_hash=seen.body_hash,
-            ttl_minutes=parsed.ttl_minutes,
-            title=parsed.title or None,
-            kind_detected=parsed.kind,
-            new_items_rate=rate,
-            **_success_state(result, now),
-        )
-        _follow_permanent_redirect(ctx, feed, fetched)
+        _save(ctx, feed, fetched, update, result)
     return result
-
-
-def _result(
-    feed: FeedState, outcome: str, started_at: datetime, t0: float, **fields: Any
-) -> FeedResult:
-    return FeedResult(
-        feed_id=feed.id,
-        outlet=feed.outlet,
-        url=feed.url,
-        result=outcome,
-        started_at=started_at,
-        duration_ms=_ms(t0),
-        **fields,
-    )
-
-
-def link_relevant(
-    store: Store,
-    profiles: Sequence[ArticleProfile],
-    items: Sequence[tuple[int, str, str]],
-    now: datetime,
-) -> set[int]:
-    """Score (id, title, summary) items against every article; link those that pass.
-
-    Returns the ids of the items linked to at least one article.
-    """
-    linked = set()
-    for item_id, title, summary in items:
-        doc = Doc.of(title, summary)  # tokenised once for every article
-        for profile in profiles:
-            relevance = score_doc(profile, doc)
-            if relevance.tier != "none":
-                store.link_item(profile.id, item_id, relevance, now)
-                linked.add(item_id)
-    return linked
 
 
 def _record_quiet(
@@ -286,86 +296,40 @@ def _record_quiet(
     started_at: datetime,
     t0: float,
 ) -> FeedResult:
-    now = ctx.clock()
-    result = _result(
-        feed,
-        outcome,
-        started_at,
-        t0,
-        http_status=fetched.status,
-        bytes=len(fetched.content),
-        next_poll_at=_next(ctx, now, fetched, None, 0, feed.new_items_rate * (1 - RATE_SMOOTHING)),
-    )
+    polled = Polled(started_at, _ms(t0), ctx.clock())
+    update, result = decide_quiet(feed, fetched, outcome, polled, ctx.config.polling, ctx.rng)
     with ctx.store.transaction():
-        ctx.store.record_fetch(result)
-        changes = _success_state(result, now)
-        # a 304 may carry a fresh validator; keep the old one when it does not
-        if fetched.headers.get("etag"):
-            changes["etag"] = fetched.headers["etag"]
-        if fetched.headers.get("last-modified"):
-            changes["last_modified"] = fetched.headers["last-modified"]
-        ctx.store.update_feed_after_poll(feed.id, now, **changes)
-        _follow_permanent_redirect(ctx, feed, fetched)
+        _save(ctx, feed, fetched, update, result)
     return result
 
 
 def _record_failure(
     ctx: Context, feed: FeedState, error: FeedError, started_at: datetime, t0: float
 ) -> FeedResult:
-    now = ctx.clock()
-    status = error.status if isinstance(error, HTTPStatusError) else None
-    errors = feed.consecutive_errors + 1
-    hard_errors = feed.consecutive_hard_errors + 1 if error.hard else 0
-    headers = {"retry-after": error.retry_after or ""} if isinstance(error, HTTPStatusError) else {}
-    inputs = PollInputs(headers=headers, consecutive_errors=errors)
-    result = _result(
-        feed,
-        "error",
-        started_at,
-        t0,
-        http_status=status,
-        error_kind=error.kind,
-        error_message=str(error),
-        next_poll_at=next_poll_at(now, inputs, ctx.config.polling, ctx.rng),
-    )
-    disable = disable_decision(status, error.hard, hard_errors, ctx.config.polling)
+    polled = Polled(started_at, _ms(t0), ctx.clock())
+    update, result = decide_failure(feed, error, polled, ctx.config.polling, ctx.rng)
     with ctx.store.transaction():
-        ctx.store.record_fetch(result)
-        ctx.store.update_feed_after_poll(
-            feed.id,
-            now,
-            consecutive_errors=errors,
-            consecutive_hard_errors=hard_errors,
-            last_result="error",
-            last_error=f"{error.kind}: {error}",
-            next_poll_at=to_db(result.next_poll_at),
-            **({"enabled": 0, "disabled_reason": disable.reason} if disable else {}),
-        )
+        _save(ctx, feed, None, update, result)
     return result
+
+
+def _save(
+    ctx: Context,
+    feed: FeedState,
+    fetched: FetchedFeed | None,
+    update: FeedUpdate,
+    result: FeedResult,
+) -> None:
+    ctx.store.record_fetch(result)
+    ctx.store.save_feed_state(update)
+    if fetched is not None:
+        _follow_permanent_redirect(ctx, feed, fetched)
 
 
 def _internal_error(exc: Exception) -> InternalError:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" at {'/'.join(where.filename.split('/')[-2:])}:{where.lineno}" if where else ""
     return InternalError(f"{type(exc).__name__}: {exc}{place} (a tracker bug: please report it)")
-
-
-def _success_state(result: FeedResult, now: datetime) -> dict[str, object]:
-    return {
-        "consecutive_errors": 0,
-        "consecutive_hard_errors": 0,
-        "last_success_at": to_db(now),
-        "last_result": result.result,
-        "last_error": result.error_message,
-        "next_poll_at": to_db(result.next_poll_at),
-    }
-
-
-def _next(
-    ctx: Context, now: datetime, fetched: FetchedFeed, ttl: int | None, errors: int, rate: float
-) -> datetime:
-    inputs = PollInputs(fetched.headers, ttl, errors, rate)
-    return next_poll_at(now, inputs, ctx.config.polling, ctx.rng)
 
 
 def _follow_permanent_redirect(ctx: Context, feed: FeedState, fetched: FetchedFeed) -> None:
