@@ -88,7 +88,7 @@ def real_shapes() -> list[Shape]:
                 published=datetime.fromisoformat(raw["published"]) if raw["published"] else None,
             )
             raw_items.append((path.stem, raw, first_seen))
-            cleaned.append(normalise_item(parsed, path.stem, first_seen))
+            cleaned.append(normalise_item(parsed, 1, first_seen))
     profile = _article_profile(cleaned)
     shapes = []
     for (outlet, raw, first_seen), item in zip(raw_items, cleaned, strict=True):

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tracker.app import Tracker  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.models import ManualClock  # noqa: E402
-from tracker.service.dispatch import CycleReport, Dispatcher  # noqa: E402
+from tracker.update.engine import CycleReport, Dispatcher  # noqa: E402
 
 REPLAY = ROOT / "tracker" / "demo_data" / "replay"
 OUTLETS = ("guardian-world", "bloomberg-politics", "ft-world", "lemonde-en", "nbc-world", "bbc")

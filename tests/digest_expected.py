@@ -206,7 +206,7 @@ def store_poll(
     """What the pipeline does with a successfully parsed poll of a feed, at the clock's time."""
     feed = _feed(t, feed_url)
     now = clock()
-    clean = tuple((normalise_item(p, feed.outlet, now), None) for p in items)
+    clean = tuple((normalise_item(p, feed.outlet_id, now), None) for p in items)
     meta = Meta(kind="rss20", title=title) if title else Meta()
     read = Read(meta, clean, (), body_hash="", at=now)
     fetched = FetchedFeed(feed.url, 200, {})

@@ -25,7 +25,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def parsed_output(path: Path) -> dict[str, Any]:
     parsed = parse_feed(path.read_bytes(), {"content-type": "application/xml"}, path.name)
-    items = [normalise_item(item, "outlet", NOW) for item in parsed.items]
+    items = [normalise_item(item, 1, NOW) for item in parsed.items]
     return {
         "kind": parsed.kind,
         "title": parsed.title,

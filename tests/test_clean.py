@@ -95,19 +95,19 @@ def test_safe_html_keeps_ordinary_links() -> None:
 
 
 def test_identity_prefers_guid_then_url_and_scopes_plain_guids() -> None:
-    keys = identity_keys("1.3231183", "https://www.ctvnews.ca/x", "T", "S", "CTV News")
-    assert keys == ("guid:ctv news:1.3231183", "url:https://www.ctvnews.ca/x")
+    keys = identity_keys("1.3231183", "https://www.ctvnews.ca/x", "T", "S", 7)
+    assert keys == ("guid:7:1.3231183", "url:https://www.ctvnews.ca/x")
 
 
 def test_permalink_guid_is_compared_as_a_url() -> None:
     keys = identity_keys(
-        "https://www.bbc.co.uk/news/uk-1#0", "https://www.bbc.co.uk/news/uk-1", "T", "S", "BBC"
+        "https://www.bbc.co.uk/news/uk-1#0", "https://www.bbc.co.uk/news/uk-1", "T", "S", 3
     )
     assert keys == ("url:https://www.bbc.co.uk/news/uk-1",)
 
 
 def test_content_hash_is_the_key_of_last_resort() -> None:
-    keys = identity_keys(None, None, "Fire in Weiz", "Einsatzort: Weiz", "Feuerwehr")
+    keys = identity_keys(None, None, "Fire in Weiz", "Einsatzort: Weiz", 5)
     assert keys == (f"hash:{content_hash('Fire in Weiz', 'Einsatzort: Weiz')}",)
     assert content_hash("Fire  in WEIZ", "einsatzort:  weiz") == content_hash(
         "Fire in Weiz", "Einsatzort: Weiz"
@@ -125,8 +125,10 @@ def test_same_link_with_different_guids_of_one_outlet_is_two_items() -> None:
         None,
         None,
         "h",
-        keys=("guid:o:2", "url:https://x.example/"),
+        keys=("guid:4:tag:x.example,2025:2", "url:https://x.example/"),
     )
-    assert not new.is_same_as("url:https://x.example/", {"guid:o:1", "url:https://x.example/"})
+    other = "guid:4:tag:x.example,2025:1"
+    assert not new.is_same_as("url:https://x.example/", {other, "url:https://x.example/"})
     assert new.is_same_as("url:https://x.example/", {"url:https://x.example/"})
-    assert new.is_same_as("guid:o:2", {"guid:o:2", "guid:o:1"})
+    assert new.is_same_as("url:https://x.example/", {"guid:5:tag:x.example,2025:1"})
+    assert new.is_same_as("guid:4:tag:x.example,2025:2", {"guid:4:tag:x.example,2025:2", other})

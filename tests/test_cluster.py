@@ -39,7 +39,9 @@ def store_with_feeds(*outlets: str) -> tuple[Store, list]:
 
 
 def add(store: Store, feed, title: str, summary: str, when: datetime, link: str) -> int:
-    item = normalise_item(ParsedItem(None, link, title, summary, published=when), feed.outlet, when)
+    item = normalise_item(
+        ParsedItem(None, link, title, summary, published=when), feed.outlet_id, when
+    )
     with store.transaction():
         intents = decide_items(feed, [Incoming(item)], store.known_items(feed.id, item.keys))
         new_ids = store.write_items(feed.id, feed.outlet_id, intents, when)

@@ -25,7 +25,6 @@ from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ConfigError
 from tracker.models import ManualClock
 from tracker.service.daily import days_owed, due_moment
-from tracker.service.dispatch import CycleReport, Dispatcher
 from tracker.service.instance import AlreadyRunningError, InstanceLock, LockState, probe
 from tracker.service.logs import setup_logging, writes_to_journal
 from tracker.service.service import (
@@ -38,6 +37,7 @@ from tracker.service.service import (
 from tracker.service.status import service_status
 from tracker.service.systemd import notify, watchdog_interval
 from tracker.storage import Store
+from tracker.update.engine import CycleReport, Dispatcher
 
 from .conftest import REPLAY, write_config
 from .servicekit import Recorder, wait_for
@@ -396,7 +396,7 @@ def test_an_unexpected_error_is_logged_and_the_feed_stays_due(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tracker.service.dispatch.poll_feed", broken)
+    monkeypatch.setattr("tracker.update.engine.poll_feed", broken)
     reports: list[CycleReport] = []
     d = Dispatcher(t.context, 1, reports.append)
     with caplog.at_level(logging.ERROR, logger="tracker"):
@@ -405,6 +405,44 @@ def test_an_unexpected_error_is_logged_and_the_feed_stays_due(
     assert (result.result, result.error_kind) == ("error", "internal")
     assert "poll failed unexpectedly" in caplog.text and "RuntimeError: a bug" in caplog.text
     assert [f.id for f in t.store.due_feeds(t.clock())] == [result.feed_id]
+    d.stop(1)
+
+
+def test_a_full_disk_pauses_dispatching_with_one_line_and_backs_off(
+    server: FeedServer, make_tracker, caplog
+) -> None:
+    """The database refusing writes is no feed's fault: the service says so once, and stops
+    fetching feeds it could not even record, for a pause that doubles while it lasts (issue 18:
+    each tick fetched every due feed again, logged as a tracker bug)."""
+    urls = [server.add(f"/g{i}.xml", GUARDIAN[i].read_bytes()) for i in range(3)]
+    t = make_tracker({"The Guardian": urls})
+    conn = t.store.db.conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # SQLite's limit stands in for the disk
+    now = [1000.0]
+    reports: list[CycleReport] = []
+    d = Dispatcher(t.context, 1, reports.append, monotonic=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="tracker"):
+        assert d.tick() == 3 and d.wait_idle(60)
+        fetched = sum(server.hits(f"/g{i}.xml") for i in range(3))
+        assert fetched == 1  # the first poll failed to store; the cycle's other feeds dropped
+        report = reports[-1]
+        assert (report.cancelled, report.summary.results[0].error_kind) == (2, "storage")
+        now[0] += 29
+        assert d.tick() == 0  # paused 30 s
+        now[0] += 2
+        assert d.tick() == 3 and d.wait_idle(60)  # tried again, and failed again
+        now[0] += 59
+        assert d.tick() == 0  # now paused 60 s
+    failures = [r.getMessage() for r in caplog.records if "the database failed" in r.getMessage()]
+    assert len(failures) == 2 and "disk is full" in failures[0]
+    assert "paused for 30 s" in failures[0] and "paused for 60 s" in failures[1]
+    assert "poll failed unexpectedly" not in caplog.text
+    assert sum(server.hits(f"/g{i}.xml") for i in range(3)) == 2
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    now[0] += 2
+    assert d.tick() == 3 and d.wait_idle(60)
+    assert reports[-1].summary.count("ok") == 3
     d.stop(1)
 
 

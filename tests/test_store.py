@@ -187,3 +187,33 @@ def test_upgrade_stores_feed_urls_in_the_form_config_sync_looks_for(tmp_path: Pa
     upgraded.sync_config_feeds([FeedSource(url=feed_url("https://A.example/rss"), outlet="A")], now)
     assert upgraded.db.execute("SELECT id FROM feeds WHERE enabled = 1").fetchall() == [(1,)]
     upgraded.close()
+
+
+def test_upgrade_scopes_guid_keys_by_outlet_id(tmp_path: Path) -> None:
+    """Guid keys stored under the outlet's name (schema 7) are rewritten under its id, even
+    where a name holds a colon, starts like another, or is another outlet's id."""
+    store = Store.open(tmp_path / "t.db", create=True)
+    names = ["Wire", "Wire:World", "2"]
+    for name in names:
+        store.db.execute("INSERT INTO outlets (name) VALUES (?)", (name,))
+    ids = {name: store.outlet_id(name) for name in names}
+    store.db.execute(
+        "INSERT INTO feeds (url, outlet_id, kind, origin, enabled) VALUES ('u', ?, 'auto', 'x', 1)",
+        (ids["Wire"],),
+    )
+    old = {"guid:wire:a:1": "Wire", "guid:wire:world:b": "Wire:World", "guid:2:c": "2"}
+    for n, key in enumerate(old, start=1):
+        store.db.execute(
+            "INSERT INTO items (id, outlet_id, feed_id, title, first_seen_at, content_hash) "
+            "VALUES (?, 1, 1, 't', 'x', 'h')",
+            (n,),
+        )
+        store.db.execute("INSERT INTO item_keys (key, item_id) VALUES (?, ?)", (key, n))
+    store.db.execute("PRAGMA user_version = 7")
+    store.close()
+    keys = {r[0] for r in Store.open(tmp_path / "t.db").db.execute("SELECT key FROM item_keys")}
+    assert keys == {
+        f"guid:{ids['Wire']}:a:1",
+        f"guid:{ids['Wire:World']}:b",
+        f"guid:{ids['2']}:c",
+    }

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from .config import Config, article_location, load_config
+from .config import Config, article_location, load_config, renamed_outlets
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import ArticleError, NotFoundError, QueryError, TrackerError
 from .files import atomic_text_file
@@ -38,7 +38,8 @@ from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, build_mode
 from .service.status import service_status
 from .storage import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
-from .update.pipeline import Context, cluster_new_items, run_cycle
+from .update.engine import Dispatcher
+from .update.pipeline import Context, cluster_new_items
 from .urls import feed_url
 
 
@@ -150,9 +151,16 @@ class Tracker:
         )
 
     def sync_config(self) -> None:
-        self.store.sync_outlets(self.config.outlets)
-        self.store.sync_config_feeds(self.config.feeds, self.clock())
+        self._sync_sources(self.config)
         self.sync_timezone()
+
+    def _sync_sources(self, config: Config) -> None:
+        """Outlets and feeds as config.yaml has them; an outlet it renamed keeps its id."""
+        renames = renamed_outlets(config.outlets, config.feeds, self.store.feed_owners())
+        for old, new in renames.items():
+            self.store.rename_outlet(old, new)
+        self.store.sync_outlets(config.outlets)
+        self.store.sync_config_feeds(config.feeds, self.clock())
 
     def poll(
         self, *, all_feeds: bool = False, progress: Callable[[int, int], None] | None = None
@@ -167,7 +175,11 @@ class Tracker:
         if all_feeds:
             feeds = [self.store.feed_state(f["id"]) for f in self.store.feeds() if f["enabled"]]
         started = self.clock()
-        summary = run_cycle(self.context(), feeds, progress)
+        engine = Dispatcher(self.context, self.config.polling.workers, lambda report: None)
+        try:
+            summary = engine.run_once(feeds, progress).summary
+        finally:
+            engine.shutdown()
         if summary.items_new:
             self.after_cycle(started)
         return summary
@@ -604,8 +616,7 @@ class Tracker:
         at once) and articles not registered yet are added; an article that cannot be read is
         reported, not fatal. Politeness settings apply to requests started from now on.
         """
-        self.store.sync_outlets(config.outlets)
-        self.store.sync_config_feeds(config.feeds, self.clock())
+        self._sync_sources(config)
         old, self.config = self.config, config
         fetch = config.fetch
         if (fetch.per_host_concurrency, fetch.per_host_gap) != (

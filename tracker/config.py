@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -112,6 +112,29 @@ class Config:
         or another spelling of its path, one database still has one lock."""
         database = self.database.resolve()
         return database.with_name(database.name + ".lock")
+
+
+def renamed_outlets(
+    outlets: Sequence[Outlet], feeds: Sequence[FeedSource], owners: Mapping[str, str]
+) -> dict[str, str]:
+    """Outlets the file renamed: {stored name: new name}.
+
+    ``owners`` maps each stored feed URL to its outlet's stored name. An outlet of the file that
+    is not stored under its name, whose feeds all stored ones belong to one stored outlet the file
+    no longer names, is that outlet renamed: it keeps its id, and so its items and their keys.
+    """
+    named = {o.name.casefold() for o in outlets}
+    stored = {name.casefold() for name in owners.values()}
+    renames: dict[str, str] = {}
+    for outlet in outlets:
+        if outlet.name.casefold() in stored:
+            continue
+        before = {owners[f.url] for f in feeds if f.outlet == outlet.name and f.url in owners}
+        if len(before) == 1:
+            (old,) = before
+            if old.casefold() not in named and old not in renames:
+                renames[old] = outlet.name
+    return renames
 
 
 def article_location(location: str) -> str:

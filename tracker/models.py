@@ -154,7 +154,8 @@ class CleanItem:
         """
         if matched_key == self.keys[0] or not self.keys[0].startswith("guid:"):
             return True
-        scope = self.keys[0].rsplit(":", 1)[0] + ":"
+        # "guid:<outlet id>:<guid>", and a guid may itself hold colons
+        scope = ":".join(self.keys[0].split(":", 2)[:2]) + ":"
         return not any(k.startswith(scope) and k != self.keys[0] for k in stored_keys)
 
 

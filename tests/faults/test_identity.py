@@ -97,3 +97,40 @@ def test_a_304_to_a_request_without_validators_is_an_error(server: FeedServer, f
     run.later(hours=6)
     run.poll()
     assert run.error(url).consecutive_errors == 2
+
+
+GUID_ONLY = (
+    b"<rss version='2.0'><channel><title>Wire%s</title>"
+    b"<item><title>Ceasefire talks resume</title><guid isPermaLink='false'>w-1</guid></item>"
+    b"<item><title>Ministers meet in Geneva</title><guid isPermaLink='false'>w-2</guid>%s</item>"
+    b"</channel></rss>"
+)
+
+
+def test_renaming_an_outlet_keeps_its_items(server: FeedServer, faults, tmp_path) -> None:
+    """Guid-only items are known by their outlet's id, not its name: renamed in config.yaml, the
+    outlet keeps its id and its items are not stored a second time."""
+    from tracker.config import load_config
+
+    from ..conftest import write_config
+
+    url = server.add("/wire.xml", GUID_ONLY % (b"", b""))
+    run = faults({"Wire": [url]})
+    run.poll()
+    before = {r["id"]: r["title"] for r in items_of(run, url)}
+    outlet_id = run.one("SELECT id FROM outlets WHERE name = 'Wire'")["id"]
+    feeds = {"Wire Service": [url], **{o: [u] for u, o in _healthy(run).items()}}
+    run.tracker.use_config(load_config(write_config(tmp_path, feeds)))
+    run.later(hours=1)
+    # the items' bytes change (so they are parsed and matched by their guid keys)
+    server.add("/wire.xml", GUID_ONLY % (b" (updated)", b"<description>Talks</description>"))
+    result = run.result(run.poll(), url)
+    assert (result.items_new, result.items_updated + result.items_seen) == (0, 2)
+    assert {r["id"] for r in items_of(run, url)} == set(before)
+    assert run.one("SELECT name FROM outlets WHERE id = ?", (outlet_id,))["name"] == "Wire Service"
+    assert run.one("SELECT count(*) AS n FROM outlets WHERE name = 'Wire'")["n"] == 0
+
+
+def _healthy(run: FaultRun) -> dict[str, str]:
+    """The harness's healthy feeds: URL -> outlet."""
+    return {f["url"]: f["outlet"] for f in run.tracker.feeds() if f["url"] in run.healthy}

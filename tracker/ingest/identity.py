@@ -25,14 +25,15 @@ def content_hash(title: str, summary: str) -> str:
 
 
 def identity_keys(
-    guid: str | None, canonical: str | None, title: str, summary: str, outlet: str
+    guid: str | None, canonical: str | None, title: str, summary: str, outlet_id: int
 ) -> tuple[str, ...]:
     """Keys in priority order; the first that the store already knows identifies the item.
 
     A guid that is itself a URL is compared as a URL, so a permalink guid and the same link in
     another feed meet. Other guids are only unique within a publisher, so they are scoped to the
-    outlet. The content hash is a key only when there is neither guid nor link: two different
-    articles may share a title ("Live: Ukraine war"), but a link-less item has nothing better.
+    outlet by its id: a name can change, and a renamed outlet's items must keep their keys. The
+    content hash is a key only when there is neither guid nor link: two different articles may
+    share a title ("Live: Ukraine war"), but a link-less item has nothing better.
     """
     keys: list[str] = []
     guid = (guid or "").strip()
@@ -40,12 +41,17 @@ def identity_keys(
     if guid_url:
         keys.append(f"url:{guid_url}")
     elif guid:
-        keys.append(f"guid:{outlet.casefold()}:{guid}")
+        keys.append(f"{guid_scope(outlet_id)}{guid}")
     if canonical and f"url:{canonical}" not in keys:
         keys.append(f"url:{canonical}")
     if not keys:
         keys.append(f"hash:{content_hash(title, summary)}")
     return tuple(keys)
+
+
+def guid_scope(outlet_id: int) -> str:
+    """The prefix of an outlet's guid keys."""
+    return f"guid:{outlet_id}:"
 
 
 def unshare_keys(items: Sequence[CleanItem]) -> list[CleanItem]:

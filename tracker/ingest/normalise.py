@@ -14,7 +14,7 @@ MAX_TITLE = 1_000
 MAX_SUMMARY = 20_000
 
 
-def normalise_item(item: ParsedItem, outlet: str, now: datetime) -> CleanItem:
+def normalise_item(item: ParsedItem, outlet_id: int, now: datetime) -> CleanItem:
     summary = html_to_text(item.summary_html)[:MAX_SUMMARY]
     title = (item.title or summary[:120] or item.link or "(untitled)")[:MAX_TITLE]
     canonical = canonical_url(item.link)
@@ -28,7 +28,7 @@ def normalise_item(item: ParsedItem, outlet: str, now: datetime) -> CleanItem:
         author=item.author,
         published_at=plausible_date(item.published or item.updated, now),
         content_hash=content_hash(title, summary),
-        keys=identity_keys(item.guid, canonical, title, summary, outlet),
+        keys=identity_keys(item.guid, canonical, title, summary, outlet_id),
     )
 
 

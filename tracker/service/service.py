@@ -44,8 +44,8 @@ from ..app import Tracker
 from ..config import Config, load_config
 from ..errors import ConfigError
 from ..models import Clock, system_clock
+from ..update.engine import CycleReport, Dispatcher
 from .daily import DailyDigests, DigestWriter, due_moment
-from .dispatch import CycleReport, Dispatcher
 from .instance import InstanceLock
 from .systemd import notify, watchdog_interval
 

@@ -25,6 +25,24 @@ class FeedsMixin(StoreBase):
                     (o.name, json.dumps(o.aliases), json.dumps(o.domains), o.homepage),
                 )
 
+    def feed_owners(self) -> dict[str, str]:
+        """Every stored feed URL with its outlet's name."""
+        return dict(
+            self._x(
+                "SELECT feeds.url, outlets.name FROM feeds JOIN outlets ON outlets.id = outlet_id"
+            )
+        )
+
+    def rename_outlet(self, old: str, new: str) -> bool:
+        """Give an outlet a new name (its id, feeds and items stay); False when the new name is
+        another outlet's already."""
+        with self.transaction():
+            taken = self._x("SELECT 1 FROM outlets WHERE name = ? COLLATE NOCASE", (new,))
+            if taken.fetchone():
+                return False
+            self._x("UPDATE outlets SET name = ? WHERE name = ?", (new, old))
+        return True
+
     def outlets(self) -> list[Outlet]:
         return [
             Outlet(

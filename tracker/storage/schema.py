@@ -500,6 +500,23 @@ def _m7_raw_item_hashes(db: sqlite_utils.Database) -> None:
     db["sightings"].create_index(["feed_id", "raw_hash"], if_not_exists=True)
 
 
+def _m8_guid_keys_by_outlet_id(db: sqlite_utils.Database) -> None:
+    """Guid keys scoped to the outlet's id (``guid:<id>:<guid>``) instead of its name, so an
+    outlet renamed in config.yaml keeps its items' identity. Rewritten through a temporary
+    prefix, as an outlet may be named like another's id; longest names first, as a name may
+    hold a colon and start like another."""
+    outlets = db.execute("SELECT id, name FROM outlets").fetchall()
+    for outlet_id, name in sorted(outlets, key=lambda o: -len(o[1])):
+        old = f"guid:{name.casefold()}:"
+        db.execute(
+            "UPDATE OR IGNORE item_keys SET key = ? || substr(key, ?) WHERE substr(key, 1, ?) = ?",
+            (f"guid-{outlet_id}:", len(old) + 1, len(old), old),
+        )
+    db.execute(
+        "UPDATE OR IGNORE item_keys SET key = 'guid:' || substr(key, 6) WHERE key LIKE 'guid-%'"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -508,4 +525,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m5_service,
     _m6_feed_urls,
     _m7_raw_item_hashes,
+    _m8_guid_keys_by_outlet_id,
 ]

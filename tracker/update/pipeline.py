@@ -20,8 +20,7 @@ import hashlib
 import random
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,7 +37,6 @@ from ..ingest.split import SPLIT_HEADERS, split_feed
 from ..models import (
     CleanItem,
     Clock,
-    CycleSummary,
     FeedResult,
     FeedState,
     FeedUpdate,
@@ -93,36 +91,6 @@ def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[
             )
         )
     return profiles
-
-
-def run_cycle(
-    ctx: Context,
-    feeds: Sequence[FeedState] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> CycleSummary:
-    """Poll every due feed once (or the given feeds), through a bounded pool of workers.
-
-    Workers overlap one feed's network wait with another's parsing; the per-host gate keeps
-    each outlet's server to a few requests at a time, and each store transaction is short.
-    ``progress(done, total)`` is called from this thread as each feed finishes.
-    """
-    started, cycle_start = time.monotonic(), ctx.clock()
-    due = ctx.store.due_feeds(cycle_start) if feeds is None else feeds
-    profiles = ctx.profiles()
-    with ThreadPoolExecutor(max_workers=ctx.config.polling.workers) as pool:
-        futures = [pool.submit(poll_feed, ctx, feed, profiles) for feed in due]
-        try:
-            if progress:
-                progress(0, len(futures))
-                for done, _ in enumerate(as_completed(futures), start=1):
-                    progress(done, len(futures))
-            results = tuple(f.result() for f in futures)
-        except BaseException:
-            # a storage error (disk full, database gone) ends the cycle: feeds not started stay
-            for future in futures:
-                future.cancel()
-            raise
-    return CycleSummary(results, int((time.monotonic() - started) * 1000))
 
 
 def cluster_new_items(store: Store, since: datetime, params: cluster.Params | None = None) -> int:
@@ -237,7 +205,7 @@ def read_body(
             return Read(Meta(), (), resent, body_hash, ctx.clock())
         parsed = parse_feed(body, SPLIT_HEADERS, fetched.url)
     now = ctx.clock()
-    clean = unshare_keys([normalise_item(p, feed.outlet, now) for p in parsed.items])
+    clean = unshare_keys([normalise_item(p, feed.outlet_id, now) for p in parsed.items])
     hashes = [raw[p.position] if 0 <= p.position < len(raw) else None for p in parsed.items]
     meta = Meta(parsed.kind, parsed.title, parsed.ttl_minutes, parsed.warning)
     return Read(meta, tuple(zip(clean, hashes, strict=True)), resent, body_hash, now)

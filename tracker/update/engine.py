@@ -1,11 +1,18 @@
-"""The service's polling engine: due feeds → a bounded pool of workers → one summary per cycle.
+"""The polling engine: due feeds → a bounded pool of workers → one summary per cycle.
 
-The scheduler calls ``Dispatcher.tick`` every ``polling.dispatch_every``. A tick asks the database
-which feeds are due, leaves out those still queued or being polled, hands the rest to the worker
-pool and returns at once. So a feed hanging until its deadline (``fetch.deadline``, enforced by
-the fetch itself) holds one worker and delays nobody else, and the next tick goes on dispatching
-the other feeds. The feeds one tick dispatched form a cycle; when the last of them is done, the
-cycle's summary is handed to ``on_cycle`` (stored and logged by the service).
+One engine for the service and for ``tracker poll``. The service's scheduler calls
+``Dispatcher.tick`` every ``polling.dispatch_every``: a tick asks the database which feeds are
+due, leaves out those still queued or being polled, hands the rest to the worker pool and returns
+at once. So a feed hanging until its deadline (``fetch.deadline``, enforced by the fetch itself)
+holds one worker and delays nobody else, and the next tick goes on dispatching the other feeds.
+``tracker poll`` calls ``Dispatcher.run_once``, which dispatches one cycle and waits for it. The
+feeds one dispatch handed out form a cycle; when the last of them is done, the cycle's summary is
+handed to ``on_cycle``.
+
+The database failing (disk full, locked for too long, damaged) is no feed's fault: the cycle's
+remaining feeds are dropped, and the service stops dispatching for a while that doubles at each
+failure in a row (``storage_backoff``), saying so once, instead of fetching every due feed again at
+every tick. ``run_once`` raises the ``StorageError``.
 
 Workers are daemon threads: a worker stuck past its deadline anyway (a DNS lookup has no
 timeout) cannot keep a stopping service alive after its grace period.
@@ -21,9 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..errors import StorageError
 from ..models import Clock, CycleSummary, FeedResult, FeedState
 from ..score.relevance import ArticleProfile
-from ..update.pipeline import Context, poll_feed
+from .pipeline import Context, poll_feed
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,9 @@ log = logging.getLogger(__name__)
 #: per-host slot does not count towards the deadline, hence the margin)
 STUCK_FACTOR = 2.0
 STUCK_MARGIN = 30.0
+#: the first pause of dispatching after the database failed, and the longest (it doubles)
+STORAGE_BACKOFF = 30.0
+STORAGE_BACKOFF_MAX = 30 * 60.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,9 @@ class _Cycle:
     results: list[FeedResult] = field(default_factory=list)
     cancelled: int = 0
     closed: bool = False
+    #: what ended the cycle early: a storage failure (or an interrupt) met by one of its polls
+    failure: BaseException | None = None
+    report: CycleReport | None = None
 
     @property
     def complete(self) -> bool:
@@ -123,6 +137,9 @@ class Dispatcher:
         self._running: dict[int, _Job] = {}
         self._open: list[_Cycle] = []
         self._stopping = False
+        #: after a storage failure: no dispatching before this (monotonic), and the next pause
+        self._paused_until = 0.0
+        self._backoff = STORAGE_BACKOFF
 
     @property
     def workers(self) -> int:
@@ -139,35 +156,71 @@ class Dispatcher:
 
     def tick(self) -> int:
         """Dispatch the due feeds that are not queued or being polled; returns how many."""
-        if self._stopping:
+        if self._stopping or self._monotonic() < self._paused_until:
             return 0
         try:
-            return self._dispatch()
+            cycle = self._dispatch()
         except Exception:
             if self._stopping:
                 return 0  # the store closed under a tick that raced the stop
             raise
+        return cycle.due if cycle else 0
 
-    def _dispatch(self) -> int:
+    def run_once(
+        self,
+        feeds: Sequence[FeedState] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CycleReport:
+        """Poll the given feeds (default: the due ones) as one cycle and wait for it to end.
+
+        ``progress(done, total)`` is called from this thread as feeds finish. A storage failure
+        ends the cycle (the feeds not started yet are dropped) and is raised here.
+        """
+        cycle = self._dispatch(feeds)
+        if cycle is None:
+            ctx = self._context()
+            return CycleReport(ctx.clock(), ctx.clock(), 0, 0, CycleSummary((), 0))
+        shown = -1
+        while True:
+            with self._state:
+                if not cycle.closed:
+                    self._state.wait(0.1)
+                done, closed = len(cycle.results) + cycle.cancelled, cycle.closed
+            if progress and done != shown:
+                progress(done, cycle.due)
+                shown = done
+            if closed:
+                break
+        if cycle.failure is not None:
+            raise cycle.failure
+        assert cycle.report is not None
+        return cycle.report
+
+    def _dispatch(self, feeds: Sequence[FeedState] | None = None) -> _Cycle | None:
         ctx = self._context()
         self._report_stuck(ctx.config.fetch.deadline)
         with self._state:
             busy = set(self._queued) | set(self._running)
-        due = [feed for feed in ctx.store.due_feeds(ctx.clock()) if feed.id not in busy]
+        wanted = ctx.store.due_feeds(ctx.clock()) if feeds is None else feeds
+        due = [feed for feed in wanted if feed.id not in busy]
         if not due:
-            return 0
+            return None
         profiles = ctx.profiles()
         cycle = _Cycle(ctx.clock(), self._monotonic(), len(due), ctx.clock)
         jobs = [_Job(feed, cycle, ctx, profiles) for feed in due]
         with self._state:
             if self._stopping:
-                return 0
+                return None
             self._open.append(cycle)
             self._queued.update((job.feed.id, job) for job in jobs)
         for job in jobs:
             self._pool.submit(lambda job=job: self._run(job))
-        log.debug("dispatched %d due feeds", len(jobs))
-        return len(jobs)
+        log.debug("dispatched %d feeds", len(jobs))
+        return cycle
+
+    def shutdown(self) -> None:
+        """Let the workers go (after the jobs already queued)."""
+        self._pool.shutdown()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is queued or being polled; False on timeout."""
@@ -245,25 +298,71 @@ class Dispatcher:
 
     def _poll(self, job: _Job) -> FeedResult:
         try:
-            return poll_feed(job.context, job.feed, job.profiles)
+            result = poll_feed(job.context, job.feed, job.profiles)
+        except StorageError as exc:
+            self._storage_failed(job, exc)
+            return self._unrecorded(job, "storage", str(exc))
         except Exception as exc:
-            # a bug or a database failure: the feed's state is unchanged, so it stays due and is
-            # tried again at the next tick; the cycle goes on
+            # a bug outside the feed's own flow (poll_feed records those against the feed): the
+            # feed's state is unchanged, so it stays due and is tried again at the next tick
             if not self._stopping:
                 log.exception("feed %d (%s): poll failed unexpectedly", job.feed.id, job.feed.url)
-            return FeedResult(
-                feed_id=job.feed.id,
-                outlet=job.feed.outlet,
-                url=job.feed.url,
-                result="error",
-                started_at=job.cycle.started_at,
-                duration_ms=int((self._monotonic() - (job.started or job.cycle.t0)) * 1000),
-                error_kind="internal",
-                error_message=f"{type(exc).__name__}: {exc}",
+            return self._unrecorded(job, "internal", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            # an interrupt raised in a worker: the poll's transaction was rolled back; the cycle
+            # ends and run_once raises it, as it would have been raised without workers
+            self._end_cycle(job, exc)
+            return self._unrecorded(job, "interrupted", type(exc).__name__)
+        self._backoff = STORAGE_BACKOFF
+        return result
+
+    def _unrecorded(self, job: _Job, kind: str, message: str) -> FeedResult:
+        """The result of a poll that could not be recorded in the database."""
+        return FeedResult(
+            feed_id=job.feed.id,
+            outlet=job.feed.outlet,
+            url=job.feed.url,
+            result="error",
+            started_at=job.cycle.started_at,
+            duration_ms=int((self._monotonic() - (job.started or job.cycle.t0)) * 1000),
+            error_kind=kind,
+            error_message=message,
+        )
+
+    def _storage_failed(self, job: _Job, exc: StorageError) -> None:
+        """End the cycle and pause dispatching: every poll needs the database, and a feed
+        fetched now could not even record that it was."""
+        first = self._end_cycle(job, exc)
+        with self._state:
+            paused = self._monotonic() < self._paused_until
+            if not paused:
+                self._paused_until = self._monotonic() + self._backoff
+                pause, self._backoff = self._backoff, min(self._backoff * 2, STORAGE_BACKOFF_MAX)
+        if first and not paused and not self._stopping:
+            log.error(
+                "the database failed: %s; polling paused for %.0f s (feeds stay due and are "
+                "polled when it works again)",
+                exc,
+                pause,
             )
+
+    def _end_cycle(self, job: _Job, failure: BaseException) -> bool:
+        """Drop the feeds of the job's cycle not started yet; True for its first failure."""
+        with self._state:
+            cycle = job.cycle
+            first = cycle.failure is None
+            if first:
+                cycle.failure = failure
+            for feed_id, queued in list(self._queued.items()):
+                if queued.cycle is cycle:
+                    del self._queued[feed_id]
+                    cycle.cancelled += 1
+        return first
 
     def _log_result(self, job: _Job, result: FeedResult) -> None:
         feed = job.feed
+        if result.error_kind in ("storage", "interrupted"):
+            return  # said once for the cycle (_storage_failed), or raised by run_once
         if result.result != "error":
             log.debug(
                 "feed %d (%s) %s: %s, %d new, %d ms",
@@ -298,13 +397,14 @@ class Dispatcher:
         with self._state:
             if cycle.closed:
                 return
+            elapsed = int((self._monotonic() - cycle.t0) * 1000)
+            summary = CycleSummary(tuple(cycle.results), elapsed)
+            cycle.report = CycleReport(
+                cycle.started_at, cycle.clock(), cycle.due, cycle.cancelled, summary
+            )
             cycle.closed = True
             self._open.remove(cycle)
-        elapsed = int((self._monotonic() - cycle.t0) * 1000)
-        summary = CycleSummary(tuple(cycle.results), elapsed)
-        self._on_cycle(
-            CycleReport(cycle.started_at, cycle.clock(), cycle.due, cycle.cancelled, summary)
-        )
+        self._on_cycle(cycle.report)
 
     def _report_stuck(self, deadline: float) -> None:
         now = self._monotonic()
