@@ -138,10 +138,16 @@ class ItemsMixin(StoreBase):
         return touched
 
     def _insert_item(self, item: CleanItem, feed_id: int, outlet_id: int, stamp: str) -> int:
+        # every item is a story of its own until clustering joins it to another; the story comes
+        # first so the item is written once (a second write would index its text again)
+        story = self._x(
+            "INSERT INTO stories (title, first_seen_at, first_outlet_id) VALUES (?, ?, ?)",
+            (item.title, stamp, outlet_id),
+        ).lastrowid
         cursor = self._x(
             "INSERT INTO items (outlet_id, feed_id, guid, url, canonical_url, title, summary, "
             "summary_html, author, published_at, first_seen_at, last_seen_at, content_hash, "
-            "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            "version, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
             (
                 outlet_id,
                 feed_id,
@@ -156,16 +162,11 @@ class ItemsMixin(StoreBase):
                 stamp,
                 stamp,
                 item.content_hash,
+                story,
             ),
         )
         item_id = int(cursor.lastrowid or 0)
-        # every item is a story of its own until clustering joins it to another
-        story = self._x(
-            "INSERT INTO stories (title, first_seen_at, first_item_id, first_outlet_id) "
-            "VALUES (?, ?, ?, ?)",
-            (item.title, stamp, item_id, outlet_id),
-        )
-        self._x("UPDATE items SET story_id = ? WHERE id = ?", (story.lastrowid, item_id))
+        self._x("UPDATE stories SET first_item_id = ? WHERE id = ?", (item_id, story))
         return item_id
 
     def _replace_item(self, item_id: int, item: CleanItem, stamp: str) -> None:

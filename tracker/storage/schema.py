@@ -517,6 +517,19 @@ def _m8_guid_keys_by_outlet_id(db: sqlite_utils.Database) -> None:
     )
 
 
+
+def _m9_index_only_text_changes(db: sqlite_utils.Database) -> None:
+    """The full-text index is rewritten when an item's title or summary changes, not at every
+    update of the row: marking items seen, or moving them to a story, re-indexed their text."""
+    db.execute("DROP TRIGGER IF EXISTS items_au")
+    db.execute(
+        "CREATE TRIGGER items_au AFTER UPDATE OF title, summary ON items BEGIN "
+        "INSERT INTO items_fts (items_fts, rowid, title, summary) "
+        "VALUES ('delete', old.rowid, old.title, old.summary); "
+        "INSERT INTO items_fts (rowid, title, summary) VALUES (new.rowid, new.title, new.summary); "
+        "END"
+    )
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -526,4 +539,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m6_feed_urls,
     _m7_raw_item_hashes,
     _m8_guid_keys_by_outlet_id,
+    _m9_index_only_text_changes,
 ]
