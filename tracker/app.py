@@ -14,6 +14,7 @@ do from the command line can be done from Python the same way::
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,12 +35,14 @@ from .ingest.hosts import HostGate
 from .ingest.parse import discover_feed_links
 from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
 from .query import ago, literal_match, naming, parse_when, timezone_spans
-from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
+from .score.background import Background
+from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, score_doc
 from .service.status import service_status
 from .storage import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
 from .textout import write_rows
 from .update.engine import Dispatcher
 from .update.pipeline import Context, cluster_new_items
+from .update.upkeep import ITEMS_PER_STEP, Upkeep
 from .urls import feed_url
 
 
@@ -76,11 +79,6 @@ class InitReport:
     articles: tuple[Registered, ...]
 
 
-#: a model is rebuilt when the stored items grew by this factor (and at least MODEL_MIN_GROWTH)
-MODEL_GROWTH = 1.25
-MODEL_MIN_GROWTH = 20
-
-
 class Tracker:
     def __init__(
         self,
@@ -97,6 +95,9 @@ class Tracker:
         self.rng = rng or random.Random()
         # one gate for the life of the tracker, so per-host gaps hold across cycles
         self.hosts = HostGate(config.fetch.per_host_concurrency, config.fetch.per_host_gap)
+        #: each recent item's clustering terms, kept across cycles (see cluster_new_items)
+        self._cluster_terms: dict[int, Counter[str]] = {}
+        self._upkeep: Upkeep | None = None
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Tracker:
@@ -118,7 +119,15 @@ class Tracker:
                 self.sync_timezone()
         return self._store
 
+    @property
+    def upkeep(self) -> Upkeep:
+        """Keeps the relevance models current (one per tracker: it keeps their background)."""
+        if self._upkeep is None:
+            self._upkeep = Upkeep(self.config, self.store, self.clock)
+        return self._upkeep
+
     def close(self) -> None:
+        self._upkeep = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -187,8 +196,8 @@ class Tracker:
     def after_cycle(self, started_at: datetime) -> None:
         """What follows a cycle that stored new items (the service's cycles call it; ``poll``
         does the same): they join their stories, and the models learn from the new coverage."""
-        cluster_new_items(self.store, started_at)
-        self.refresh_models()
+        cluster_new_items(self.store, started_at, memo=self._cluster_terms)
+        self.refresh_models(ITEMS_PER_STEP)
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
@@ -244,7 +253,7 @@ class Tracker:
         draft = self._read_article(location)
         # every key term grows from the text's entities or the include_terms (expansions and
         # story terms need them), so a model learned from no items tells if there will be any
-        if not self._model(location, draft.title, draft.text, []).key_terms():
+        if not self.upkeep.model_for(location, draft.title, draft.text, Background()).key_terms():
             raise ArticleError(
                 f"{location}: no key terms in the text (names of people, places, organisations "
                 "or include_terms), so no coverage could ever be linked to it"
@@ -264,64 +273,21 @@ class Tracker:
         return Registered(article_id, draft, citations, model.key_terms())
 
     def rescore(self, article_id: int | None = None) -> dict[int, ArticleModel]:
-        """Rebuild the relevance model of one or every article against all stored items, then
-        score every stored item again: links are added, updated or removed to match."""
-        items = self.store.items_for_scoring()
-        background = [Doc.of(title, summary) for _, title, summary in items]
-        summaries = [summary for _, _, summary in items]
-        models = {}
-        for article in self._articles(article_id):
-            model = self._model(
-                article.location, article.title, article.text, background, summaries
-            )
-            self.store.save_article_model(article.id, model.to_json(), model.key_terms())
-            models[article.id] = model
-        now = self.clock()
-        for profile in self.context().profiles():
-            if profile.id in models:
-                scored = (
-                    (item_id, score_doc(profile, doc))
-                    for (item_id, _, _), doc in zip(items, background, strict=True)
-                )
-                links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
-                self.store.replace_links(profile.id, links, now)
+        """Rebuild the relevance model of one or every article from the newest stored items,
+        then score every stored item again: links are added, updated or removed to match."""
+        models = self.upkeep.rebuild(self._articles(article_id), rescore_all=True)
+        self.upkeep.rescore(None)
         return models
 
-    def _model(
-        self,
-        location: str,
-        title: str,
-        text: str,
-        background: Sequence[Doc],
-        summaries: Sequence[str] = (),
-    ) -> ArticleModel:
-        """An article's model against ``background``, with its include_terms from config.yaml
-        and the outlets' names ignored (they are sources, not topics)."""
-        source = self.config.article_source(location)
-        names = [n for o in self.config.outlets for n in (o.name, *o.aliases)]
-        return build_model(
-            title,
-            text,
-            background,
-            summaries=summaries,
-            include_terms=source.include_terms if source else (),
-            ignore_names=[*names, *self.store.outlet_names()],
-        )
-
-    def refresh_models(self) -> bool:
-        """Rescore when the stored items have grown enough to change what the models learn."""
-        count = self.store.item_count()
-        stale = any(
-            count
-            > max(
-                a.model.get("background", 0) * MODEL_GROWTH,
-                a.model.get("background", 0) + MODEL_MIN_GROWTH,
-            )
-            for a in self.store.articles()
-        )
+    def refresh_models(self, items: int | None = None) -> bool:
+        """Rebuild the models the stored items have outgrown, and rescore up to ``items`` stored
+        items with them (None: all). True when a model was rebuilt. ``tracker poll`` and the
+        service do one bounded step after each cycle; what is left waits for the next."""
+        stale = self.upkeep.stale()
         if stale:
-            self.rescore()
-        return stale
+            self.upkeep.rebuild(stale)
+        self.upkeep.rescore(items)
+        return bool(stale)
 
     def explain(self, item_id: int, article_id: int | None = None) -> list[Explanation]:
         """Why an item is (or is not) linked to each article: every matched term and weight."""
@@ -618,6 +584,8 @@ class Tracker:
         """
         self._sync_sources(config)
         old, self.config = self.config, config
+        if self._upkeep is not None:
+            self._upkeep.config = config
         fetch = config.fetch
         if (fetch.per_host_concurrency, fetch.per_host_gap) != (
             old.fetch.per_host_concurrency,

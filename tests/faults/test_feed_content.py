@@ -601,15 +601,17 @@ def test_a_tracker_bug_on_one_feed_is_recorded_and_the_cycle_goes_on(
     import tracker.update.pipeline
 
     original = tracker.update.pipeline.normalise_item
+    buggy_outlet: list[int] = []
 
-    def buggy(item, outlet, now):
-        if outlet == "Buggy":
+    def buggy(item, outlet_id, now):
+        if outlet_id in buggy_outlet:
             raise RuntimeError("simulated bug")
-        return original(item, outlet, now)
+        return original(item, outlet_id, now)
 
     monkeypatch.setattr(tracker.update.pipeline, "normalise_item", buggy)
     url = server.add("/buggy.xml", GUARDIAN.replace(b"<title>", b"<title>copy ", 1))
     run = faults({"Buggy": [url]})
+    buggy_outlet.append(run.one("SELECT id FROM outlets WHERE name = 'Buggy'")["id"])
     run.poll()
     run.assert_failed(url, "internal", "RuntimeError: simulated bug", "please report it")
     assert items_of(run, url) == []

@@ -202,20 +202,27 @@ def build_model(
     ignore_names: Iterable[str] = (),
     summaries: Iterable[str] = (),
     tuning: Tuning = DEFAULT_TUNING,
+    df: Mapping[str, int] | None = None,
+    proper: set[str] | None = None,
 ) -> ArticleModel:
     """Learn an article's model from its text and the stored items (``background``).
 
     ``ignore_names`` are names that are not topics (the outlets an article cites);
     ``summaries`` are raw item summaries, used to tell names (mostly capitalised) from words.
+    ``df`` (document frequencies of ``background``) and ``proper`` (the names among its words)
+    are counted from it unless given: a ``score.background.Background`` keeps both as items
+    arrive.
     """
     ignored = {stem(n.casefold()) for name in ignore_names for n in _TOKEN.findall(name)}
     entity_counts = _entities(text, ignored)
     families = _families(entity_counts)
     entities = _family_weights(entity_counts, families)
-    df = Counter(term for doc in background for term in doc.text)
+    if df is None:
+        df = Counter(term for doc in background for term in doc.text)
     core = {e for e, w in entities.items() if w >= tuning.core_share}
     on_topic = [d for d in background if d.text & core]
-    proper = _proper_nouns(summaries)
+    if proper is None:
+        proper = _proper_nouns(summaries)
     expansions = {
         term: math.log(lift) * (1.0 if _is_name(term, proper) else tuning.common_word_factor)
         for term, lift in _lifts(on_topic, background, df, tuning.min_support).items()
@@ -281,7 +288,7 @@ def _family_weights(counts: Counter[str], families: dict[str, str]) -> dict[str,
 
 
 def _lifts(
-    subset: Sequence[Doc], everything: Sequence[Doc], df: Counter[str], min_support: int
+    subset: Sequence[Doc], everything: Sequence[Doc], df: Mapping[str, int], min_support: int
 ) -> dict[str, float]:
     """How many times more common each term is in ``subset`` than in ``everything``."""
     if not subset:
@@ -304,12 +311,22 @@ def _proper_nouns(summaries: Iterable[str]) -> set[str]:
     capital: Counter[str] = Counter()
     total: Counter[str] = Counter()
     for summary in summaries:
-        for sentence in _SENTENCE.split(summary):
-            for word in _RAW_WORD.findall(sentence)[1:]:
-                term = stem(word.casefold().replace("’", "'"))
-                total[term] += 1
-                capital[term] += word[0].isupper()
+        more_capital, more_total = capitals(summary)
+        capital.update(more_capital)
+        total.update(more_total)
     return {t for t, n in total.items() if n >= 3 and capital[t] / n >= 0.7}
+
+
+def capitals(summary: str) -> tuple[Counter[str], Counter[str]]:
+    """How often each stem of a summary is written with a capital mid-sentence, and at all."""
+    capital: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for sentence in _SENTENCE.split(summary):
+        for word in _RAW_WORD.findall(sentence)[1:]:
+            term = stem(word.casefold().replace("’", "'"))
+            total[term] += 1
+            capital[term] += word[0].isupper()
+    return capital, total
 
 
 def _is_name(term: str, proper: set[str]) -> bool:
@@ -382,6 +399,24 @@ def _variant(grams_: set[str], phrase: str) -> str | None:
 
 def _rounded(weights: Mapping[str, float]) -> dict[str, float]:
     return {term: round(weight, 4) for term, weight in sorted(weights.items())}
+
+
+def changed_enough(old: ArticleModel, new: ArticleModel, tolerance: float = 0.05) -> bool:
+    """Whether scores under ``new`` may differ from those under ``old``: a term or seed gained or
+    lost, or a weight moved by more than ``tolerance`` (of the strongest of its kind)."""
+    if set(old.seeds) != set(new.seeds) or old.families != new.families:
+        return True
+    for before, after in (
+        (old.entities, new.entities),
+        (old.expansions, new.expansions),
+        (old.story_terms, new.story_terms),
+    ):
+        if before.keys() != after.keys():
+            return True
+        top = max(after.values(), default=1.0) or 1.0
+        if any(abs(before[t] - after[t]) > tolerance * top for t in after):
+            return True
+    return False
 
 
 # --- scoring -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ..app import Tracker
 from ..config import Config, load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 from ..models import Clock, system_clock
 from ..update.engine import CycleReport, Dispatcher
 from .daily import DailyDigests, DigestWriter, due_moment
@@ -283,9 +283,14 @@ class Service:
         assert self.run_id is not None and self._dispatcher is not None
         if self._stopping:
             return  # the stop records the last heartbeat itself
-        self.tracker.store.service_heartbeat(
-            self.run_id, self.clock(), self._dispatcher.in_flight()
-        )
+        try:
+            self.tracker.store.service_heartbeat(
+                self.run_id, self.clock(), self._dispatcher.in_flight()
+            )
+        except StorageError:
+            if self._stopping:
+                return  # a stop began while this heartbeat waited for a poll's transaction
+            raise
         notify("WATCHDOG=1")
 
     def _cycle_done(self, report: CycleReport) -> None:

@@ -107,6 +107,7 @@ class ArticlesMixin(StoreBase):
             cited_outlets=tuple(r["name"] for r in cited),
             added_at=row["added_at"],
             model=json.loads(row["model"] or "{}"),
+            rescore_cursor=row["rescore_cursor"],
         )
 
     def coverage(
@@ -136,16 +137,49 @@ class ArticlesMixin(StoreBase):
         return rows
 
     def save_article_model(
-        self, article_id: int, model: dict[str, Any], key_terms: dict[str, float]
+        self,
+        article_id: int,
+        model: dict[str, Any],
+        key_terms: dict[str, float],
+        rescore_from: int | None = None,
     ) -> None:
+        """Store an article's new model; ``rescore_from`` (an item id) starts a rescore of the
+        items up to it, which ``rescore_chunk`` then works through."""
         with self.transaction():
             self._x(
-                "UPDATE articles SET model = ?, key_terms = ? WHERE id = ?",
+                "UPDATE articles SET model = ?, key_terms = ?, "
+                "rescore_cursor = coalesce(?, rescore_cursor) WHERE id = ?",
                 (
                     json.dumps(model, ensure_ascii=False),
                     json.dumps(key_terms, ensure_ascii=False),
+                    rescore_from,
                     article_id,
                 ),
+            )
+
+    def rescore_chunk(
+        self,
+        article_id: int,
+        high: int,
+        low: int,
+        links: Sequence[tuple[int, Relevance]],
+        now: datetime,
+    ) -> None:
+        """Make an article's links among items ``low``..``high`` exactly ``links`` and move its
+        rescore cursor below them (NULL when no item is left): one short transaction."""
+        with self.transaction():
+            kept = [item_id for item_id, _ in links]
+            self._x(
+                f"DELETE FROM article_items WHERE article_id = ? AND item_id BETWEEN ? AND ? "
+                f"AND item_id NOT IN ({','.join('?' * len(kept))})",
+                [article_id, low, high, *kept],
+            )
+            for item_id, relevance in links:
+                self.link_item(article_id, item_id, relevance, now)
+            self._x(
+                "UPDATE articles SET rescore_cursor = "
+                "(SELECT max(id) FROM items WHERE id < ?) WHERE id = ?",
+                (low, article_id),
             )
 
     def replace_links(

@@ -37,3 +37,5 @@ class StoredArticle:
     added_at: str
     #: the relevance model (JSON), built against the items stored when it was made
     model: dict[str, Any]
+    #: stored items with an id up to this one still wait to be rescored with the model
+    rescore_cursor: int | None = None

@@ -517,7 +517,6 @@ def _m8_guid_keys_by_outlet_id(db: sqlite_utils.Database) -> None:
     )
 
 
-
 def _m9_index_only_text_changes(db: sqlite_utils.Database) -> None:
     """The full-text index is rewritten when an item's title or summary changes, not at every
     update of the row: marking items seen, or moving them to a story, re-indexed their text."""
@@ -530,6 +529,14 @@ def _m9_index_only_text_changes(db: sqlite_utils.Database) -> None:
         "END"
     )
 
+
+def _m10_rescore_cursor(db: sqlite_utils.Database) -> None:
+    """Where an article's rescore has got to: stored items are rescored newest first, a chunk at
+    a time between polls, after its model changed (NULL: nothing left to rescore)."""
+    if "rescore_cursor" not in {c.name for c in db["articles"].columns}:
+        db.execute("ALTER TABLE articles ADD COLUMN rescore_cursor INTEGER")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -540,4 +547,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m7_raw_item_hashes,
     _m8_guid_keys_by_outlet_id,
     _m9_index_only_text_changes,
+    _m10_rescore_cursor,
 ]

@@ -12,7 +12,7 @@ from .rows import to_db
 
 class StoriesMixin(StoreBase):
     def items_for_clustering(self, since: datetime) -> list[dict[str, Any]]:
-        """Items published or first seen since a time, oldest first, with their story and outlet.
+        """Items first seen since a time, oldest first, with their story and outlet.
 
         The order does not depend on which feed of a cycle was stored first, so clustering
         gives the same stories for the same items.
@@ -20,7 +20,9 @@ class StoriesMixin(StoreBase):
         return self._rows(
             "SELECT id, story_id, outlet_id, title, summary, first_seen_at, "
             "coalesce(published_at, first_seen_at) AS happened_at FROM items "
-            "WHERE first_seen_at >= :since OR published_at >= :since "
+            # by first-seen alone, so the index serves it: a published time is never later
+            # than first-seen (normalising clamps it), so nothing published since is left out
+            "WHERE first_seen_at >= :since "
             "ORDER BY first_seen_at, happened_at, canonical_url, id",
             {"since": to_db(since)},
         )

@@ -20,6 +20,7 @@ import hashlib
 import random
 import time
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,23 +94,38 @@ def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[
     return profiles
 
 
-def cluster_new_items(store: Store, since: datetime, params: cluster.Params | None = None) -> int:
+def cluster_new_items(
+    store: Store,
+    since: datetime,
+    params: cluster.Params | None = None,
+    memo: dict[int, Counter[str]] | None = None,
+) -> int:
     """Join the items first seen since ``since`` to earlier stories about the same event.
 
     Term weights come from the last week of items; stories are those begun within the window
-    before the new items. Returns how many items joined an existing story.
+    before the new items. ``memo`` keeps each item's terms from one cycle to the next (an item's
+    text is tokenised once, not at every cycle of its week); it is pruned to the week's items.
+    Returns how many items joined an existing story.
     """
-    members = [
-        cluster.Member(
-            r["id"],
-            r["story_id"],
-            r["outlet_id"],
-            cluster.terms(r["title"], r["summary"] or ""),
-            datetime.fromisoformat(r["first_seen_at"]),
-            datetime.fromisoformat(r["happened_at"]),
+    memo = {} if memo is None else memo
+    rows = store.items_for_clustering(since - IDF_PERIOD)
+    members = []
+    for r in rows:
+        terms = memo.get(r["id"])
+        if terms is None:
+            terms = memo[r["id"]] = cluster.terms(r["title"], r["summary"] or "")
+        members.append(
+            cluster.Member(
+                r["id"],
+                r["story_id"],
+                r["outlet_id"],
+                terms,
+                datetime.fromisoformat(r["first_seen_at"]),
+                datetime.fromisoformat(r["happened_at"]),
+            )
         )
-        for r in store.items_for_clustering(since - IDF_PERIOD)
-    ]
+    for gone in memo.keys() - {r["id"] for r in rows}:
+        del memo[gone]
     # times are stored to the second: an item stored in this cycle's first second is new
     moves = cluster.assign(members, since.replace(microsecond=0), params)
     store.move_to_story(moves)

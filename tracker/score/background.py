@@ -1,0 +1,67 @@
+"""What the relevance models learn from: the newest stored items, kept as they arrive.
+
+A model weighs terms by how they behave in stored coverage (``relevance.build_model``): document
+frequencies, the items about the article's topic, the words summaries write with a capital.
+Those come from a window of the newest items, at most ``size`` of them, whose counts are updated
+as items are added and evicted, so rebuilding a model costs the same with ten thousand stored
+items or a million.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .relevance import Doc, capitals
+
+#: items a model learns from: the newest this many
+DEFAULT_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    doc: Doc
+    capital: Counter[str]
+    total: Counter[str]
+
+
+class Background:
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        #: the id of the newest item added (items are added in id order)
+        self.newest = 0
+        self.df: Counter[str] = Counter()
+        self._capital: Counter[str] = Counter()
+        self._total: Counter[str] = Counter()
+        self._entries: deque[_Entry] = deque()
+        self._added = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def docs(self) -> Sequence[Doc]:
+        return [entry.doc for entry in self._entries]
+
+    def add(self, item_id: int, doc: Doc, summary: str) -> None:
+        capital, total = capitals(summary)
+        entry = _Entry(doc, capital, total)
+        self._entries.append(entry)
+        self.df.update(doc.text)
+        self._capital.update(capital)
+        self._total.update(total)
+        self.newest = max(self.newest, item_id)
+        if len(self._entries) > self.size:
+            old = self._entries.popleft()
+            self.df.subtract(old.doc.text)
+            self._capital.subtract(old.capital)
+            self._total.subtract(old.total)
+        self._added += 1
+        if self._added % self.size == 0:
+            # evicted terms leave zero counts behind; dropping them keeps memory to the window
+            self.df, self._capital, self._total = +self.df, +self._capital, +self._total
+
+    def proper_nouns(self) -> set[str]:
+        """Stems written with a capital mid-sentence at least 70% of the time (3+ uses)."""
+        return {t for t, n in self._total.items() if n >= 3 and self._capital[t] / n >= 0.7}
