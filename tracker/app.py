@@ -26,13 +26,21 @@ import httpx
 
 from .config import Config, article_location, load_config
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
-from .errors import ArticleError, NotFoundError, QueryError, TrackerError
+from .errors import (
+    ArticleError,
+    FeedCheckError,
+    FeedError,
+    NotAFeedError,
+    NotFoundError,
+    QueryError,
+    TrackerError,
+)
 from .files import atomic_text_file
 from .ingest.articles import ArticleDraft, Citation, cited_outlets, read_article
 from .ingest.fetch import make_client, safe_get
 from .ingest.hosts import HostGate
-from .ingest.parse import discover_feed_links
-from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
+from .ingest.parse import discover_feed_links, parse_feed
+from .models import Clock, CycleSummary, FeedSource, ParsedFeed, Relevance, system_clock
 from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .service.status import service_status
@@ -57,6 +65,8 @@ class AddedFeed:
     outlet: str
     #: False when the outlet already had this feed (nothing changed)
     created: bool
+    #: what the check found at the URL (None when it was not checked)
+    checked: ParsedFeed | None = None
 
 
 @dataclass(frozen=True)
@@ -333,12 +343,37 @@ class Tracker:
     def article(self, article_id: int) -> StoredArticle:
         return self.store.article(article_id)
 
-    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> AddedFeed:
+    def add_feed(
+        self, url: str, outlet: str, kind: str = "auto", *, check: bool = True
+    ) -> AddedFeed:
         """Poll another feed. Adding a feed its outlet already has changes nothing; a feed of
-        another outlet raises ConflictError. URLs compare in their ``feed_url`` form."""
+        another outlet raises ConflictError. URLs compare in their ``feed_url`` form.
+
+        With ``check`` a URL not stored yet is first fetched once and parsed as a poll would:
+        one that fails (a 404, a web page, not a feed) raises FeedCheckError with the reason,
+        and for a web page the feeds it announces. ``check=False`` stores it unseen."""
         source = FeedSource(url=feed_url(url), outlet=outlet, kind=kind)
+        checked = None
+        if check and not any(f["url"] == source.url for f in self.store.feeds()):
+            checked = self.check_feed(source.url)
         feed_id, created = self.store.add_feed(source, self.clock())
-        return AddedFeed(feed_id, source.url, outlet, created)
+        return AddedFeed(feed_id, source.url, outlet, created, checked)
+
+    def check_feed(self, url: str) -> ParsedFeed:
+        """Fetch a URL once and parse it as a poll would, storing nothing; FeedCheckError
+        says why it is not a feed (and, for a web page, which feeds it announces)."""
+        try:
+            page = safe_get(self.client, url, self.config.fetch)
+        except FeedError as exc:
+            raise FeedCheckError(url, str(exc)) from None
+        try:
+            return parse_feed(page.content, page.headers, page.url)
+        except NotAFeedError as exc:
+            raise FeedCheckError(
+                url, str(exc), tuple(discover_feed_links(page.content, page.url))
+            ) from None
+        except FeedError as exc:
+            raise FeedCheckError(url, str(exc)) from None
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
+from ..errors import FeedCheckError
 from ..textout import as_json, table
-from .base import State, _check_url, _tty, cli, pass_state, reports_errors
+from .base import (
+    State,
+    TrackerCLIError,
+    _check_url,
+    _tty,
+    cli,
+    pass_state,
+    reports_errors,
+)
 
 
 @cli.group()
@@ -58,10 +69,19 @@ def feeds_list(state: State, as_json_: bool) -> None:
     show_default=True,
     help="'sitemap' for a news sitemap; 'auto' detects RSS, RDF and Atom.",
 )
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Store the URL without fetching it first (a server that is down for now).",
+)
 @pass_state
 @reports_errors
-def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
+def feeds_add(state: State, url: str, outlet: str, kind: str, no_check: bool) -> None:
     """Add a feed to poll (kept in the database, beside the feeds of config.yaml).
+
+    The URL is fetched once first and parsed as a poll would: an error status (404 …), a web
+    page or anything else that is not a feed is refused with the reason, and for a web page
+    the feeds it announces are listed (as 'tracker feeds discover' does). --no-check skips this.
 
     A feed belongs to one outlet: a URL that is already another outlet's feed is refused, and
     adding a feed its outlet already has changes nothing. URLs compare with scheme and host in
@@ -75,9 +95,29 @@ def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
     if not outlet:
         raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
     with state.tracker() as t:
-        added = t.add_feed(url, outlet, kind)
+        try:
+            added = t.add_feed(url, outlet, kind, check=not no_check)
+        except FeedCheckError as exc:
+            raise _not_added(exc, outlet) from None
     exists = "" if added.created else " already exists"
-    click.echo(f"feed {added.feed_id}{exists}: {added.url} ({added.outlet})")
+    found = ""
+    if added.checked is not None:
+        count = len(added.checked.items)
+        found = f"; checked: {added.checked.kind}, {count} item{'' if count == 1 else 's'}"
+    click.echo(f"feed {added.feed_id}{exists}: {added.url} ({added.outlet}){found}")
+
+
+def _not_added(exc: FeedCheckError, outlet: str) -> TrackerCLIError:
+    """The reason on one line; for a web page, the feeds it announces below, one a line."""
+    line = f"{exc.url}: not added: {exc.reason}"
+    if not exc.announced:
+        return TrackerCLIError(f"{line} (--no-check adds it without fetching it)")
+    count = len(exc.announced)
+    offers = "\n".join(f"  {u}\t{title}" if title else f"  {u}" for u, title in exc.announced)
+    return TrackerCLIError(
+        f"{line}\nthe page announces {count} feed{'' if count == 1 else 's'}; add one with: "
+        f"tracker feeds add URL --outlet {shlex.quote(outlet)}\n{offers}"
+    )
 
 
 @feeds.command("discover")
