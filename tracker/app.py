@@ -28,6 +28,7 @@ from .config import Config, article_location, load_config
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import (
     ArticleError,
+    ConflictError,
     FeedCheckError,
     FeedError,
     NotAFeedError,
@@ -343,6 +344,19 @@ class Tracker:
     def article(self, article_id: int) -> StoredArticle:
         return self.store.article(article_id)
 
+    def remove_article(self, article_id: int, *, dry_run: bool = False) -> Removal:
+        """Stop tracking an article: delete it, its links to items and the outlets it cites.
+        Every item stays, and so do other articles' links. An article config.yaml lists raises
+        ConflictError: it would come back at the next start. ``dry_run`` changes nothing."""
+        article = self.store.article(article_id)
+        if self.config.article_source(article.location) is not None:
+            raise ConflictError(
+                f"article {article_id} ({article.location}) is listed in {self.config.path}, "
+                "so it would come back at the next start: remove it there first"
+            )
+        counts = self.store.remove_article(article_id, dry_run=dry_run)
+        return Removal(f"article {article_id}: {article.title}", dry_run, counts)
+
     def add_feed(
         self, url: str, outlet: str, kind: str = "auto", *, check: bool = True
     ) -> AddedFeed:
@@ -377,6 +391,22 @@ class Tracker:
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()
+
+    def remove_feed(self, feed_id: int, *, dry_run: bool = False) -> Removal:
+        """Delete a feed with its fetch log and sightings, and the items no other feed carried
+        (with their links to articles, versions, keys and the stories they leave empty).
+
+        Items another feed also carried stay, links and all (those stored under this feed move
+        to the other feed); the outlet stays. A feed config.yaml lists raises ConflictError:
+        it would come back at the next start. ``dry_run`` counts and changes nothing."""
+        feed = self.store.feed_state(feed_id)
+        if any(f.url == feed.url for f in self.config.feeds):
+            raise ConflictError(
+                f"feed {feed_id} ({feed.outlet}) {feed.url} is listed in {self.config.path}, so "
+                "it would come back at the next start: remove it there first, or disable it"
+            )
+        counts = self.store.remove_feed(feed_id, dry_run=dry_run)
+        return Removal(f"feed {feed_id} ({feed.outlet}) {feed.url}", dry_run, counts)
 
     def enable_feed(self, feed_id: int, enabled: bool = True) -> None:
         self.store.set_feed_enabled(feed_id, enabled, self.clock())
@@ -657,6 +687,17 @@ class Tracker:
                 except ArticleError as exc:
                     problems.append(str(exc))
         return problems
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a feed or an article deleted (or, in a dry run, would delete)."""
+
+    #: the feed or article, named for a person: "feed 3 (DW) https://…"
+    what: str
+    dry_run: bool
+    #: rows per table (see FEED_REMOVAL_COUNTS and ARTICLE_REMOVAL_COUNTS)
+    counts: dict[str, int]
 
 
 @dataclass(frozen=True)

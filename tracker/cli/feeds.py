@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import click
 
@@ -21,7 +22,7 @@ from .base import (
 
 @cli.group()
 def feeds() -> None:
-    """List, add, discover, disable and re-enable feeds."""
+    """List, add, discover, disable, re-enable and remove feeds."""
 
 
 @feeds.command("list")
@@ -164,6 +165,60 @@ def feeds_disable(state: State, feed_id: int) -> None:
     with state.tracker() as t:
         t.enable_feed(feed_id, False)
     click.echo(f"feed {feed_id} disabled")
+
+
+@feeds.command("remove")
+@click.argument("feed_id", type=int, metavar="ID")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted; change nothing.")
+@click.option("--json", "as_json_", is_flag=True, help="Print the counts as JSON.")
+@pass_state
+@reports_errors
+def feeds_remove(state: State, feed_id: int, dry_run: bool, as_json_: bool) -> None:
+    """Delete a feed and what only it brought. Exactly:
+
+    \b
+    - items no other feed carried are deleted, with their links to articles,
+      older versions, identity keys, and the stories they leave empty;
+    - items another feed carried too stay, with their links to articles
+      (those first stored under this feed now count as the other feed's);
+    - the feed's sightings and its fetch log are deleted;
+    - its outlet stays, with its other feeds, and so does every article.
+
+    One transaction: all of it happens or none. A feed config.yaml lists is refused (it
+    would come back at the next start): remove it there first. To stop polling a feed and
+    keep everything, use 'tracker feeds disable ID'.
+
+    Example: tracker feeds remove 7 --dry-run
+    """
+    with state.tracker() as t:
+        removal = t.remove_feed(feed_id, dry_run=dry_run)
+    if as_json_:
+        click.echo(as_json(removal.__dict__))
+        return
+    c, done = removal.counts, _done(removal.dry_run)
+    click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
+    click.echo(
+        f"  {_n(c['items'], 'item')} only this feed carried: {done('deleted')}, with "
+        f"{_n(c['article_items'], 'link')} to articles, {_n(c['item_versions'], 'older version')}"
+        f", {_n(c['item_keys'], 'identity key')} and {_n(c['stories'], 'story', 'stories')} "
+        "left empty"
+    )
+    click.echo(
+        f"  {_n(c['items_kept'], 'item')} other feeds carried too: {done('kept')}, with their "
+        "links to articles"
+    )
+    click.echo(
+        f"  {_n(c['sightings'], 'sighting')} and {_n(c['fetches'], 'fetch log row')} of the feed:"
+        f" {done('deleted')}; its outlet stays"
+    )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+def _done(dry_run: bool) -> Callable[[str], str]:
+    return (lambda verb: f"would be {verb}") if dry_run else (lambda verb: verb)
 
 
 # --- demo ----------------------------------------------------------------------------------------
