@@ -33,6 +33,7 @@ from .errors import (
     FeedError,
     NotAFeedError,
     NotFoundError,
+    OPMLError,
     QueryError,
     TrackerError,
 )
@@ -42,6 +43,7 @@ from .ingest.fetch import make_client, safe_get
 from .ingest.hosts import HostGate
 from .ingest.parse import discover_feed_links, parse_feed
 from .models import Clock, CycleSummary, FeedSource, ParsedFeed, Relevance, system_clock
+from .opml import ExportedFeed, PlannedFeed, plan_import, read_opml, write_opml
 from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, build_model, score_doc
 from .service.status import service_status
@@ -391,6 +393,52 @@ class Tracker:
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()
+
+    def import_opml(
+        self, source: Path | bytes, *, outlet: str | None = None, dry_run: bool = False
+    ) -> list[PlannedFeed]:
+        """Add the feeds an OPML file lists (a path, or its bytes); return what became of each.
+
+        A feed's outlet is ``outlet`` when given, else the stored outlet whose domains hold its
+        host (rss.dw.com joins DW), else the name the file gives it. Feeds already stored, and
+        URLs that are another outlet's feed or not http(s), change nothing and are reported.
+        The feeds are not fetched: the next poll tries them. ``dry_run`` writes nothing."""
+        name = str(source) if isinstance(source, Path) else "OPML file"
+        if isinstance(source, Path):
+            try:
+                source = source.read_bytes()
+            except OSError as exc:
+                raise OPMLError(f"{name}: cannot read it: {exc.strerror or exc}") from None
+        listed = read_opml(source, name)
+        stored = {f["url"]: f["outlet"] for f in self.store.feeds()}
+        domains = [(o.name, o.domains) for o in self.store.outlets()]
+        plan = plan_import(listed, stored, domains, outlet.strip() if outlet else None)
+        if not dry_run:
+            for feed in plan:
+                if feed.action == "add":
+                    source_ = FeedSource(feed.url, feed.outlet, feed.kind, feed.note)
+                    self.store.add_feed(
+                        source_, self.clock(), origin="opml", homepage=feed.homepage or None
+                    )
+        return plan
+
+    def export_opml(self, *, include_disabled: bool = False) -> bytes:
+        """The feeds (enabled ones, or all) as an OPML 2.0 document, one outline per outlet."""
+        homepages = {o.name: o.homepage or "" for o in self.store.outlets()}
+        feeds = [
+            ExportedFeed(
+                url=f["url"],
+                outlet=f["outlet"],
+                kind=f["kind"] or "auto",
+                title=f["title"] or "",
+                note=f["note"] or "",
+                homepage=homepages.get(f["outlet"], ""),
+            )
+            for f in self.store.feeds()
+            if f["enabled"] or include_disabled
+        ]
+        title = f"tracker feeds ({self.config.path.name})"
+        return write_opml(feeds, title=title, created=self.clock())
 
     def remove_feed(self, feed_id: int, *, dry_run: bool = False) -> Removal:
         """Delete a feed with its fetch log and sightings, and the items no other feed carried

@@ -129,5 +129,9 @@ class OutputError(TrackerError):
     """An output file (a digest) could not be written; the previous file is left intact."""
 
 
+class OPMLError(TrackerError):
+    """A file given to import is not OPML, or lists no feed."""
+
+
 class QueryError(TrackerError):
     """A query, search, export or prune request is not valid, or would write to the database."""

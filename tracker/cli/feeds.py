@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from ..errors import FeedCheckError
+from ..files import atomic_text_file
 from ..textout import as_json, table
 from .base import (
     State,
@@ -22,7 +25,7 @@ from .base import (
 
 @cli.group()
 def feeds() -> None:
-    """List, add, discover, disable, re-enable and remove feeds."""
+    """List, add, discover, disable, re-enable, remove, import and export feeds."""
 
 
 @feeds.command("list")
@@ -165,6 +168,72 @@ def feeds_disable(state: State, feed_id: int) -> None:
     with state.tracker() as t:
         t.enable_feed(feed_id, False)
     click.echo(f"feed {feed_id} disabled")
+
+
+@feeds.command("import")
+@click.argument("file", metavar="FILE.opml", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--outlet", help="Put every feed of the file under this outlet.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be added; change nothing.")
+@pass_state
+@reports_errors
+def feeds_import(state: State, file: str, outlet: str | None, dry_run: bool) -> None:
+    """Add the feeds an OPML file lists (a feed reader's export; - reads stdin).
+
+    Every outline with an xmlUrl is a feed, at any depth of folders. Its outlet is --outlet
+    when given, else the outlet whose domains (config.yaml) hold the feed's host or its
+    site's (rss.dw.com joins DW), else the name the file gives the feed. A feed already
+    stored is left as it is; a URL that is another outlet's feed, or not http(s), is skipped
+    and listed with the reason. Feeds are not fetched now: the next poll tries them, and
+    'tracker feeds list' shows any that fail.
+
+    Example: tracker feeds import subscriptions.opml --dry-run
+    """
+    if outlet is not None and not outlet.strip():
+        raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
+    source: Path | bytes = sys.stdin.buffer.read() if file == "-" else Path(file)
+    with state.tracker() as t:
+        plan = t.import_opml(source, outlet=outlet, dry_run=dry_run)
+    done = {"add": "would add" if dry_run else "added", "exists": "exists", "skip": "skipped"}
+    rows = [{**p.__dict__, "result": done[p.action]} for p in plan]
+    click.echo(table(rows, ["result", "outlet", "url", "reason"], tty=_tty(), widths={"url": 70}))
+    counts = {action: sum(p.action == action for p in plan) for action in done}
+    click.echo(
+        f"{_n(len(plan), 'feed')} in {file}: {counts['add']} {done['add']}, "
+        f"{counts['exists']} already there, {counts['skip']} skipped",
+        err=not _tty(),
+    )
+
+
+@feeds.command("export")
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Write to this file (replaced whole, atomically) instead of stdout.",
+)
+@click.option("--include-disabled", is_flag=True, help="Export disabled feeds too.")
+@pass_state
+@reports_errors
+def feeds_export(state: State, output: str | None, include_disabled: bool) -> None:
+    """Write the feeds as OPML, for a feed reader or another tracker.
+
+    One outline per outlet, holding its feeds (enabled ones unless --include-disabled); a
+    feed's text is its outlet's name, so 'tracker feeds import' reads the file back into the
+    same outlets. A news sitemap is written with type="sitemap", which feed readers skip.
+
+    Example: tracker feeds export -o feeds.opml
+    """
+    with state.tracker() as t:
+        document = t.export_opml(include_disabled=include_disabled)
+    if output is None:
+        click.echo(document, nl=False)  # bytes: written as they are, UTF-8 and all
+        return
+    if not output.strip():
+        raise click.BadParameter("give a file name", param_hint="'-o'")
+    with atomic_text_file(Path(output)) as out:
+        out.write(document.decode("utf-8"))
+    click.echo(f"wrote {output}", err=True)
 
 
 @feeds.command("remove")
