@@ -134,8 +134,8 @@ def test_feeds_remove_in_the_cli_says_what_happens_to_items_and_links(
     assert lines[0].startswith(f"would remove feed {first} (The Guardian) http://127.0.0.1:")
     assert lines[1:] == [
         f"  {c['items']} items only this feed carried: would be deleted, with "
-        f"{c['article_items']} links to articles, {c['item_versions']} older versions, "
-        f"{c['item_keys']} identity keys and {c['stories']} stories left empty",
+        f"{c['article_items']} links to articles, 0 alerts, {c['item_versions']} older "
+        f"versions, {c['item_keys']} identity keys and {c['stories']} stories left empty",
         f"  {c['items_kept']} items other feeds carried too: would be kept, with their links "
         "to articles",
         f"  {c['sightings']} sightings and {c['fetches']} fetch log row of the feed: "
@@ -193,6 +193,7 @@ def test_article_remove_keeps_every_item_and_the_other_articles_links(
         == {
             "article_items": len(theirs),
             "article_outlets": 1,
+            "alerts": 0,
             "articles": 1,
         }
     )
@@ -228,6 +229,7 @@ def test_article_remove_in_the_cli(make_tracker, server: FeedServer, tmp_path: P
         f"  {links} links to items: would be deleted; every item stays, with its links to "
         "other articles",
         "  1 cited outlet: would be deleted (the outlets stay)",
+        "  0 alerts (sent or pending): would be deleted",
     ]
     done = run(cli, ["-c", config, "article", "remove", str(second.article_id)])
     assert (

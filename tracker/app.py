@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from .alerts import AlertReport, run_alerts
 from .config import Config, article_location, load_config
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import (
@@ -183,13 +184,23 @@ class Tracker:
         summary = run_cycle(self.context(), feeds, progress)
         if summary.items_new:
             self.after_cycle(started)
+        else:
+            self.send_alerts()
         return summary
 
     def after_cycle(self, started_at: datetime) -> None:
         """What follows a cycle that stored new items (the service's cycles call it; ``poll``
-        does the same): they join their stories, and the models learn from the new coverage."""
+        does the same): they join their stories, the models learn from the new coverage, and
+        alerts go out."""
         cluster_new_items(self.store, started_at)
         self.refresh_models()
+        self.send_alerts(started_at)
+
+    def send_alerts(self, started_at: datetime | None = None) -> AlertReport:
+        """Queue the alerts of the cycle started at ``started_at`` (see tracker.alerts) and
+        send every pending one; without it, only retry those that failed before. A target
+        failing is logged and retried at the next cycle, never raised."""
+        return run_alerts(self.store, self.config, self.clock, started_at)
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None

@@ -124,7 +124,7 @@ def article_remove(state: State, article_id: int, dry_run: bool, as_json_: bool)
 
     \b
     - the article and its links to items (its coverage) are deleted,
-      with the record of which outlets it cites;
+      with the record of which outlets it cites and of its alerts;
     - every item stays, with its stories and its links to other articles;
     - feeds and outlets stay, and are polled as before.
 
@@ -148,6 +148,8 @@ def article_remove(state: State, article_id: int, dry_run: bool, as_json_: bool)
         "with its links to other articles"
     )
     click.echo(f"  {cited} cited outlet{'' if cited == 1 else 's'}: {done} (the outlets stay)")
+    alerts = c["alerts"]
+    click.echo(f"  {alerts} alert{'' if alerts == 1 else 's'} (sent or pending): {done}")
 
 
 # --- feeds ---------------------------------------------------------------------------------------

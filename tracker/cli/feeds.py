@@ -247,7 +247,7 @@ def feeds_remove(state: State, feed_id: int, dry_run: bool, as_json_: bool) -> N
 
     \b
     - items no other feed carried are deleted, with their links to articles,
-      older versions, identity keys, and the stories they leave empty;
+      their alerts, older versions, identity keys, and the stories they leave empty;
     - items another feed carried too stay, with their links to articles
       (those first stored under this feed now count as the other feed's);
     - the feed's sightings and its fetch log are deleted;
@@ -268,9 +268,9 @@ def feeds_remove(state: State, feed_id: int, dry_run: bool, as_json_: bool) -> N
     click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
     click.echo(
         f"  {_n(c['items'], 'item')} only this feed carried: {done('deleted')}, with "
-        f"{_n(c['article_items'], 'link')} to articles, {_n(c['item_versions'], 'older version')}"
-        f", {_n(c['item_keys'], 'identity key')} and {_n(c['stories'], 'story', 'stories')} "
-        "left empty"
+        f"{_n(c['article_items'], 'link')} to articles, {_n(c['alerts'], 'alert')}, "
+        f"{_n(c['item_versions'], 'older version')}, {_n(c['item_keys'], 'identity key')} and "
+        f"{_n(c['stories'], 'story', 'stories')} left empty"
     )
     click.echo(
         f"  {_n(c['items_kept'], 'item')} other feeds carried too: {done('kept')}, with their "

@@ -4,13 +4,15 @@
 assembles its storage): ``feeds`` (outlets, feeds and their poll state), ``items`` (items, keys,
 versions, sightings), ``articles`` (tracked articles and their links), ``stories``, ``digest``
 (the digest's reads), ``search`` (time zone and full-text search), ``prune`` (retention),
-``remove`` (removing a feed or an article) and ``service_log`` (the service's runs and cycles).
+``remove`` (removing a feed or an article), ``alerts`` (what to alert, what was sent) and
+``service_log`` (the service's runs and cycles).
 ``base`` holds the connection and transactions, ``schema`` the migrations and views,
 ``readonly`` the connection for user SQL.
 """
 
 from __future__ import annotations
 
+from .alerts import AlertsMixin
 from .articles import ArticlesMixin
 from .base import APPLICATION_ID, BUSY_TIMEOUT_MS, StoreBase, storage_error
 from .digest import DigestMixin
@@ -34,6 +36,7 @@ class Store(
     SearchMixin,
     RemoveMixin,
     PruneMixin,
+    AlertsMixin,
     ServiceLogMixin,
     StoreBase,
 ):

@@ -50,8 +50,16 @@ class RemoveMixin(PruneMixin):
                 "AND other.feed_id != :feed)",
                 {"feed": feed_id},
             ).fetchone()[0]
-            for start in range(0, len(only_here), _CHUNK):
-                for table, deleted in self._delete_items(only_here[start : start + _CHUNK]).items():
+            # an item's alerts go with it (ON DELETE CASCADE); counted here to be reported
+            counts["alerts"] = sum(
+                self._x(
+                    f"SELECT count(*) FROM alerts WHERE item_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchone()[0]
+                for chunk in _chunks(only_here)
+            )
+            for chunk in _chunks(only_here):
+                for table, deleted in self._delete_items(chunk).items():
                     counts[table] = counts.get(table, 0) + deleted
             self._x(
                 "UPDATE items SET feed_id = (SELECT other.feed_id FROM sightings AS other "
@@ -95,12 +103,17 @@ class RemoveMixin(PruneMixin):
             pass
 
 
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+
+
 #: what remove_feed reports, in this order
 FEED_REMOVAL_COUNTS = (
     "feeds",
     "items",
     "items_kept",
     "article_items",
+    "alerts",
     "item_versions",
     "item_keys",
     "sightings",
@@ -108,4 +121,4 @@ FEED_REMOVAL_COUNTS = (
     "fetches",
 )
 #: what remove_article reports, in this order (the article's own row last)
-ARTICLE_REMOVAL_COUNTS = ("article_items", "article_outlets", "articles")
+ARTICLE_REMOVAL_COUNTS = ("article_items", "article_outlets", "alerts", "articles")
