@@ -18,12 +18,21 @@ from typing import Any
 
 import pytest
 
-from tracker.alerts import Candidate, compose, decide, send, target_key
+from tracker.alerts import (
+    AlertReport,
+    Candidate,
+    compose,
+    decide,
+    run_alerts,
+    send,
+    target_key,
+)
 from tracker.app import Tracker
 from tracker.config import load_config, parse_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ConfigError
 from tracker.models import ManualClock
+from tracker.update.pipeline import cluster_new_items, run_cycle
 
 from .conftest import ARTICLE, REPLAY, write_config
 from .servicekit import ServiceProcess, one, rows, service_config, start_services, wait_for
@@ -321,6 +330,40 @@ def test_an_alert_failing_for_retry_for_is_given_up_and_logged(
     (warning,) = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
     assert warning.startswith(f"{len(rows)} alerts of article 1 to {down.target} given up")
     assert "undelivered for 2h" in warning and "error=503" in warning
+    t.close()
+
+
+def test_a_sending_that_breaks_loses_nothing_and_is_retried_once_its_claim_lapses(
+    tmp_path: Path,
+    clock: ManualClock,
+    server: FeedServer,
+    receivers: list[Receiver],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guardian = server.add("/guardian.xml", GUARDIAN_19)
+    receivers.append(Receiver(server))
+    (hook,) = receivers
+    t = alerting_tracker(tmp_path, clock, {"The Guardian": [guardian]}, [hook.target])
+
+    def broken(deliveries: Any, timeout: float) -> Any:
+        raise RuntimeError("a bug in a plugin")
+
+    started = clock()
+    summary = run_cycle(t.context(), None, None)
+    cluster_new_items(t.store, started)
+    with caplog.at_level(logging.ERROR, logger="tracker.alerts"):
+        assert run_alerts(t.store, t.config, t.clock, started, sender=broken) == AlertReport()
+    assert summary.items_new == 60
+    assert "alerts not sent after this cycle (a bug)" in caplog.text
+    rows = alert_rows(t)
+    assert rows and {(r["status"], r["attempts"]) for r in rows} == {("pending", 0)}
+    # held by the claim of the sending that broke: not sent twice meanwhile
+    t.send_alerts()
+    assert hook.messages == []
+    clock.set(clock() + timedelta(seconds=t.config.alerts.timeout + 61))
+    t.send_alerts()
+    assert len(hook.messages) == 1
+    assert {(r["status"], r["attempts"]) for r in alert_rows(t)} == {("sent", 1)}
     t.close()
 
 

@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
+from .errors import TrackerError
 from .models import Clock
 
 if TYPE_CHECKING:
@@ -229,7 +230,26 @@ def run_alerts(
 ) -> AlertReport:
     """Queue the alerts of the cycle that started at ``started_at`` (None: queue nothing),
     then send every pending alert of a configured target, one message per article and target;
-    record what became of them."""
+    record what became of them.
+
+    Never raises: alerts must not break the cycle they follow. A failure (the database busy
+    past its timeout, a bug) is logged; what was not sent is sent at the next cycle."""
+    try:
+        return _run_alerts(store, config, clock, started_at, sender)
+    except TrackerError as exc:
+        log.warning("alerts not sent after this cycle: %s; retried at the next cycle", exc)
+    except Exception:
+        log.exception("alerts not sent after this cycle (a bug); retried at the next cycle")
+    return AlertReport()
+
+
+def _run_alerts(
+    store: Store,
+    config: Config,
+    clock: Clock,
+    started_at: datetime | None,
+    sender: Sender,
+) -> AlertReport:
     targets = _targets(store, config)
     if not targets:
         return AlertReport()
