@@ -106,6 +106,7 @@ def test_feeds_add_and_discover(tmp_path: Path, server: FeedServer) -> None:
     run(cli, ["-c", str(config), "init"])
     found = run(cli, ["-c", str(config), "feeds", "discover", page])
     assert found.output.strip() == f"{server.url('/world/rss')}\tWorld"
+    server.add("/world/rss", (REPLAY / "bbc-world-europe-20250819.xml").read_bytes())
     added = run(
         cli, ["-c", str(config), "feeds", "add", server.url("/world/rss"), "--outlet", "DW"]
     )
@@ -360,14 +361,106 @@ def test_feeds_add_refuses_an_empty_outlet_name(tmp_path: Path, outlet: str) -> 
     run = CliRunner().invoke
     run(cli, ["-c", str(config), "init"])
     url = "https://rss.dw.com/rdf/rss-en-world"
-    result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", outlet])
+    result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", outlet, "--no-check"])
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--outlet': give the outlet's name" in result.output
     assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == []
     names = run(cli, ["-c", str(config), "query", "SELECT name FROM outlets WHERE trim(name) = ''"])
     assert names.output.split() == ["name"]
-    trimmed = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", " DW "])
+    trimmed = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", " DW ", "--no-check"])
     assert trimmed.output == f"feed 1: {url} (DW)\n"
+
+
+# --- feeds add: the URL is fetched once before it is stored ----------------------------------------
+
+PAGES = Path(__file__).parent / "data" / "pages"
+
+
+def test_feeds_add_fetches_the_url_once_and_stores_only_a_feed(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    feed = server.add("/world/rss", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    added = run(cli, ["-c", str(config), "feeds", "add", feed, "--outlet", "The Guardian"])
+    assert added.exit_code == 0, added.output
+    assert added.output == f"feed 1: {feed} (The Guardian); checked: rss20, 60 items\n"
+    assert server.hits("/world/rss") == 1
+    # a feed already stored is not fetched again
+    again = run(cli, ["-c", str(config), "feeds", "add", feed, "--outlet", "The Guardian"])
+    assert again.output == f"feed 1 already exists: {feed} (The Guardian)\n"
+    assert server.hits("/world/rss") == 1
+    assert run(cli, ["-c", str(config), "poll"]).exit_code == 0
+    assert server.hits("/world/rss") == 2
+
+
+def test_feeds_add_refuses_a_url_that_serves_no_feed_with_the_reason(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    article = server.add(
+        "/environment/whales",
+        (PAGES / "guardian-environment-maori-whale-strandings-20190103.html").read_bytes(),
+        content_type="text/html; charset=utf-8",
+    )
+    empty = server.add("/empty", b"", content_type="application/rss+xml")
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    cases = {
+        server.url("/missing"): "not added: HTTP 404 Not Found (--no-check adds it",
+        article: "not added: got an HTML page, not a feed (title: \"'What is the sea telling us?'",
+        empty: "not added: empty response body (--no-check",
+    }
+    for url, reason in cases.items():
+        result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", "G"])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: {url}: {reason}"), result.output
+        assert "Traceback" not in result.output
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == []
+    assert [server.hits(u.split(str(server.port))[1]) for u in cases] == [1, 1, 1]
+
+
+def test_feeds_add_offers_the_feeds_a_web_page_announces(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    page = server.add(
+        "/",
+        b"<html><head><title>DW</title>"
+        b'<link rel="alternate" type="application/rss+xml" href="/rdf/rss-en-all" title="All">'
+        b'<link rel="alternate" type="application/atom+xml" href="/atom/world"></head></html>',
+        content_type="text/html",
+    )
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    result = run(cli, ["-c", str(config), "feeds", "add", page, "--outlet", "Deutsche Welle"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"Error: {page}: not added: got an HTML page, not a feed (title: 'DW')",
+        "the page announces 2 feeds; add one with: tracker feeds add URL --outlet 'Deutsche Welle'",
+        f"  {server.url('/rdf/rss-en-all')}\tAll",
+        f"  {server.url('/atom/world')}",
+    ]
+    # the same offer as feeds discover makes
+    found = run(cli, ["-c", str(config), "feeds", "discover", page]).output.splitlines()
+    assert found == [f"{server.url('/rdf/rss-en-all')}\tAll", server.url("/atom/world")]
+    assert json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output) == []
+
+
+def test_feeds_add_no_check_stores_the_url_without_fetching_it(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    config = write_config(tmp_path, {})
+    run = CliRunner().invoke
+    run(cli, ["-c", str(config), "init"])
+    url = server.url("/not-yet")
+    result = run(cli, ["-c", str(config), "feeds", "add", url, "--outlet", "DW", "--no-check"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"feed 1: {url} (DW)\n"
+    assert server.hits("/not-yet") == 0
+    listed = json.loads(run(cli, ["-c", str(config), "feeds", "list", "--json"]).output)
+    assert [f["url"] for f in listed] == [url]
 
 
 # --- feeds add: one feed, one outlet --------------------------------------------------------------

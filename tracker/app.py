@@ -25,15 +25,27 @@ from typing import Any, TextIO
 
 import httpx
 
+from .alerts import AlertReport, run_alerts
 from .config import Config, article_location, load_config, renamed_outlets
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
-from .errors import ArticleError, NotFoundError, QueryError, TrackerError
+from .errors import (
+    ArticleError,
+    ConflictError,
+    FeedCheckError,
+    FeedError,
+    NotAFeedError,
+    NotFoundError,
+    OPMLError,
+    QueryError,
+    TrackerError,
+)
 from .files import atomic_text_file
 from .ingest.articles import ArticleDraft, Citation, cited_outlets, read_article
 from .ingest.fetch import make_client, safe_get
 from .ingest.hosts import HostGate
-from .ingest.parse import discover_feed_links
-from .models import Clock, CycleSummary, FeedSource, Relevance, system_clock
+from .ingest.parse import discover_feed_links, parse_feed
+from .models import Clock, CycleSummary, FeedSource, ParsedFeed, Relevance, system_clock
+from .opml import ExportedFeed, PlannedFeed, plan_import, read_opml, write_opml
 from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .score.background import Background
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, score_doc
@@ -61,6 +73,8 @@ class AddedFeed:
     outlet: str
     #: False when the outlet already had this feed (nothing changed)
     created: bool
+    #: what the check found at the URL (None when it was not checked)
+    checked: ParsedFeed | None = None
 
 
 @dataclass(frozen=True)
@@ -191,13 +205,23 @@ class Tracker:
             engine.shutdown()
         if summary.items_new:
             self.after_cycle(started)
+        else:
+            self.send_alerts()
         return summary
 
     def after_cycle(self, started_at: datetime) -> None:
         """What follows a cycle that stored new items (the service's cycles call it; ``poll``
-        does the same): they join their stories, and the models learn from the new coverage."""
+        does the same): they join their stories, the models learn from the new coverage, and
+        alerts go out."""
         cluster_new_items(self.store, started_at, memo=self._cluster_terms)
         self.refresh_models(ITEMS_PER_STEP)
+        self.send_alerts(started_at)
+
+    def send_alerts(self, started_at: datetime | None = None) -> AlertReport:
+        """Queue the alerts of the cycle started at ``started_at`` (see tracker.alerts) and
+        send every pending one; without it, only retry those that failed before. A target
+        failing is logged and retried at the next cycle, never raised."""
+        return run_alerts(self.store, self.config, self.clock, started_at)
 
     def coverage(
         self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
@@ -311,15 +335,115 @@ class Tracker:
     def article(self, article_id: int) -> StoredArticle:
         return self.store.article(article_id)
 
-    def add_feed(self, url: str, outlet: str, kind: str = "auto") -> AddedFeed:
+    def remove_article(self, article_id: int, *, dry_run: bool = False) -> Removal:
+        """Stop tracking an article: delete it, its links to items and the outlets it cites.
+        Every item stays, and so do other articles' links. An article config.yaml lists raises
+        ConflictError: it would come back at the next start. ``dry_run`` changes nothing."""
+        article = self.store.article(article_id)
+        if self.config.article_source(article.location) is not None:
+            raise ConflictError(
+                f"article {article_id} ({article.location}) is listed in {self.config.path}, "
+                "so it would come back at the next start: remove it there first"
+            )
+        counts = self.store.remove_article(article_id, dry_run=dry_run)
+        return Removal(f"article {article_id}: {article.title}", dry_run, counts)
+
+    def add_feed(
+        self, url: str, outlet: str, kind: str = "auto", *, check: bool = True
+    ) -> AddedFeed:
         """Poll another feed. Adding a feed its outlet already has changes nothing; a feed of
-        another outlet raises ConflictError. URLs compare in their ``feed_url`` form."""
+        another outlet raises ConflictError. URLs compare in their ``feed_url`` form.
+
+        With ``check`` a URL not stored yet is first fetched once and parsed as a poll would:
+        one that fails (a 404, a web page, not a feed) raises FeedCheckError with the reason,
+        and for a web page the feeds it announces. ``check=False`` stores it unseen."""
         source = FeedSource(url=feed_url(url), outlet=outlet, kind=kind)
+        checked = None
+        if check and not any(f["url"] == source.url for f in self.store.feeds()):
+            checked = self.check_feed(source.url)
         feed_id, created = self.store.add_feed(source, self.clock())
-        return AddedFeed(feed_id, source.url, outlet, created)
+        return AddedFeed(feed_id, source.url, outlet, created, checked)
+
+    def check_feed(self, url: str) -> ParsedFeed:
+        """Fetch a URL once and parse it as a poll would, storing nothing; FeedCheckError
+        says why it is not a feed (and, for a web page, which feeds it announces)."""
+        try:
+            page = safe_get(self.client, url, self.config.fetch)
+        except FeedError as exc:
+            raise FeedCheckError(url, str(exc)) from None
+        try:
+            return parse_feed(page.content, page.headers, page.url)
+        except NotAFeedError as exc:
+            raise FeedCheckError(
+                url, str(exc), tuple(discover_feed_links(page.content, page.url))
+            ) from None
+        except FeedError as exc:
+            raise FeedCheckError(url, str(exc)) from None
 
     def feeds(self) -> list[dict[str, Any]]:
         return self.store.feeds()
+
+    def import_opml(
+        self, source: Path | bytes, *, outlet: str | None = None, dry_run: bool = False
+    ) -> list[PlannedFeed]:
+        """Add the feeds an OPML file lists (a path, or its bytes); return what became of each.
+
+        A feed's outlet is ``outlet`` when given, else the stored outlet whose domains hold its
+        host (rss.dw.com joins DW), else the name the file gives it. Feeds already stored, and
+        URLs that are another outlet's feed or not http(s), change nothing and are reported.
+        The feeds are not fetched: the next poll tries them. ``dry_run`` writes nothing."""
+        name = str(source) if isinstance(source, Path) else "OPML file"
+        if isinstance(source, Path):
+            try:
+                source = source.read_bytes()
+            except OSError as exc:
+                raise OPMLError(f"{name}: cannot read it: {exc.strerror or exc}") from None
+        listed = read_opml(source, name)
+        stored = {f["url"]: f["outlet"] for f in self.store.feeds()}
+        domains = [(o.name, o.domains) for o in self.store.outlets()]
+        plan = plan_import(listed, stored, domains, outlet.strip() if outlet else None)
+        if not dry_run:
+            for feed in plan:
+                if feed.action == "add":
+                    source_ = FeedSource(feed.url, feed.outlet, feed.kind, feed.note)
+                    self.store.add_feed(
+                        source_, self.clock(), origin="opml", homepage=feed.homepage or None
+                    )
+        return plan
+
+    def export_opml(self, *, include_disabled: bool = False) -> bytes:
+        """The feeds (enabled ones, or all) as an OPML 2.0 document, one outline per outlet."""
+        homepages = {o.name: o.homepage or "" for o in self.store.outlets()}
+        feeds = [
+            ExportedFeed(
+                url=f["url"],
+                outlet=f["outlet"],
+                kind=f["kind"] or "auto",
+                title=f["title"] or "",
+                note=f["note"] or "",
+                homepage=homepages.get(f["outlet"], ""),
+            )
+            for f in self.store.feeds()
+            if f["enabled"] or include_disabled
+        ]
+        title = f"tracker feeds ({self.config.path.name})"
+        return write_opml(feeds, title=title, created=self.clock())
+
+    def remove_feed(self, feed_id: int, *, dry_run: bool = False) -> Removal:
+        """Delete a feed with its fetch log and sightings, and the items no other feed carried
+        (with their links to articles, versions, keys and the stories they leave empty).
+
+        Items another feed also carried stay, links and all (those stored under this feed move
+        to the other feed); the outlet stays. A feed config.yaml lists raises ConflictError:
+        it would come back at the next start. ``dry_run`` counts and changes nothing."""
+        feed = self.store.feed_state(feed_id)
+        if any(f.url == feed.url for f in self.config.feeds):
+            raise ConflictError(
+                f"feed {feed_id} ({feed.outlet}) {feed.url} is listed in {self.config.path}, so "
+                "it would come back at the next start: remove it there first, or disable it"
+            )
+        counts = self.store.remove_feed(feed_id, dry_run=dry_run)
+        return Removal(f"feed {feed_id} ({feed.outlet}) {feed.url}", dry_run, counts)
 
     def enable_feed(self, feed_id: int, enabled: bool = True) -> None:
         self.store.set_feed_enabled(feed_id, enabled, self.clock())
@@ -601,6 +725,17 @@ class Tracker:
                 except ArticleError as exc:
                     problems.append(str(exc))
         return problems
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a feed or an article deleted (or, in a dry run, would delete)."""
+
+    #: the feed or article, named for a person: "feed 3 (DW) https://…"
+    what: str
+    dry_run: bool
+    #: rows per table (see FEED_REMOVAL_COUNTS and ARTICLE_REMOVAL_COUNTS)
+    counts: dict[str, int]
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,20 @@ class ArticleSource:
     exclude_terms: tuple[str, ...] = ()
     threshold: float | None = None
     story_threshold: float | None = None
+    #: Apprise URLs to alert (one per target) when coverage of this article arrives
+    alerts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """How alerts are sent; the targets are set per article."""
+
+    #: the most one cycle's alerts may take; what has not gone by then is retried next cycle
+    timeout: float = 10.0
+    #: an alert still undelivered this long after it was due is given up (and logged)
+    retry_for: float = 24 * 3600.0
+    #: items listed in one message; more are counted, not listed
+    max_items: int = 20
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class Config:
     polling: PollingSettings = field(default_factory=PollingSettings)
     relevance: RelevanceSettings = field(default_factory=RelevanceSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def article_source(self, location: str) -> ArticleSource | None:
         """The configured article stored at ``location``, whichever spelling of its path either
@@ -193,6 +208,7 @@ def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
         polling=top.section("polling", _polling),
         relevance=top.section("relevance", _relevance),
         digest=top.section("digest", lambda s: _digest(s, base)),
+        alerts=top.section("alerts", _alerts),
     )
     top.finish()
     return config
@@ -256,6 +272,48 @@ def _digest(s: _Section, base: Path) -> DigestSettings:
     )
 
 
+def _alerts(s: _Section) -> AlertSettings:
+    d = AlertSettings()
+    settings = AlertSettings(
+        timeout=s.get("timeout", _seconds, d.timeout),
+        retry_for=s.get("retry_for", _seconds, d.retry_for),
+        max_items=s.get("max_items", _int_range(1, 1000), d.max_items),
+    )
+    if not 0 < settings.timeout <= 300:
+        s.fail("timeout", f"must be more than 0s and at most 5m, got {settings.timeout:g}s")
+    return settings
+
+
+def _alert_urls(value: Any, s: _Section) -> tuple[str, ...]:
+    """Apprise URLs, each one Apprise can use; the URL is never repeated in an error (it may
+    hold a token or a password)."""
+    urls = _text_list(value, s)
+    for number, url in enumerate(urls, start=1):
+        problem = alert_url_problem(url)
+        if problem:
+            s.fail(None, f"URL {number} of {len(urls)}: {problem}")
+    return tuple(dict.fromkeys(urls))
+
+
+def alert_url_problem(url: str) -> str | None:
+    """Why Apprise cannot send to ``url``, naming only its scheme, or None."""
+    # only a config with alerts pays for loading Apprise and its plugins
+    from apprise import Apprise
+    from apprise.manager_plugins import NotificationManager
+
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if not scheme:
+        return "expected an Apprise URL such as mailto://…, slack://…, ntfy://… or json://…"
+    if scheme not in NotificationManager().schemas():
+        return (
+            f"Apprise knows no {scheme}:// URLs (e-mail is mailto://, Slack slack://, Matrix "
+            "matrix://, ntfy ntfy://, a JSON webhook json://; see Apprise's list of services)"
+        )
+    if Apprise.instantiate(url) is None:
+        return f"Apprise cannot use this {scheme}:// URL (a token, host or target is missing)"
+    return None
+
+
 def _base_url(url: str | None) -> str | None:
     # a base URL names a directory: relative links resolve inside it only with a final slash
     return url if url is None or url.endswith("/") else url + "/"
@@ -277,6 +335,7 @@ def _articles(value: Any, s: _Section, base: Path) -> tuple[ArticleSource, ...]:
                 exclude_terms=sub.get("exclude_terms", _text_list, ()),
                 threshold=sub.get("threshold", _fraction, None),
                 story_threshold=sub.get("story_threshold", _fraction, None),
+                alerts=sub.get("alerts", _alert_urls, ()),
             )
         )
         sub.finish()

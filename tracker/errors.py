@@ -32,6 +32,26 @@ class ConflictError(TrackerError):
     """What was asked for clashes with what is stored (a feed URL of another outlet)."""
 
 
+class FeedCheckError(TrackerError):
+    """A URL given as a feed does not serve one (``feeds add`` fetches it once to see)."""
+
+    def __init__(self, url: str, reason: str, announced: tuple[tuple[str, str], ...] = ()) -> None:
+        self.url = url
+        self.reason = reason
+        #: (url, title) of the feeds the page announces, when it is a web page
+        self.announced = announced
+        offer = ""
+        if announced:
+            offer = f"; the page announces {_feeds(len(announced))}: " + ", ".join(
+                u for u, _ in announced
+            )
+        super().__init__(f"{url}: not a feed: {reason}{offer}")
+
+
+def _feeds(count: int) -> str:
+    return "1 feed" if count == 1 else f"{count} feeds"
+
+
 class FeedError(TrackerError):
     """A feed could not be fetched or parsed; recorded against the feed, the cycle goes on."""
 
@@ -107,6 +127,10 @@ class DigestError(TrackerError):
 
 class OutputError(TrackerError):
     """An output file (a digest) could not be written; the previous file is left intact."""
+
+
+class OPMLError(TrackerError):
+    """A file given to import is not OPML, or lists no feed."""
 
 
 class QueryError(TrackerError):

@@ -25,6 +25,7 @@ import pytest
 import tracker.ingest.fetch
 import tracker.update.pipeline
 from tracker.demo.localserver import FeedServer, send_status
+from tracker.errors import FeedCheckError
 
 from ..conftest import REPLAY
 
@@ -170,10 +171,13 @@ def test_ftp_and_file_urls_are_refused(server: FeedServer, faults, tmp_path) -> 
     to_file = server.add("/to-file", redirect(f"file://{secret}", 302))
     to_ftp = server.add("/to-ftp", redirect("ftp://127.0.0.1/feed.xml", 301))
     run = faults({"Redirected": [to_file, to_ftp]})
-    # config.yaml refuses such URLs outright; the API and redirects are the other ways in
+    # config.yaml refuses such URLs outright (and add_feed's check would fetch them and refuse
+    # them); the API without that check and redirects are the other ways in
     direct = [f"file://{secret}", "ftp://127.0.0.1/feed.xml"]
     for url in direct:
-        run.tracker.add_feed(url, "Direct")
+        with pytest.raises(FeedCheckError, match="only http and https URLs are fetched"):
+            run.tracker.add_feed(url, "Direct")
+        run.tracker.add_feed(url, "Direct", check=False)
     run.poll()
     for url in (to_file, *direct):
         run.assert_failed(url, "blocked", "only http and https")

@@ -14,7 +14,7 @@ from .base import State, _check_url, _echo_registered, _tty, cli, pass_state, re
 
 @cli.group()
 def article() -> None:
-    """Register and inspect tracked articles."""
+    """Register, inspect and remove tracked articles."""
 
 
 @article.command("add")
@@ -111,6 +111,45 @@ def article_show(state: State, article_id: int, as_json_: bool) -> None:
     click.echo(f"cited outlets: {', '.join(a.cited_outlets) or 'none found'}")
     terms = sorted(a.key_terms.items(), key=lambda kv: -kv[1])
     click.echo("key terms: " + ", ".join(f"{term} ({weight:.2f})" for term, weight in terms))
+
+
+@article.command("remove")
+@click.argument("article_id", type=int, metavar="ID")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted; change nothing.")
+@click.option("--json", "as_json_", is_flag=True, help="Print the counts as JSON.")
+@pass_state
+@reports_errors
+def article_remove(state: State, article_id: int, dry_run: bool, as_json_: bool) -> None:
+    """Stop tracking an article. Exactly:
+
+    \b
+    - the article and its links to items (its coverage) are deleted,
+      with the record of which outlets it cites and of its alerts;
+    - every item stays, with its stories and its links to other articles;
+    - feeds and outlets stay, and are polled as before.
+
+    One transaction: all of it happens or none. An article config.yaml lists is refused (it
+    would come back at the next start): remove it there first.
+
+    Example: tracker article remove 2 --dry-run
+    """
+    with state.tracker() as t:
+        removal = t.remove_article(article_id, dry_run=dry_run)
+    if as_json_:
+        click.echo(as_json(removal.__dict__))
+        return
+    c = removal.counts
+    done = "would be deleted" if removal.dry_run else "deleted"
+    links = c["article_items"]
+    cited = c["article_outlets"]
+    click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
+    click.echo(
+        f"  {links} link{'' if links == 1 else 's'} to items: {done}; every item stays, "
+        "with its links to other articles"
+    )
+    click.echo(f"  {cited} cited outlet{'' if cited == 1 else 's'}: {done} (the outlets stay)")
+    alerts = c["alerts"]
+    click.echo(f"  {alerts} alert{'' if alerts == 1 else 's'} (sent or pending): {done}")
 
 
 # --- feeds ---------------------------------------------------------------------------------------

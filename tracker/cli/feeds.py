@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import click
 
+from ..errors import FeedCheckError
+from ..files import atomic_text_file
 from ..textout import as_json, table
-from .base import State, _check_url, _tty, cli, pass_state, reports_errors
+from .base import (
+    State,
+    TrackerCLIError,
+    _check_url,
+    _tty,
+    cli,
+    pass_state,
+    reports_errors,
+)
 
 
 @cli.group()
 def feeds() -> None:
-    """List, add, discover, disable and re-enable feeds."""
+    """List, add, discover, disable, re-enable, remove, import and export feeds."""
 
 
 @feeds.command("list")
@@ -58,10 +73,19 @@ def feeds_list(state: State, as_json_: bool) -> None:
     show_default=True,
     help="'sitemap' for a news sitemap; 'auto' detects RSS, RDF and Atom.",
 )
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Store the URL without fetching it first (a server that is down for now).",
+)
 @pass_state
 @reports_errors
-def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
+def feeds_add(state: State, url: str, outlet: str, kind: str, no_check: bool) -> None:
     """Add a feed to poll (kept in the database, beside the feeds of config.yaml).
+
+    The URL is fetched once first and parsed as a poll would: an error status (404 …), a web
+    page or anything else that is not a feed is refused with the reason, and for a web page
+    the feeds it announces are listed (as 'tracker feeds discover' does). --no-check skips this.
 
     A feed belongs to one outlet: a URL that is already another outlet's feed is refused, and
     adding a feed its outlet already has changes nothing. URLs compare with scheme and host in
@@ -75,9 +99,29 @@ def feeds_add(state: State, url: str, outlet: str, kind: str) -> None:
     if not outlet:
         raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
     with state.tracker() as t:
-        added = t.add_feed(url, outlet, kind)
+        try:
+            added = t.add_feed(url, outlet, kind, check=not no_check)
+        except FeedCheckError as exc:
+            raise _not_added(exc, outlet) from None
     exists = "" if added.created else " already exists"
-    click.echo(f"feed {added.feed_id}{exists}: {added.url} ({added.outlet})")
+    found = ""
+    if added.checked is not None:
+        count = len(added.checked.items)
+        found = f"; checked: {added.checked.kind}, {count} item{'' if count == 1 else 's'}"
+    click.echo(f"feed {added.feed_id}{exists}: {added.url} ({added.outlet}){found}")
+
+
+def _not_added(exc: FeedCheckError, outlet: str) -> TrackerCLIError:
+    """The reason on one line; for a web page, the feeds it announces below, one a line."""
+    line = f"{exc.url}: not added: {exc.reason}"
+    if not exc.announced:
+        return TrackerCLIError(f"{line} (--no-check adds it without fetching it)")
+    count = len(exc.announced)
+    offers = "\n".join(f"  {u}\t{title}" if title else f"  {u}" for u, title in exc.announced)
+    return TrackerCLIError(
+        f"{line}\nthe page announces {count} feed{'' if count == 1 else 's'}; add one with: "
+        f"tracker feeds add URL --outlet {shlex.quote(outlet)}\n{offers}"
+    )
 
 
 @feeds.command("discover")
@@ -124,6 +168,126 @@ def feeds_disable(state: State, feed_id: int) -> None:
     with state.tracker() as t:
         t.enable_feed(feed_id, False)
     click.echo(f"feed {feed_id} disabled")
+
+
+@feeds.command("import")
+@click.argument("file", metavar="FILE.opml", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--outlet", help="Put every feed of the file under this outlet.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be added; change nothing.")
+@pass_state
+@reports_errors
+def feeds_import(state: State, file: str, outlet: str | None, dry_run: bool) -> None:
+    """Add the feeds an OPML file lists (a feed reader's export; - reads stdin).
+
+    Every outline with an xmlUrl is a feed, at any depth of folders. Its outlet is --outlet
+    when given, else the outlet whose domains (config.yaml) hold the feed's host or its
+    site's (rss.dw.com joins DW), else the name the file gives the feed. A feed already
+    stored is left as it is; a URL that is another outlet's feed, or not http(s), is skipped
+    and listed with the reason. Feeds are not fetched now: the next poll tries them, and
+    'tracker feeds list' shows any that fail.
+
+    Example: tracker feeds import subscriptions.opml --dry-run
+    """
+    if outlet is not None and not outlet.strip():
+        raise click.BadParameter("give the outlet's name", param_hint="'--outlet'")
+    source: Path | bytes = sys.stdin.buffer.read() if file == "-" else Path(file)
+    with state.tracker() as t:
+        plan = t.import_opml(source, outlet=outlet, dry_run=dry_run)
+    done = {"add": "would add" if dry_run else "added", "exists": "exists", "skip": "skipped"}
+    rows = [{**p.__dict__, "result": done[p.action]} for p in plan]
+    click.echo(table(rows, ["result", "outlet", "url", "reason"], tty=_tty(), widths={"url": 70}))
+    counts = {action: sum(p.action == action for p in plan) for action in done}
+    click.echo(
+        f"{_n(len(plan), 'feed')} in {file}: {counts['add']} {done['add']}, "
+        f"{counts['exists']} already there, {counts['skip']} skipped",
+        err=not _tty(),
+    )
+
+
+@feeds.command("export")
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Write to this file (replaced whole, atomically) instead of stdout.",
+)
+@click.option("--include-disabled", is_flag=True, help="Export disabled feeds too.")
+@pass_state
+@reports_errors
+def feeds_export(state: State, output: str | None, include_disabled: bool) -> None:
+    """Write the feeds as OPML, for a feed reader or another tracker.
+
+    One outline per outlet, holding its feeds (enabled ones unless --include-disabled); a
+    feed's text is its outlet's name, so 'tracker feeds import' reads the file back into the
+    same outlets. A news sitemap is written with type="sitemap", which feed readers skip.
+
+    Example: tracker feeds export -o feeds.opml
+    """
+    with state.tracker() as t:
+        document = t.export_opml(include_disabled=include_disabled)
+    if output is None:
+        click.echo(document, nl=False)  # bytes: written as they are, UTF-8 and all
+        return
+    if not output.strip():
+        raise click.BadParameter("give a file name", param_hint="'-o'")
+    with atomic_text_file(Path(output)) as out:
+        out.write(document.decode("utf-8"))
+    click.echo(f"wrote {output}", err=True)
+
+
+@feeds.command("remove")
+@click.argument("feed_id", type=int, metavar="ID")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted; change nothing.")
+@click.option("--json", "as_json_", is_flag=True, help="Print the counts as JSON.")
+@pass_state
+@reports_errors
+def feeds_remove(state: State, feed_id: int, dry_run: bool, as_json_: bool) -> None:
+    """Delete a feed and what only it brought. Exactly:
+
+    \b
+    - items no other feed carried are deleted, with their links to articles,
+      their alerts, older versions, identity keys, and the stories they leave empty;
+    - items another feed carried too stay, with their links to articles
+      (those first stored under this feed now count as the other feed's);
+    - the feed's sightings and its fetch log are deleted;
+    - its outlet stays, with its other feeds, and so does every article.
+
+    One transaction: all of it happens or none. A feed config.yaml lists is refused (it
+    would come back at the next start): remove it there first. To stop polling a feed and
+    keep everything, use 'tracker feeds disable ID'.
+
+    Example: tracker feeds remove 7 --dry-run
+    """
+    with state.tracker() as t:
+        removal = t.remove_feed(feed_id, dry_run=dry_run)
+    if as_json_:
+        click.echo(as_json(removal.__dict__))
+        return
+    c, done = removal.counts, _done(removal.dry_run)
+    click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
+    click.echo(
+        f"  {_n(c['items'], 'item')} only this feed carried: {done('deleted')}, with "
+        f"{_n(c['article_items'], 'link')} to articles, {_n(c['alerts'], 'alert')}, "
+        f"{_n(c['item_versions'], 'older version')}, {_n(c['item_keys'], 'identity key')} and "
+        f"{_n(c['stories'], 'story', 'stories')} left empty"
+    )
+    click.echo(
+        f"  {_n(c['items_kept'], 'item')} other feeds carried too: {done('kept')}, with their "
+        "links to articles"
+    )
+    click.echo(
+        f"  {_n(c['sightings'], 'sighting')} and {_n(c['fetches'], 'fetch log row')} of the feed:"
+        f" {done('deleted')}; its outlet stays"
+    )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+def _done(dry_run: bool) -> Callable[[str], str]:
+    return (lambda verb: f"would be {verb}") if dry_run else (lambda verb: verb)
 
 
 # --- demo ----------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 It answers conditional GETs the way outlets' CDNs do (strong ETag from the body, Last-Modified,
 304 when either validator matches). A route is either bytes (served as a feed) or a callable
-that takes the request handler and misbehaves however a test needs.
+that takes the request handler and misbehaves however a test needs; a callable route also
+takes POSTs (a webhook receiver for alerts).
 """
 
 from __future__ import annotations
@@ -103,6 +104,16 @@ def _handler_class(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 send_status(self, 404)
             elif isinstance(route, Document):
                 serve_document(self, route)
+            else:
+                route(self)
+
+        def do_POST(self) -> None:
+            # a webhook receiver (alert tests): only a callable route takes a POST
+            route = server._route(self.path, {k.lower(): v for k, v in self.headers.items()})
+            if route is None:
+                send_status(self, 404)
+            elif isinstance(route, Document):
+                send_status(self, 405, {"Allow": "GET"})
             else:
                 route(self)
 

@@ -297,6 +297,8 @@ class Service:
         assert self.run_id is not None
         if report.summary.items_new and not self._stopping:
             self.tracker.after_cycle(report.started_at)
+        elif not self._stopping:
+            self.tracker.send_alerts()  # retry the alerts that failed before
         cycle_id = self.tracker.store.record_cycle(
             self.run_id,
             started_at=report.started_at,

@@ -3,13 +3,16 @@
 ``Store`` is the read-write store, assembled from one part per concern (as lemon24/reader
 assembles its storage): ``feeds`` (outlets, feeds and their poll state), ``items`` (items, keys,
 versions, sightings), ``articles`` (tracked articles and their links), ``stories``, ``digest``
-(the digest's reads), ``search`` (time zone and full-text search), ``prune`` (retention) and
-``service_log`` (the service's runs and cycles). ``base`` holds the connection and transactions,
-``schema`` the migrations and views, ``readonly`` the connection for user SQL.
+(the digest's reads), ``search`` (time zone and full-text search), ``prune`` (retention),
+``remove`` (removing a feed or an article), ``alerts`` (what to alert, what was sent) and
+``service_log`` (the service's runs and cycles).
+``base`` holds the connection and transactions, ``schema`` the migrations and views,
+``readonly`` the connection for user SQL.
 """
 
 from __future__ import annotations
 
+from .alerts import AlertsMixin
 from .articles import ArticlesMixin
 from .base import APPLICATION_ID, BUSY_TIMEOUT_MS, StoreBase, storage_error
 from .digest import DigestMixin
@@ -17,6 +20,7 @@ from .feeds import FeedsMixin
 from .items import ItemsMixin
 from .prune import LOG_TABLES, PRUNED_TABLES, PruneMixin
 from .readonly import ReadOnlyStore, Rows
+from .remove import ARTICLE_REMOVAL_COUNTS, FEED_REMOVAL_COUNTS, RemoveMixin
 from .rows import StoredArticle, from_db, to_db
 from .search import SearchMixin
 from .service_log import ServiceLogMixin
@@ -30,7 +34,9 @@ class Store(
     StoriesMixin,
     DigestMixin,
     SearchMixin,
+    RemoveMixin,
     PruneMixin,
+    AlertsMixin,
     ServiceLogMixin,
     StoreBase,
 ):
@@ -39,7 +45,9 @@ class Store(
 
 __all__ = [
     "APPLICATION_ID",
+    "ARTICLE_REMOVAL_COUNTS",
     "BUSY_TIMEOUT_MS",
+    "FEED_REMOVAL_COUNTS",
     "LOG_TABLES",
     "PRUNED_TABLES",
     "ReadOnlyStore",

@@ -61,10 +61,11 @@ class FeedsMixin(StoreBase):
             names.extend((outlet.name, *outlet.aliases))
         return names
 
-    def _outlet_id(self, name: str) -> int:
+    def _outlet_id(self, name: str, homepage: str | None = None) -> int:
+        """The outlet of that name, created (with ``homepage``) when there is none."""
         row = self._x("SELECT id FROM outlets WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
         if row is None:
-            self._x("INSERT INTO outlets (name) VALUES (?)", (name,))
+            self._x("INSERT INTO outlets (name, homepage) VALUES (?, ?)", (name, homepage))
             row = self._x("SELECT id FROM outlets WHERE name = ?", (name,)).fetchone()
         return row[0]
 
@@ -84,11 +85,14 @@ class FeedsMixin(StoreBase):
                 urls,
             )
 
-    def add_feed(self, feed: FeedSource, now: datetime, origin: str = "cli") -> tuple[int, bool]:
+    def add_feed(
+        self, feed: FeedSource, now: datetime, origin: str = "cli", homepage: str | None = None
+    ) -> tuple[int, bool]:
         """Add a feed: (id, True), or (id, False) when its outlet already has that URL.
 
         A feed of another outlet is refused with ConflictError, not moved: its stored items
-        would keep the old outlet. (Config sync, where the file decides, may move feeds.)
+        would keep the old outlet. (Config sync, where the file decides, may move feeds.) An
+        outlet created for it gets ``homepage``; an existing outlet keeps its own.
         """
         with self.transaction():
             existing = self._x(
@@ -97,6 +101,7 @@ class FeedsMixin(StoreBase):
                 (feed.url,),
             ).fetchone()
             if existing is None:
+                self._outlet_id(feed.outlet, homepage)
                 return self._upsert_feed(feed, origin, now), True
             feed_id, outlet = int(existing[0]), existing[1]
             if outlet.casefold() != feed.outlet.casefold():

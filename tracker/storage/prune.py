@@ -78,42 +78,45 @@ class PruneMixin(StoreBase):
             return {table: self._x(sql, params).fetchone()[0] for table, sql in queries.items()}
 
     def _prune_items(self, ids: list[int]) -> dict[str, int]:
-        marks = ",".join("?" * len(ids))
-        counts = {}
         try:
             with self.transaction():
-                stories = [
-                    row[0]
-                    for row in self._x(
-                        f"SELECT id FROM stories WHERE first_item_id IN ({marks}) UNION "
-                        f"SELECT story_id FROM items WHERE id IN ({marks})",
-                        ids * 2,
-                    )
-                ]
-                for table in ("article_items", "item_versions", "item_keys", "sightings"):
-                    counts[table] = self._x(
-                        f"DELETE FROM {table} WHERE item_id IN ({marks})", ids
-                    ).rowcount
-                # a story keeps its first_seen_at and first_outlet_id; its first_item_id moves
-                # to its earliest remaining item (NULL when none is left, and the story goes)
-                self._x(
-                    f"UPDATE stories SET first_item_id = (SELECT min(items.id) FROM items "
-                    f"WHERE items.story_id = stories.id AND items.id NOT IN ({marks})) "
-                    f"WHERE first_item_id IN ({marks})",
-                    ids * 2,
-                )
-                counts["items"] = self._x(f"DELETE FROM items WHERE id IN ({marks})", ids).rowcount
-                story_marks = ",".join("?" * len(stories))
-                counts["stories"] = self._x(
-                    f"DELETE FROM stories WHERE id IN ({story_marks}) AND NOT EXISTS "
-                    "(SELECT 1 FROM items WHERE items.story_id = stories.id)",
-                    stories,
-                ).rowcount
+                return self._delete_items(ids)
         except sqlite3.IntegrityError as exc:
             raise StorageError(
                 f"prune: items are still referenced from another table ({exc}); nothing in "
                 "this batch was deleted"
             ) from None
+
+    def _delete_items(self, ids: list[int]) -> dict[str, int]:
+        """Delete items with their links, versions, keys and sightings, and the stories they
+        leave empty; rows deleted per table. Runs inside the caller's transaction."""
+        marks = ",".join("?" * len(ids))
+        counts = {}
+        stories = [
+            row[0]
+            for row in self._x(
+                f"SELECT id FROM stories WHERE first_item_id IN ({marks}) UNION "
+                f"SELECT story_id FROM items WHERE id IN ({marks})",
+                ids * 2,
+            )
+        ]
+        for table in ("article_items", "item_versions", "item_keys", "sightings"):
+            counts[table] = self._x(f"DELETE FROM {table} WHERE item_id IN ({marks})", ids).rowcount
+        # a story keeps its first_seen_at and first_outlet_id; its first_item_id moves
+        # to its earliest remaining item (NULL when none is left, and the story goes)
+        self._x(
+            f"UPDATE stories SET first_item_id = (SELECT min(items.id) FROM items "
+            f"WHERE items.story_id = stories.id AND items.id NOT IN ({marks})) "
+            f"WHERE first_item_id IN ({marks})",
+            ids * 2,
+        )
+        counts["items"] = self._x(f"DELETE FROM items WHERE id IN ({marks})", ids).rowcount
+        story_marks = ",".join("?" * len(stories))
+        counts["stories"] = self._x(
+            f"DELETE FROM stories WHERE id IN ({story_marks}) AND NOT EXISTS "
+            "(SELECT 1 FROM items WHERE items.story_id = stories.id)",
+            stories,
+        ).rowcount
         return counts
 
     def _prune_log(self, table: str, cutoff: str, batch: int) -> int:

@@ -537,6 +537,34 @@ def _m10_rescore_cursor(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE articles ADD COLUMN rescore_cursor INTEGER")
 
 
+def _m11_alerts(db: sqlite_utils.Database) -> None:
+    """Alerts: one row per item, article and target, so each is sent once, and one that failed
+    is retried. Rows go with their item or article (ON DELETE CASCADE: prune and remove need
+    not know of them). A target is kept as a hash of its URL and the URL with its secrets
+    masked: the URL itself may hold a token or a password."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY,
+  article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  target TEXT NOT NULL,
+  target_url TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  queued_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_attempt_at TEXT,
+  last_error TEXT,
+  claimed_until TEXT,
+  sent_at TEXT,
+  UNIQUE (article_id, item_id, target)
+)"""
+    )
+    db["alerts"].create_index(["status", "queued_at"], if_not_exists=True)
+    # deleting an item looks its alerts up by item_id
+    db["alerts"].create_index(["item_id"], if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -548,4 +576,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m8_guid_keys_by_outlet_id,
     _m9_index_only_text_changes,
     _m10_rescore_cursor,
+    _m11_alerts,
 ]
