@@ -1,131 +1,166 @@
-"""Pipeline cost against bare feedparser, measured in the same run on the same files.
+"""Polling cost in three modes, each as a ratio to bare feedparser on the same bodies, beside
+lemon24/reader 3.26 polling the same feeds from the same loopback server, in one run.
 
-Corpus: every bundled real feed file — tracker/demo_data/replay/*.xml (43 rebuilt RSS snapshots
-of six outlets, August 2025) and tests/data/feeds/*.xml (23 real snapshots, 2015–2022).
-
-Prints three medians over repeated runs and two ratios:
-  bare      feedparser.parse(bytes) on every file
-  pipeline  one cycle over loopback HTTP: fetch + parse + normalise + dedup + score + store,
-            into a fresh database. The files are served by tracker.localserver in another
-            process (HTTP/1.1 keep-alive, ETag / Last-Modified, 304s), as a CDN would serve them.
-  no-change a second cycle: every feed answers 304
-Targets: pipeline / bare <= 1.3, no-change / bare <= 0.05.
+Corpus and modes (bench/corpus.py): every bundled real feed file —
+  cold       66 real feed files (tracker/demo_data/replay, tests/data/feeds), a fresh database,
+             one poll of every feed;
+  no change  a second poll: every feed answers 304;
+  steady     the six replayed feeds of August 2025 served day by day (new Last-Modified each
+             day, consecutive snapshots overlapping as a live feed's do), one poll per day,
+             days 2-10 timed.
+Bare: feedparser.parse(bytes) on the bodies each mode receives with a 200 (the no-change mode is
+compared with the cold bodies). The tracker polls through its whole pipeline (fetch, split,
+parse, normalise, dedup, score against the shipped article, store, cluster, model upkeep) with
+its default configuration but per-host politeness off; reader through update_feeds() in its own
+virtual environment (``make bench`` makes .venv-bench). Medians of --repeat runs, alternating.
+Targets (issue 15): steady <= 0.8 x bare and >= 2x faster than reader; cold <= 1.5 x bare and
+faster than reader; no change <= 0.05 x bare.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
+import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import cold_files, run_modes, start_server, steady_bodies  # noqa: E402
 
 from tracker.app import Tracker  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.models import ManualClock  # noqa: E402
 
-FILES = sorted((ROOT / "tracker" / "demo_data" / "replay").glob("*.xml")) + sorted(
-    (ROOT / "tests" / "data" / "feeds").glob("*.xml")
-)
+ARTICLE = ROOT / "articles" / "shifting-sands-of-support.txt"
+MODES = ("cold", "steady", "no change")
 
 
-def bare(bodies: list[bytes]) -> None:
+def bare(bodies: list[bytes]) -> float:
+    started = time.perf_counter()
     for body in bodies:
         feedparser.parse(body)
-
-
-def timed(func: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    func()
     return time.perf_counter() - started
 
 
-def pipeline_run(base: str, paths: list[str], workdir: Path, workers: int) -> tuple[float, float]:
-    config = workdir / "config.yaml"
-    feeds = "\n".join(f"      - {base}{p}" for p in paths)
-    config.write_text(
-        f"database: {workdir}/bench.db\narticles:\n  - path: {ROOT}/articles/"
-        f"shifting-sands-of-support.txt\noutlets:\n  - name: Bench\n    feeds:\n{feeds}\n"
-        "fetch:\n  allow_private_networks: true\n  per_host_gap: 0s\n  per_host_concurrency: 8\n"
-        f"polling:\n  workers: {workers}\n"
-    )
-    clock = ManualClock(datetime(2025, 8, 25, tzinfo=UTC))
-    with Tracker(load_config(config), clock=clock) as t:
+def tracker_modes(directory: Path, base: str, workers: int | None) -> dict[str, float]:
+    made: list[Tracker] = []
+
+    def client(urls: list[str]) -> Callable[[], object]:
+        home = directory / f"tracker-{len(made)}"
+        home.mkdir()
+        feeds = "\n".join(f"      - {url}" for url in urls)
+        polling = f"polling:\n  workers: {workers}\n" if workers else ""
+        (home / "config.yaml").write_text(
+            f"database: {home}/tracker.db\narticles:\n  - path: {ARTICLE}\n"
+            f"outlets:\n  - name: Bench\n    feeds:\n{feeds}\n"
+            "fetch:\n  allow_private_networks: true\n  per_host_gap: 0s\n"
+            f"  per_host_concurrency: 16\n{polling}"
+        )
+        clock = ManualClock(datetime(2025, 8, 15, tzinfo=UTC))
+        t = Tracker(load_config(home / "config.yaml"), clock=clock)
         t.init()
-        full = timed(lambda: t.poll(all_feeds=True))
-        nochange = timed(lambda: t.poll(all_feeds=True))
-    return full, nochange
+        made.append(t)
+
+        def poll() -> object:
+            clock.set(clock() + timedelta(days=1))
+            return t.poll(all_feeds=True)
+
+        return poll
+
+    try:
+        return run_modes(directory, base, client)
+    finally:
+        for t in made:
+            t.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("the feed server did not start")
+def reader_modes(python: str, directory: Path, base: str) -> dict[str, float]:
+    out = subprocess.run(
+        [python, str(ROOT / "bench" / "reader_side.py"), base, str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    return json.loads(out.stdout)["times"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=4, help="polling.workers (default 4)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, help="polling.workers (default: the config's)")
+    parser.add_argument(
+        "--reader-python",
+        default=str(ROOT / ".venv-bench" / "bin" / "python"),
+        help="a Python with reader 3.26 installed (make bench makes .venv-bench)",
+    )
     args = parser.parse_args()
-    bodies = [f.read_bytes() for f in FILES]
-    bare_times, full_times, nochange_times = [], [], []
-    with tempfile.TemporaryDirectory() as served:
-        paths = []
-        for i, f in enumerate(FILES):
-            shutil.copy(f, Path(served) / f"{i}-{f.name}")
-            paths.append(f"/{i}-{f.name}")
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tracker.demo.localserver", served, str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with_reader = Path(args.reader_python).exists()
+    cold = [path.read_bytes() for path in cold_files()]
+    steady = steady_bodies()
+    results: dict[str, dict[str, list[float]]] = {
+        side: {mode: [] for mode in MODES} for side in ("bare", "tracker", "reader")
+    }
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
+        root = Path(tmp)
+        server, port = start_server(root)
         try:
-            wait_for(port)
-            bare(bodies)  # warm imports and caches once, for both sides
-            for _ in range(args.repeat):
-                bare_times.append(timed(lambda: bare(bodies)))
-                with tempfile.TemporaryDirectory() as tmp:
-                    full, nochange = pipeline_run(
-                        f"http://127.0.0.1:{port}", paths, Path(tmp), args.workers
-                    )
-                full_times.append(full)
-                nochange_times.append(nochange)
+            bare(cold)  # warm imports and caches once
+            for run in range(args.repeat):
+                for mode, bodies in (("cold", cold), ("steady", steady), ("no change", cold)):
+                    results["bare"][mode].append(bare(bodies))
+                sides = [("tracker", lambda d, b: tracker_modes(d, b, args.workers))]
+                if with_reader:
+                    sides.append(("reader", lambda d, b: reader_modes(args.reader_python, d, b)))
+                for side, measure in sides:
+                    directory = root / f"{side}-{run}"
+                    directory.mkdir()
+                    times = measure(directory, f"http://127.0.0.1:{port}/{directory.name}")
+                    for mode in MODES:
+                        results[side][mode].append(times[mode])
         finally:
             server.terminate()
             server.wait()
-    b, p, n = (statistics.median(x) for x in (bare_times, full_times, nochange_times))
-    size = sum(map(len, bodies))
+    report(results, len(cold), len(steady), args, with_reader)
+
+
+def report(
+    results: dict[str, dict[str, list[float]]],
+    cold: int,
+    steady: int,
+    args: argparse.Namespace,
+    with_reader: bool,
+) -> None:
+    median = {
+        s: {m: statistics.median(v) if v else 0.0 for m, v in r.items()} for s, r in results.items()
+    }
     print(
-        f"corpus: {len(FILES)} real feed files, {size / 1e6:.1f} MB "
-        f"(tracker/demo_data/replay, tests/data/feeds); median of {args.repeat} runs, "
-        f"{args.workers} workers"
+        f"corpus: {cold} real feed files (cold, no change); the six replayed feeds of "
+        f"15-24 Aug 2025, {steady} changed bodies over days 2-10 (steady); median of "
+        f"{args.repeat} runs, tracker workers: {args.workers or 'config default'}"
     )
-    print(f"bare feedparser.parse(bytes): {b * 1000:8.1f} ms")
-    print(f"whole pipeline (loopback):    {p * 1000:8.1f} ms   ratio {p / b:.2f}  (target <= 1.3)")
-    print(f"no-change cycle (all 304):    {n * 1000:8.1f} ms   ratio {n / b:.3f} (target <= 0.05)")
+    columns = ("mode", "bare feedparser", "tracker", "tracker / bare", "reader 3.26")
+    print("| " + " | ".join((*columns, "reader / bare", "reader / tracker")) + " |")
+    print("|---|---|---|---|---|---|---|")
+    for mode in MODES:
+        b, t, r = (median[s][mode] for s in ("bare", "tracker", "reader"))
+        reader = "– | – | –"
+        if with_reader:
+            reader = f"{r * 1000:.0f} ms | {r / b:.2f} | {r / t:.2f}"
+        print(f"| {mode} | {b * 1000:.0f} ms | {t * 1000:.0f} ms | {t / b:.3f} | {reader} |")
+    if not with_reader:
+        print("(reader not measured: make bench creates .venv-bench with reader 3.26)")
 
 
 if __name__ == "__main__":

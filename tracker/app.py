@@ -47,7 +47,7 @@ from .ingest.parse import discover_feed_links, parse_feed
 from .models import Clock, CycleSummary, FeedSource, ParsedFeed, Relevance, system_clock
 from .opml import ExportedFeed, PlannedFeed, plan_import, read_opml, write_opml
 from .query import ago, literal_match, naming, parse_when, timezone_spans
-from .score.background import Background
+from .score.background import Background, DocCache
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, score_doc
 from .service.status import service_status
 from .storage import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
@@ -112,6 +112,8 @@ class Tracker:
         #: each recent item's clustering terms, kept across cycles (see cluster_new_items)
         self._cluster_terms: dict[int, Counter[str]] = {}
         self._upkeep: Upkeep | None = None
+        #: items as the scorer read them at poll time, for the models' upkeep to reuse
+        self.docs = DocCache()
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Tracker:
@@ -137,7 +139,7 @@ class Tracker:
     def upkeep(self) -> Upkeep:
         """Keeps the relevance models current (one per tracker: it keeps their background)."""
         if self._upkeep is None:
-            self._upkeep = Upkeep(self.config, self.store, self.clock)
+            self._upkeep = Upkeep(self.config, self.store, self.clock, docs=self.docs)
         return self._upkeep
 
     def close(self) -> None:
@@ -158,7 +160,9 @@ class Tracker:
         self.close()
 
     def context(self) -> Context:
-        return Context(self.config, self.store, self.client, self.clock, self.rng, self.hosts)
+        return Context(
+            self.config, self.store, self.client, self.clock, self.rng, self.hosts, self.docs
+        )
 
     # --- commands --------------------------------------------------------------------------------
 

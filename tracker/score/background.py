@@ -9,7 +9,8 @@ items or a million.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+import threading
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ DEFAULT_SIZE = 10_000
 
 @dataclass(frozen=True)
 class _Entry:
+    item_id: int
     doc: Doc
     capital: Counter[str]
     total: Counter[str]
@@ -35,6 +37,7 @@ class Background:
         self._capital: Counter[str] = Counter()
         self._total: Counter[str] = Counter()
         self._entries: deque[_Entry] = deque()
+        self._by_id: dict[int, Doc] = {}
         self._added = 0
 
     def __len__(self) -> int:
@@ -44,16 +47,22 @@ class Background:
     def docs(self) -> Sequence[Doc]:
         return [entry.doc for entry in self._entries]
 
+    def doc(self, item_id: int) -> Doc | None:
+        """An item of the window as the scorer reads it (None when it is not in the window)."""
+        return self._by_id.get(item_id)
+
     def add(self, item_id: int, doc: Doc, summary: str) -> None:
         capital, total = capitals(summary)
-        entry = _Entry(doc, capital, total)
+        entry = _Entry(item_id, doc, capital, total)
         self._entries.append(entry)
+        self._by_id[item_id] = doc
         self.df.update(doc.text)
         self._capital.update(capital)
         self._total.update(total)
         self.newest = max(self.newest, item_id)
         if len(self._entries) > self.size:
             old = self._entries.popleft()
+            self._by_id.pop(old.item_id, None)
             self.df.subtract(old.doc.text)
             self._capital.subtract(old.capital)
             self._total.subtract(old.total)
@@ -65,3 +74,24 @@ class Background:
     def proper_nouns(self) -> set[str]:
         """Stems written with a capital mid-sentence at least 70% of the time (3+ uses)."""
         return {t for t, n in self._total.items() if n >= 3 and self._capital[t] / n >= 0.7}
+
+
+class DocCache:
+    """Items as the scorer reads them, by their content hash, for a while: a poll tokenises each
+    new item once to score it, and the background and a rescore can take it from here instead
+    of tokenising it again. Bounded (oldest out first); safe to share between poll workers."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._docs: OrderedDict[str, Doc] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Doc | None:
+        with self._lock:
+            return self._docs.get(key)
+
+    def put(self, key: str, doc: Doc) -> None:
+        with self._lock:
+            self._docs[key] = doc
+            while len(self._docs) > self.size:
+                self._docs.popitem(last=False)

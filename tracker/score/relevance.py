@@ -319,14 +319,16 @@ def _proper_nouns(summaries: Iterable[str]) -> set[str]:
 
 def capitals(summary: str) -> tuple[Counter[str], Counter[str]]:
     """How often each stem of a summary is written with a capital mid-sentence, and at all."""
-    capital: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    for sentence in _SENTENCE.split(summary):
-        for word in _RAW_WORD.findall(sentence)[1:]:
-            term = stem(word.casefold().replace("’", "'"))
-            total[term] += 1
-            capital[term] += word[0].isupper()
-    return capital, total
+    # the first word of a sentence is capitalised whatever it is: it says nothing
+    words = [w for sentence in _SENTENCE.split(summary) for w in _RAW_WORD.findall(sentence)[1:]]
+    terms = [_raw_term(word) for word in words]
+    capital = Counter(term for term, word in zip(terms, words, strict=True) if word[0].isupper())
+    return capital, Counter(terms)
+
+
+@lru_cache(maxsize=65536)
+def _raw_term(word: str) -> str:
+    return stem(word.casefold().replace("’", "'"))
 
 
 def _is_name(term: str, proper: set[str]) -> bool:

@@ -205,22 +205,25 @@ class ItemsMixin(StoreBase):
     def newest_item_id(self) -> int:
         return int(self._x("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
 
-    def newest_items(self, limit: int, after: int = 0) -> list[tuple[int, str, str]]:
-        """(id, title, summary) of the newest ``limit`` items with an id above ``after``, oldest
-        first: the window relevance models learn from."""
+    def newest_items(self, limit: int, after: int = 0) -> list[tuple[int, str, str, str]]:
+        """(id, title, summary, content hash) of the newest ``limit`` items with an id above
+        ``after``, oldest first: the window relevance models learn from."""
         rows = self._x(
-            "SELECT id, title, summary FROM items WHERE id > ? ORDER BY id DESC LIMIT ?",
+            "SELECT id, title, summary, content_hash FROM items WHERE id > ? "
+            "ORDER BY id DESC LIMIT ?",
             (after, limit),
         ).fetchall()
-        return [(r[0], r[1], r[2] or "") for r in reversed(rows)]
+        return [(r[0], r[1], r[2] or "", r[3]) for r in reversed(rows)]
 
-    def items_up_to(self, high: int, limit: int) -> list[tuple[int, str, str]]:
-        """(id, title, summary) of the ``limit`` items with the highest ids up to ``high``."""
+    def items_up_to(self, high: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(id, title, summary, content hash) of the ``limit`` items with the highest ids up to
+        ``high``, highest first."""
         rows = self._x(
-            "SELECT id, title, summary FROM items WHERE id <= ? ORDER BY id DESC LIMIT ?",
+            "SELECT id, title, summary, content_hash FROM items WHERE id <= ? "
+            "ORDER BY id DESC LIMIT ?",
             (high, limit),
         )
-        return [(r[0], r[1], r[2] or "") for r in rows]
+        return [(r[0], r[1], r[2] or "", r[3]) for r in rows]
 
     def items_for_scoring(self) -> list[tuple[int, str, str]]:
         return [

@@ -47,6 +47,7 @@ from ..models import (
     Meta,
 )
 from ..score import cluster
+from ..score.background import DocCache
 from ..score.relevance import ArticleModel, ArticleProfile, Doc, score_doc
 from ..storage import Store, StoredArticle
 from .decide import Polled, decide_failure, decide_items, decide_quiet, decide_success
@@ -65,6 +66,8 @@ class Context:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     hosts: HostGate | None = None
+    #: where the items a poll tokenised are kept for the models' upkeep (optional)
+    docs: DocCache | None = None
 
     def __post_init__(self) -> None:
         if self.hosts is None:
@@ -227,9 +230,13 @@ def read_body(
     return Read(meta, tuple(zip(clean, hashes, strict=True)), resent, body_hash, now)
 
 
-def score_links(profiles: Sequence[ArticleProfile], item: CleanItem) -> Links:
+def score_links(
+    profiles: Sequence[ArticleProfile], item: CleanItem, docs: DocCache | None = None
+) -> Links:
     """(article id, relevance) for every article the item passes."""
     doc = Doc.of(item.title, item.summary)  # tokenised once for every article
+    if docs is not None:
+        docs.put(item.content_hash, doc)
     scored = ((profile.id, score_doc(profile, doc)) for profile in profiles)
     return tuple((article_id, r) for article_id, r in scored if r.tier != "none")
 
@@ -244,7 +251,9 @@ def record_read(
     t0: float,
 ) -> FeedResult:
     """Decide and write a poll's items, links, log and feed state: one short transaction."""
-    incoming = [Incoming(item, raw, score_links(profiles, item)) for item, raw in read.items]
+    incoming = [
+        Incoming(item, raw, score_links(profiles, item, ctx.docs)) for item, raw in read.items
+    ]
     store, now = ctx.store, read.at
     with store.transaction():
         if read.resent and store.resight(feed.id, read.resent, now) < len(set(read.resent)):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..config import Config
 from ..errors import ArticleError
 from ..models import Clock
-from ..score.background import DEFAULT_SIZE, Background
+from ..score.background import DEFAULT_SIZE, Background, DocCache
 from ..score.relevance import (
     ArticleModel,
     ArticleProfile,
@@ -45,6 +45,8 @@ class Upkeep:
     store: Store
     clock: Clock
     background_size: int = DEFAULT_SIZE
+    #: items the polls tokenised already (score_links), so they are not tokenised again here
+    docs: DocCache | None = None
     _background: Background | None = field(default=None, repr=False)
 
     def step(self, items: int | None = ITEMS_PER_STEP) -> bool:
@@ -106,11 +108,16 @@ class Upkeep:
         if self._background is None:
             self._background = Background(self.background_size)
         background = self._background
-        for item_id, title, summary in self.store.newest_items(
-            background.size, after=background.newest
-        ):
-            background.add(item_id, Doc.of(title, summary), summary)
+        newest = self.store.newest_items(background.size, after=background.newest)
+        for item_id, title, summary, digest in newest:
+            background.add(item_id, self._doc(item_id, title, summary, digest), summary)
         return background
+
+    def _doc(self, item_id: int, title: str, summary: str, digest: str) -> Doc:
+        """An item as the scorer reads it: from the window or the polls' cache if it is there."""
+        doc = self._background.doc(item_id) if self._background else None
+        doc = doc or (self.docs.get(digest) if self.docs else None)
+        return doc or Doc.of(title, summary)
 
     def rescore(self, items: int | None = ITEMS_PER_STEP) -> bool:
         """Rescore stored items with the current models, newest first, a chunk per transaction,
@@ -121,11 +128,8 @@ class Upkeep:
             while cursor is not None and (left is None or left > 0):
                 rows = self.store.items_up_to(cursor, CHUNK if left is None else min(CHUNK, left))
                 low = rows[-1][0] if rows else 0
-                links = [
-                    (item_id, r)
-                    for item_id, title, summary in rows
-                    if (r := score_doc(profile, Doc.of(title, summary))).tier != "none"
-                ]
+                scored = ((row[0], score_doc(profile, self._doc(*row))) for row in rows)
+                links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
                 self.store.rescore_chunk(article.id, cursor, low, links, self.clock())
                 cursor = self.store.article(article.id).rescore_cursor
                 if left is not None:
