@@ -1,21 +1,38 @@
-"""Relevance quality on the story's real coverage, against two keyword baselines.
+"""Relevance quality on labelled real coverage, against two keyword baselines, and its cost.
 
-Corpus: tests/data/archive-2025 (1,072 real items from six feeds, 15–24 August 2025), labelled in
-tests/data/relevance/labels.csv (2 = same story, 1 = related, 0 = unrelated). The scorer's
-thresholds are tuned on one half of the days and measured on the other, both ways.
+Corpus: tests/data/archive-2025 (4,921 real items from sixteen feeds of thirteen outlets, 15–24
+August 2025), labelled in tests/data/relevance/labels.csv (2 = same story, 1 = related,
+0 = unrelated). Two ways of holding labels out (tests/relevance_eval.py):
 
-    python bench/relevance.py [--include-terms "security guarantee" ...]
+* days: thresholds tuned on one half of the days, measured on the other, both ways;
+* outlets: five fixed folds of outlets; each fold is measured with thresholds tuned on the other
+  folds' outlets only. Per fold, per outlet and pooled; one set of the scorer's parameters.
+
+Each with the article's text alone and with the include_terms config.yaml gives it. Then the cost
+of scoring: ``Doc.of`` + ``score_doc`` per item and article, and of building a model.
+
+    python bench/relevance.py [--unseen-background] [--include-terms TERM ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.relevance_eval import run
+from tests.relevance_eval import (
+    METHODS,
+    STORIES,
+    Story,
+    article_model,
+    held_out,
+    load_items,
+    run,
+)
+from tracker.score.relevance import ArticleProfile, Doc, score_doc
 
 
 def main() -> None:
@@ -23,21 +40,94 @@ def main() -> None:
     parser.add_argument(
         "--include-terms",
         nargs="*",
-        default=[],
-        help="per-article include_terms, as config.yaml would give them",
+        default=None,
+        help="include_terms to measure instead of the ones config.yaml gives the article",
+    )
+    parser.add_argument(
+        "--unseen-background",
+        action="store_true",
+        help="each fold's model learns only from the other folds' items (not just its labels)",
     )
     args = parser.parse_args()
-    print(f"include_terms: {args.include_terms or 'none (article text only)'}")
-    print(
-        f"{'method':16} {'tuned':12} {'tested':12} {'thresholds':12} "
-        f"{'related>=1: P      R      F1':30} {'story=2: P      R      F1'}"
-    )
-    for row in run(args.include_terms):
+    for story in STORIES:
+        items = load_items(story)
+        print(
+            f"# {story.name}: {len(items)} items, {len(story.outlets)} feeds, "
+            f"{len(set(story.outlets.values()))} outlets; "
+            f"{sum(i.label >= 1 for i in items)} related, {sum(i.label == 2 for i in items)} story"
+        )
+        print(f"broad query:  {story.broad_query}")
+        print(f"narrow query: {story.narrow_query}\n")
+        declared = story.include_terms if args.include_terms is None else args.include_terms
+        for include in ((), tuple(declared)):
+            print(f"## include_terms: {', '.join(include) or 'none (article text only)'}\n")
+            days(include, story)
+            outlets(include, story, args.unseen_background)
+        timing(story)
+
+
+def days(include: tuple[str, ...], story: Story) -> None:
+    print("days held out")
+    print(f"{'method':16} {'tuned':12} {'tested':12} {'thresholds':11} {_HEAD}")
+    for row in run(include, story):
         th = f"{row.thresholds[0]:.2f}/{row.thresholds[1]:.2f}" if row.thresholds else "-"
         print(
-            f"{row.name:16} {row.tuned_on:12} {row.tested_on:12} {th:12} "
-            f"{row.related!s:30} {row.story!s}"
+            f"{row.name:16} {row.tuned_on:12} {row.tested_on:12} {th:11} "
+            f"{row.related!s:22} {row.story!s}"
         )
+    print()
+
+
+_HEAD = f"{'related P / R / F1':22} story P / R / F1"
+
+
+def outlets(include: tuple[str, ...], story: Story, unseen: bool) -> None:
+    result = held_out(include, story, unseen_background=unseen)
+    learned = "other folds' items" if unseen else "every item, unlabelled"
+    print(f"outlets held out (background: {learned})")
+    print(f"{'fold':7} {'thresholds':11} {'items/rel/story':16} {_HEAD}   held-out outlets")
+    for number, (held, thresholds) in enumerate(result.folds, start=1):
+        scope = f"fold {number}"
+        related, story_tier = result.scorer(scope)
+        print(
+            f"{scope:7} {thresholds[0]:.2f}/{thresholds[1]:.2f}   "
+            f"{'/'.join(map(str, result.support[scope])):16} {related!s:22} {story_tier!s}   "
+            f"{', '.join(held)}"
+        )
+    print()
+    print(f"{'scope':20} {'items/rel/story':16} " + " | ".join(f"{m:30}" for m in METHODS))
+    print(f"{'':20} {'':16} " + " | ".join(f"{'related F1  story F1':30}" for _ in METHODS))
+    scopes = ["pooled", *(o for held, _ in result.folds for o in held)]
+    for scope in scopes:
+        cells = []
+        for method in METHODS:
+            related, story_tier = result.results[method, scope]
+            cells.append(f"{related.prf[2]:.3f}       {story_tier.prf[2]:.3f}".ljust(30))
+        print(f"{scope:20} {'/'.join(map(str, result.support[scope])):16} " + " | ".join(cells))
+    pooled = {m: result.results[m, "pooled"] for m in METHODS}
+    print("\npooled P / R / F1:")
+    for method in METHODS:
+        related, story_tier = pooled[method]
+        print(f"  {method:16} related {related}   story {story_tier}")
+    print()
+
+
+def timing(story: Story) -> None:
+    items = load_items(story)
+    started = time.perf_counter()
+    model = article_model(items, story.include_terms, story)
+    built = time.perf_counter() - started
+    profile = ArticleProfile(1, model, 0.3, 0.45)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for item in items:
+            score_doc(profile, Doc.of(item.title, item.summary))
+        best = min(best, time.perf_counter() - started)
+    print(
+        f"cost: Doc.of + score_doc {best / len(items) * 1000:.3f} ms per item and article "
+        f"(best of 3 over {len(items)} items); build_model {built:.2f} s from {len(items)} items\n"
+    )
 
 
 if __name__ == "__main__":

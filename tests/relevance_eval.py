@@ -1,8 +1,17 @@
-"""Relevance evaluation on the labelled archive of the story (tests/data/relevance/labels.csv).
+"""Relevance evaluation on labelled coverage of a story (tests/data/relevance/labels.csv).
 
-Thresholds are tuned on one half of the days and measured on the other (15–19 Aug vs 20–24 Aug,
-both ways), so the figures are not the scorer remembering its labels. Two keyword baselines a
-person would type into an alerting service are measured on the same days.
+Two ways of holding data out, so no figure is the scorer remembering its labels:
+
+* **days** — thresholds tuned on one half of the days and measured on the other (15–19 Aug vs
+  20–24 Aug, both ways);
+* **outlets** — leave-outlets-out folds: the outlets are split into five fixed folds; for each,
+  the thresholds are tuned on the other four folds' outlets only and measured on the held-out
+  ones. Per outlet, per fold and pooled (every item judged while its outlet was held out).
+
+One set of the scorer's parameters (``Tuning``) serves every fold; only the two thresholds are
+fitted, on training outlets. The model learns from every item as its unlabelled background, as a
+tracker polling these feeds would store them. Two keyword baselines a person would type into an
+alerting service are measured on the same items.
 """
 
 from __future__ import annotations
@@ -12,37 +21,93 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from tracker.config import load_config
 from tracker.ingest.clean import html_to_text
 from tracker.score.relevance import ArticleModel, Doc, breakdown, build_model, squash
 
+ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"
-ARTICLE = Path(__file__).parent.parent / "articles" / "shifting-sands-of-support.txt"
 FIRST_HALF = ("2025-08-15", "2025-08-19")
 SECOND_HALF = ("2025-08-20", "2025-08-24")
-CITED = (
-    "Reuters",
-    "The Guardian",
-    "Guardian",
-    "DW",
-    "Bloomberg",
-    "Bloomberg.com",
-    "Euronews",
-    "Euronews.com",
-)
 
-#: the include_terms config.yaml ships for the article (read from it, so the test follows it)
-SHIPPED_INCLUDE_TERMS = next(
-    a.include_terms for a in load_config(Path(__file__).parent.parent / "config.yaml").articles
-)
+Match = Callable[[str], bool]
 
-BROAD = re.compile(r"\b(ukrain\w*|zelensk\w*|kyiv|putin)\b", re.I)
-NARROW_TOPIC = re.compile(r"\bukrain\w*", re.I)
-NARROW_STORY = re.compile(
+
+@dataclass(frozen=True, eq=False)
+class Story:
+    """A tracked article with its labelled coverage and the keyword queries it is compared with."""
+
+    name: str
+    article: Path
+    archive: Path
+    labels: Path
+    #: feed file stem -> outlet (folds hold whole outlets out)
+    outlets: dict[str, str]
+    folds: tuple[tuple[str, ...], ...]
+    #: outlets the article cites: sources, not topics
+    cited: tuple[str, ...]
+    include_terms: tuple[str, ...]
+    #: the broad query (judged against "related") and the narrow one (against the story tier)
+    broad: Match
+    narrow: Match
+    broad_query: str
+    narrow_query: str
+
+
+_BROAD = re.compile(r"\b(ukrain\w*|zelensk\w*|kyiv|putin)\b", re.I)
+_NARROW_TOPIC = re.compile(r"\bukrain\w*", re.I)
+_NARROW_STORY = re.compile(
     r"\btroops?\b|security guarantees?|coalition of the willing|peacekeep\w*", re.I
 )
+
+UKRAINE = Story(
+    name="ukraine-guarantees",
+    article=ROOT / "articles" / "shifting-sands-of-support.txt",
+    archive=DATA / "archive-2025",
+    labels=DATA / "relevance" / "labels.csv",
+    outlets={
+        "guardian-world": "The Guardian",
+        "bloomberg-politics": "Bloomberg",
+        "ft-world": "Financial Times",
+        "lemonde-en": "Le Monde",
+        "nbc-world": "NBC News",
+        "bbc-world-europe": "BBC News",
+        "bbc-news-top": "BBC News",
+        "bbc-us-canada": "BBC News",
+        "npr-news": "NPR",
+        "npr-1002": "NPR",
+        "wapo-world": "The Washington Post",
+        "elpais-en": "El País",
+        "japantoday": "Japan Today",
+        "epochtimes-world": "The Epoch Times",
+        "foxnews-latest": "Fox News",
+        "dailymail-news": "Daily Mail",
+    },
+    # fixed, balanced on related and story items (about 90 and 15 per fold), each mixing outlets
+    # the scorer was first built on with outlets added later
+    folds=(
+        ("Daily Mail", "NBC News"),
+        ("Fox News", "The Guardian"),
+        ("Bloomberg", "NPR", "El País"),
+        ("The Epoch Times", "Le Monde"),
+        ("BBC News", "Financial Times", "The Washington Post", "Japan Today"),
+    ),
+    cited=("Reuters", "The Guardian", "Guardian", "DW", "Bloomberg", "Bloomberg.com", "Euronews"),
+    # the include_terms config.yaml ships for the article (read from it, so the test follows it)
+    include_terms=tuple(next(a.include_terms for a in load_config(ROOT / "config.yaml").articles)),
+    broad=lambda text: bool(_BROAD.search(text)),
+    narrow=lambda text: bool(_NARROW_TOPIC.search(text) and _NARROW_STORY.search(text)),
+    broad_query="ukraine OR zelensky OR kyiv OR putin",
+    narrow_query=(
+        'ukraine AND (troops OR "security guarantee" OR "coalition of the willing" OR peacekeep*)'
+    ),
+)
+
+STORIES = (UKRAINE,)
+SHIPPED_INCLUDE_TERMS = UKRAINE.include_terms
 
 
 @dataclass(frozen=True)
@@ -52,6 +117,11 @@ class Item:
     summary: str
     label: int
     link: str
+    outlet: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.title} {self.summary}"
 
 
 @dataclass(frozen=True)
@@ -62,22 +132,13 @@ class Scores:
         return "  ".join(f"{x:.3f}" for x in self.prf)
 
 
-#: the feeds the scorer was first built on; the others came later, to test it on unseen outlets
-FIRST_FEEDS = (
-    "bbc-world-europe",
-    "bloomberg-politics",
-    "ft-world",
-    "guardian-world",
-    "lemonde-en",
-    "nbc-world",
-)
-
-
-def load_items(feeds: Iterable[str] = FIRST_FEEDS) -> list[Item]:
-    with open(DATA / "relevance" / "labels.csv", encoding="utf-8") as f:
+@cache
+def load_items(story: Story = UKRAINE) -> tuple[Item, ...]:
+    """Every labelled item of the story's archive, in file order."""
+    with open(story.labels, encoding="utf-8") as f:
         labels = {r["link"]: int(r["label"]) for r in csv.DictReader(f)}
     items = []
-    for path in sorted(DATA / "archive-2025" / f"{feed}.jsonl" for feed in feeds):
+    for path in sorted(story.archive.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
             items.append(
@@ -87,19 +148,22 @@ def load_items(feeds: Iterable[str] = FIRST_FEEDS) -> list[Item]:
                     html_to_text(entry["summary_html"] or ""),
                     labels[entry["link"]],
                     entry["link"],
+                    story.outlets[path.stem],
                 )
             )
-    return items
+    return tuple(items)
 
 
-def article_model(items: Sequence[Item], include_terms: Iterable[str] = ()) -> ArticleModel:
-    text = ARTICLE.read_text(encoding="utf-8")
+def article_model(
+    items: Sequence[Item], include_terms: Iterable[str] = (), story: Story = UKRAINE
+) -> ArticleModel:
+    text = story.article.read_text(encoding="utf-8")
     return build_model(
         text.splitlines()[0],
         text,
         [Doc.of(i.title, i.summary) for i in items],
         include_terms=include_terms,
-        ignore_names=CITED,
+        ignore_names=story.cited,
         summaries=[i.summary for i in items],
     )
 
@@ -126,6 +190,11 @@ def prf(predicted: Sequence[bool], actual: Sequence[bool]) -> Scores:
 
 def in_days(items: Sequence[Item], days: tuple[str, str]) -> list[int]:
     return [n for n, i in enumerate(items) if days[0] <= i.day <= days[1]]
+
+
+def in_outlets(items: Sequence[Item], outlets: Iterable[str]) -> list[int]:
+    wanted = set(outlets)
+    return [n for n, i in enumerate(items) if i.outlet in wanted]
 
 
 GRID = [round(x * 0.01, 2) for x in range(1, 100)]
@@ -156,38 +225,28 @@ def _best(curve: Sequence[float]) -> int:
     return max(range(len(curve)), key=lambda i: (smoothed(i), curve[i]))
 
 
-def evaluate(
-    scores: Sequence[tuple[float, float]],
-    items: Sequence[Item],
-    idx: Sequence[int],
-    thresholds: tuple[float, float],
-) -> tuple[Scores, Scores]:
+def predict(
+    scores: Sequence[tuple[float, float]], thresholds: tuple[float, float]
+) -> list[tuple[bool, bool]]:
+    """(related, story tier) for every item at the given thresholds."""
     t, s = thresholds
-    related = prf([scores[n][0] >= t for n in idx], [items[n].label >= 1 for n in idx])
-    story = prf(
-        [scores[n][0] >= t and scores[n][1] >= s for n in idx], [items[n].label == 2 for n in idx]
-    )
-    return related, story
+    return [(topic >= t, topic >= t and story >= s) for topic, story in scores]
 
 
-def baseline(
-    items: Sequence[Item], idx: Sequence[int], match: Callable[[str], tuple[bool, bool]]
+def judge(
+    predicted: Sequence[tuple[bool, bool]], items: Sequence[Item], idx: Sequence[int]
 ) -> tuple[Scores, Scores]:
-    hits = [match(f"{items[n].title} {items[n].summary}") for n in idx]
+    """Related (label >= 1) and story-tier (label 2) P/R/F1 of the predictions on ``idx``."""
     return (
-        prf([h[0] for h in hits], [items[n].label >= 1 for n in idx]),
-        prf([h[1] for h in hits], [items[n].label == 2 for n in idx]),
+        prf([predicted[n][0] for n in idx], [items[n].label >= 1 for n in idx]),
+        prf([predicted[n][1] for n in idx], [items[n].label == 2 for n in idx]),
     )
 
 
-def broad(text: str) -> tuple[bool, bool]:
-    hit = bool(BROAD.search(text))
-    return hit, hit
-
-
-def narrow(text: str) -> tuple[bool, bool]:
-    hit = bool(NARROW_TOPIC.search(text) and NARROW_STORY.search(text))
-    return hit, hit
+def keyword_predictions(items: Sequence[Item], match: Match) -> list[tuple[bool, bool]]:
+    """A keyword query as an alert: a hit is both 'related' and 'story'."""
+    hits = [match(item.text) for item in items]
+    return [(hit, hit) for hit in hits]
 
 
 @dataclass(frozen=True)
@@ -200,24 +259,97 @@ class Row:
     story: Scores
 
 
-def run(include_terms: Iterable[str] = ()) -> list[Row]:
-    items = load_items()
-    model = article_model(items, include_terms)
-    scores = raw_scores(model, items)
+@cache
+def _scores(story: Story, include_terms: tuple[str, ...]) -> list[tuple[float, float]]:
+    items = load_items(story)
+    return raw_scores(article_model(items, include_terms, story), items)
+
+
+def run(include_terms: Iterable[str] = (), story: Story = UKRAINE) -> list[Row]:
+    """The day split: tuned on one half of the days, measured on the other, both ways."""
+    items = load_items(story)
+    scores = _scores(story, tuple(include_terms))
+    broad = keyword_predictions(items, story.broad)
+    narrow = keyword_predictions(items, story.narrow)
     rows = []
     for tune_days, test_days in ((FIRST_HALF, SECOND_HALF), (SECOND_HALF, FIRST_HALF)):
         tuned = tune(scores, items, in_days(items, tune_days))
         test = in_days(items, test_days)
         label = f"{test_days[0][5:]}..{test_days[1][5:]}"
+        trained = f"{tune_days[0][5:]}..{tune_days[1][5:]}"
         rows.append(
-            Row(
-                "scorer",
-                f"{tune_days[0][5:]}..{tune_days[1][5:]}",
-                label,
-                tuned,
-                *evaluate(scores, items, test, tuned),
-            )
+            Row("scorer", trained, label, tuned, *judge(predict(scores, tuned), items, test))
         )
-        rows.append(Row("broad keywords", "-", label, None, *baseline(items, test, broad)))
-        rows.append(Row("narrow keywords", "-", label, None, *baseline(items, test, narrow)))
+        rows.append(Row("broad keywords", "-", label, None, *judge(broad, items, test)))
+        rows.append(Row("narrow keywords", "-", label, None, *judge(narrow, items, test)))
     return rows
+
+
+METHODS = ("scorer", "broad keywords", "narrow keywords")
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The leave-outlets-out evaluation of one story, with or without include_terms."""
+
+    #: per fold: (held-out outlets, thresholds tuned on the other outlets)
+    folds: tuple[tuple[tuple[str, ...], tuple[float, float]], ...]
+    #: (method, scope) -> (related, story) for every method of ``METHODS`` and every scope:
+    #: "pooled", "fold N" and each outlet's name
+    results: dict[tuple[str, str], tuple[Scores, Scores]]
+    #: (items, related items, story items) in each scope: outlets with few are noisy
+    support: dict[str, tuple[int, int, int]]
+
+    def scorer(self, scope: str = "pooled") -> tuple[Scores, Scores]:
+        return self.results["scorer", scope]
+
+
+def held_out(
+    include_terms: Iterable[str] = (), story: Story = UKRAINE, *, unseen_background: bool = False
+) -> HeldOut:
+    """Each fold's outlets judged with thresholds tuned on the other folds' outlets.
+
+    The model learns from every item as unlabelled background, as a tracker polling all these
+    feeds would; with ``unseen_background`` it learns, for each fold, only from the other folds'
+    items, so the held-out outlets' wording is new to it as well.
+    """
+    items = load_items(story)
+    include = tuple(include_terms)
+    shared = None if unseen_background else _scores(story, include)
+    scorer: list[tuple[bool, bool]] = [(False, False)] * len(items)
+    folds = []
+    for outlets in story.folds:
+        train = [n for n, i in enumerate(items) if i.outlet not in outlets]
+        scores = shared or raw_scores(
+            article_model([items[n] for n in train], include, story), items
+        )
+        thresholds = tune(scores, items, train)
+        folds.append((outlets, thresholds))
+        test = in_outlets(items, outlets)
+        for n, p in zip(test, predict([scores[n] for n in test], thresholds), strict=True):
+            scorer[n] = p
+    predictions = {
+        "scorer": scorer,
+        "broad keywords": keyword_predictions(items, story.broad),
+        "narrow keywords": keyword_predictions(items, story.narrow),
+    }
+    scopes = {"pooled": list(range(len(items)))}
+    for number, (outlets, _) in enumerate(folds, start=1):
+        scopes[f"fold {number}"] = in_outlets(items, outlets)
+    for outlets, _ in folds:
+        for outlet in outlets:
+            scopes[outlet] = in_outlets(items, [outlet])
+    results = {
+        (method, scope): judge(predictions[method], items, idx)
+        for method in METHODS
+        for scope, idx in scopes.items()
+    }
+    support = {
+        scope: (
+            len(idx),
+            sum(items[n].label >= 1 for n in idx),
+            sum(items[n].label == 2 for n in idx),
+        )
+        for scope, idx in scopes.items()
+    }
+    return HeldOut(tuple(folds), results, support)
