@@ -44,6 +44,21 @@ def test_tokens_fold_plurals_and_possessives() -> None:
     ]
 
 
+def test_tokens_split_hyphens_and_fold_accents() -> None:
+    assert tokens("Russia-Ukraine talks") == ["russia", "ukraine", "talk"]
+    assert tokens("Sánchez and Sanchez, Zürich") == ["sanchez", "and", "sanchez", "zurich"]
+
+
+def test_a_hyphenated_pair_of_names_counts_each_name(model) -> None:
+    relevance = score_item(
+        profile(model),
+        "Stephen A Smith praises Trump for handling of Russia-Ukraine negotiations",
+        "",
+    )
+    assert relevance.tier == "related"
+    assert 'entity: "ukraine"' in relevance.reasons
+
+
 def test_model_learns_entities_expansions_and_story_phrases(model, items) -> None:
     assert model.entities["ukraine"] == 1.0
     assert model.families["ukrainian"] == "ukraine"  # a demonym joins its country

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,9 @@ from itertools import pairwise
 
 from ..models import Relevance
 
-_TOKEN = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
-_RAW_WORD = re.compile(r"[^\W\d_][\w'’.-]*[^\W_]|[^\W\d_]", re.UNICODE)
+# hyphens split words: "Spain-Morocco talks" are about Spain and Morocco
+_TOKEN = re.compile(r"[^\W\d_][\w'’]*", re.UNICODE)
+_RAW_WORD = re.compile(r"[^\W\d_][\w'’.]*[^\W_]|[^\W\d_]", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 STOPWORDS = frozenset(
@@ -100,6 +102,8 @@ def tokens(text: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
+    if not word.isascii():
+        word = fold_accents(word)
     word = word.strip("'-.")
     if word.endswith("'s"):
         word = word[:-2]
@@ -108,6 +112,11 @@ def stem(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+def fold_accents(word: str) -> str:
+    """Accents folded ("Sánchez" -> "sanchez"): outlets spell one name with and without them."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def is_content_word(token: str) -> bool:
