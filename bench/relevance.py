@@ -117,7 +117,7 @@ def timing(story: Story) -> None:
     started = time.perf_counter()
     model = article_model(items, story.include_terms, story)
     built = time.perf_counter() - started
-    profile = ArticleProfile(1, model, 0.3, 0.45)
+    profile = ArticleProfile(1, model, 0.3, 0.35)
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()

@@ -26,7 +26,15 @@ from pathlib import Path
 
 from tracker.config import load_config
 from tracker.ingest.clean import html_to_text
-from tracker.score.relevance import ArticleModel, Doc, breakdown, build_model, squash
+from tracker.score.relevance import (
+    DEFAULT_TUNING,
+    ArticleModel,
+    Doc,
+    Tuning,
+    breakdown,
+    build_model,
+    squash,
+)
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"
@@ -155,7 +163,10 @@ def load_items(story: Story = UKRAINE) -> tuple[Item, ...]:
 
 
 def article_model(
-    items: Sequence[Item], include_terms: Iterable[str] = (), story: Story = UKRAINE
+    items: Sequence[Item],
+    include_terms: Iterable[str] = (),
+    story: Story = UKRAINE,
+    tuning: Tuning = DEFAULT_TUNING,
 ) -> ArticleModel:
     text = story.article.read_text(encoding="utf-8")
     return build_model(
@@ -165,6 +176,8 @@ def article_model(
         include_terms=include_terms,
         ignore_names=story.cited,
         summaries=[i.summary for i in items],
+        outlets=[i.outlet for i in items],
+        tuning=tuning,
     )
 
 

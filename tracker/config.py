@@ -60,7 +60,7 @@ class PollingSettings:
 @dataclass(frozen=True)
 class RelevanceSettings:
     threshold: float = 0.3
-    story_threshold: float = 0.45
+    story_threshold: float = 0.35
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """What the relevance models learn from: the newest stored items, kept as they arrive.
 
 A model weighs terms by how they behave in stored coverage (``relevance.build_model``): document
-frequencies, the items about the article's topic, the words summaries write with a capital.
+frequencies, the items about the article's topic, the words summaries write with a capital, how
+many outlets use a term.
 Those come from a window of the newest items, at most ``size`` of them, whose counts are updated
 as items are added and evicted, so rebuilding a model costs the same with ten thousand stored
 items or a million.
@@ -26,6 +27,7 @@ class _Entry:
     doc: Doc
     capital: Counter[str]
     total: Counter[str]
+    outlet: int | None
 
 
 class Background:
@@ -47,13 +49,18 @@ class Background:
     def docs(self) -> Sequence[Doc]:
         return [entry.doc for entry in self._entries]
 
+    @property
+    def outlets(self) -> Sequence[int | None]:
+        """The outlet of each item of ``docs`` (None where it was not given)."""
+        return [entry.outlet for entry in self._entries]
+
     def doc(self, item_id: int) -> Doc | None:
         """An item of the window as the scorer reads it (None when it is not in the window)."""
         return self._by_id.get(item_id)
 
-    def add(self, item_id: int, doc: Doc, summary: str) -> None:
+    def add(self, item_id: int, doc: Doc, summary: str, outlet: int | None = None) -> None:
         capital, total = capitals(summary)
-        entry = _Entry(item_id, doc, capital, total)
+        entry = _Entry(item_id, doc, capital, total, outlet)
         self._entries.append(entry)
         self._by_id[item_id] = doc
         self.df.update(doc.text)

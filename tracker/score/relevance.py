@@ -1,22 +1,32 @@
 """Score an item against an article, with reasons (pure).
 
 An article is turned into an ``ArticleModel`` once, against the background of the items already
-stored, and every item is then scored in two parts:
+stored (``score.terms`` says how terms behave there), and every item is then scored in two parts:
 
 * **topic** — is the item about what the article is about? The article's named entities (words
   it capitalises mid-sentence, grouped into families such as Germany/German), weighted by how
   much the article uses them, plus *expansion* terms: words and phrases that are far more common
-  in stored items mentioning the article's main entity than in the rest (pseudo-relevance
+  in stored items mentioning the article's main entities than in the rest (pseudo-relevance
   feedback), so coverage naming a country's leader is found even when the article never names
-  them. Named entities among the expansions count double a common word.
+  them. Named entities among the expansions count double a common word; words that come as a
+  pair (a first name and a surname) count once. A name spelt several ways (Tchaikovsky,
+  Tchaikovskiy; Sánchez, Sanchez) counts as one. The sum is then discounted by the item's
+  *sense*: when the rest of its words are ones that stored coverage of the topic does not use
+  (a country named in a football fixture), the name is not being used in the article's sense.
 * **story** — is it the same story, not just the same topic? *Seed* phrases (two-word phrases the
-  article repeats that also occur in on-topic coverage, plus the article's ``include_terms``) and
-  the terms that stand out in on-topic items containing a seed, against the other on-topic items.
+  article repeats, outside its headings, that on-topic coverage also uses, plus the article's
+  ``include_terms``), met word for word, or for less with both words apart or in another form
+  ("a deal to secure the border" for "border security"), and the terms that stand out in
+  on-topic items containing a seed, against the other on-topic items (forms of one word counting
+  once; a seed's own word counts when the seed is not met).
 
-Both sums are squashed to 0–1 (``1 - exp(-x / scale)``). ``score`` is the topic part; an item is
-``related`` at ``threshold`` and the ``story`` tier needs the story part at ``story_threshold``
-as well. The reasons name every matched term and what it counted as. Nothing here knows any
-particular story: the model is built from the article text and the stored items alone.
+Terms learned from the background must behave like content: used by two outlets or more (a term
+only one outlet uses is its page furniture or a newsletter's name) and more common on the topic
+than off it, on a cautious estimate. Both sums are squashed to 0–1 (``1 - exp(-x / scale)``).
+``score`` is the topic part; an item is ``related`` at ``threshold`` and the ``story`` tier
+needs the story part at ``story_threshold`` as well. The reasons name every matched term as the
+item spells it and what it counted as. Nothing here knows any particular story: the model is
+built from the article text and the stored items alone.
 """
 
 from __future__ import annotations
@@ -27,10 +37,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
 from ..models import Relevance
+from . import terms
 
 # hyphens split words: "Spain-Morocco talks" are about Spain and Morocco
 _TOKEN = re.compile(r"[^\W\d_][\w'’]*", re.UNICODE)
@@ -70,7 +81,7 @@ BOILERPLATE = frozenset(
 
 @dataclass(frozen=True)
 class Tuning:
-    """The scorer's few numbers, tuned on labelled days (see bench/relevance.py)."""
+    """The scorer's few numbers, one set for every article (see bench/relevance.py)."""
 
     title_boost: float = 1.3
     #: a match only in the summary counts less: names met in passing there are common
@@ -78,15 +89,33 @@ class Tuning:
     expansion_weight: float = 0.35
     common_word_factor: float = 0.5
     seed_weight: float = 2.0
+    #: a seed's words both in the item but apart, or in other forms
+    loose_seed_factor: float = 0.6
     story_term_weight: float = 0.5
     topic_scale: float = 3.0
     story_scale: float = 3.0
     #: a term must be this many times more common in on-topic items to expand the topic
     min_lift: float = 4.0
     min_story_lift: float = 2.5
+    #: a phrase of the article is a seed only if on-topic items use it this much more than others
+    min_seed_lift: float = 2.0
     min_support: int = 5
     #: an entity family weighing at least this share of the strongest one defines the topic
     core_share: float = 0.4
+    #: terms learned from the background must be used by this many outlets (once it holds 3+)
+    min_outlets: int = 2
+    #: two spellings are one name when the words around them are this alike (cosine)
+    variant_similarity: float = 0.3
+    #: a word's share of on-topic items is smoothed with this many pseudo-items at the base rate
+    sense_prior: float = 5.0
+    #: items a word needs to tell the item's sense
+    sense_support: int = 3
+    #: how hard an off-topic sense discounts the topic: the sum times exp(weight * mean sense)
+    sense_weight: float = 1.0
+    #: the mean sense of an item's words is taken over this many neutral words more
+    sense_shrink: float = 3.0
+    #: of two expansions, one found with the other this often counts only once (a first name)
+    together: float = 0.8
 
 
 DEFAULT_TUNING = Tuning()
@@ -166,6 +195,16 @@ class ArticleModel:
     seeds: tuple[str, ...]
     story_terms: dict[str, float]
     background: int = 0
+    #: other spellings of its names and other forms of its words -> the model's word
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: its names, for spellings not met before (an item's new spelling still counts)
+    names: tuple[str, ...] = ()
+    #: near spellings of its names that are other names (Carey is not Carney)
+    others: tuple[str, ...] = ()
+    #: expansions that count once with another (a first name with the surname) -> that one
+    groups: dict[str, str] = field(default_factory=dict)
+    #: words with how much more (or less) on-topic items use them: the sense of an item
+    sense: dict[str, float] = field(default_factory=dict)
     tuning: Tuning = field(default=DEFAULT_TUNING)
 
     def to_json(self) -> dict[str, object]:
@@ -176,6 +215,11 @@ class ArticleModel:
             "seeds": list(self.seeds),
             "story_terms": self.story_terms,
             "background": self.background,
+            "aliases": self.aliases,
+            "names": list(self.names),
+            "others": list(self.others),
+            "groups": self.groups,
+            "sense": self.sense,
         }
 
     @classmethod
@@ -187,6 +231,11 @@ class ArticleModel:
             seeds=tuple(data.get("seeds", ())),  # type: ignore[arg-type]
             story_terms=dict(data.get("story_terms", {})),  # type: ignore[arg-type]
             background=int(data.get("background", 0)),  # type: ignore[arg-type]
+            aliases=dict(data.get("aliases", {})),  # type: ignore[arg-type]
+            names=tuple(data.get("names", ())),  # type: ignore[arg-type]
+            others=tuple(data.get("others", ())),  # type: ignore[arg-type]
+            groups=dict(data.get("groups", {})),  # type: ignore[arg-type]
+            sense=dict(data.get("sense", {})),  # type: ignore[arg-type]
             tuning=tuning,
         )
 
@@ -201,6 +250,22 @@ class ArticleModel:
             merged[seed] = 1.0
         return merged
 
+    @cached_property
+    def _alias_keys(self) -> frozenset[str]:
+        return frozenset(self.aliases)
+
+    @cached_property
+    def _name_index(self) -> dict[str, tuple[str, ...]]:
+        """Names by their first two letters: where an unknown spelling looks for its name."""
+        index: dict[str, list[str]] = {}
+        for name in self.names:
+            index.setdefault(name[:2], []).append(name)
+        return {start: tuple(names) for start, names in index.items()}
+
+    @cached_property
+    def _others(self) -> frozenset[str]:
+        return frozenset(self.others)
+
 
 def build_model(
     title: str,
@@ -213,6 +278,7 @@ def build_model(
     tuning: Tuning = DEFAULT_TUNING,
     df: Mapping[str, int] | None = None,
     proper: set[str] | None = None,
+    outlets: Sequence[object] | None = None,
 ) -> ArticleModel:
     """Learn an article's model from its text and the stored items (``background``).
 
@@ -220,26 +286,41 @@ def build_model(
     ``summaries`` are raw item summaries, used to tell names (mostly capitalised) from words.
     ``df`` (document frequencies of ``background``) and ``proper`` (the names among its words)
     are counted from it unless given: a ``score.background.Background`` keeps both as items
-    arrive.
+    arrive. ``outlets`` (the outlet of each background item, when known) lets terms only one
+    outlet uses be told from content.
     """
     ignored = {stem(n.casefold()) for name in ignore_names for n in _TOKEN.findall(name)}
-    entity_counts = _entities(text, ignored)
-    families = _families(entity_counts)
-    entities = _family_weights(entity_counts, families)
     if df is None:
         df = Counter(term for doc in background for term in doc.text)
-    core = {e for e, w in entities.items() if w >= tuning.core_share}
-    on_topic = [d for d in background if d.text & core]
     if proper is None:
         proper = _proper_nouns(summaries)
-    expansions = {
-        term: math.log(lift) * (1.0 if _is_name(term, proper) else tuning.common_word_factor)
-        for term, lift in _lifts(on_topic, background, df, tuning.min_support).items()
-        # a phrase holding an entity ("russian oil") would count that entity twice
-        if lift >= tuning.min_lift and not set(term.split()) & entities.keys()
-    }
-    seeds = _seeds(title, text, on_topic, include_terms)
-    story_terms = _story_terms(seeds, on_topic, entities, tuning)
+    entity_counts = _entities(text, ignored)
+    # one name spelt several ways is counted under its most used spelling, everywhere
+    aliases, others = terms.name_variants(
+        proper | entity_counts.keys(), df, background, tuning.variant_similarity
+    )
+    if aliases:
+        background = [_canonical_doc(doc, aliases) for doc in background]
+        df = _canonical_counts(df, aliases)
+        entity_counts = _canonical_counts(entity_counts, aliases)
+        proper = {aliases.get(name, name) for name in proper}
+    families = _families(entity_counts)
+    entities = _family_weights(entity_counts, families)
+    core = {e for e, w in entities.items() if w >= tuning.core_share}
+    on_topic = [d for d in background if d.text & core]
+    spread = _Spread(background, outlets, tuning.min_outlets)
+    expansions = _expansions(on_topic, background, df, entities, proper, spread, tuning)
+    seeds = _seeds(
+        title, text, on_topic, df, len(background), entities, include_terms, spread, tuning
+    )
+    story_terms = _story_terms(seeds, on_topic, entities, df, len(background), spread, tuning)
+    words = {w for term in (*expansions, *story_terms, *seeds) for w in term.split()}
+    forms = terms.word_forms(
+        (w for w in words if w not in proper), (t for t in df if t not in proper and t not in words)
+    )
+    names = sorted(
+        n for n in {*entities, *(t for t in expansions if _is_name(t, proper))} if " " not in n
+    )
     return ArticleModel(
         entities=entities,
         families=families,
@@ -247,8 +328,137 @@ def build_model(
         seeds=seeds,
         story_terms=_rounded(story_terms),
         background=len(background),
+        aliases=dict(sorted({**forms, **aliases}.items())),
+        names=tuple(names),
+        others=tuple(sorted(others)),
+        groups=_groups(expansions, on_topic, proper, tuning),
+        sense=_sense_weights(on_topic, background, df, {*entities, *expansions}, tuning),
         tuning=tuning,
     )
+
+
+def _canonical_doc(doc: Doc, aliases: Mapping[str, str]) -> Doc:
+    if doc.text.isdisjoint(aliases):
+        return doc
+    return Doc({_canonical_term(t, aliases) for t in doc.title}, _canonical_set(doc.text, aliases))
+
+
+def _canonical_set(grams_: set[str], aliases: Mapping[str, str]) -> set[str]:
+    return {_canonical_term(t, aliases) for t in grams_}
+
+
+def _canonical_term(term: str, aliases: Mapping[str, str]) -> str:
+    if " " in term:
+        return " ".join(aliases.get(w, w) for w in term.split(" "))
+    return aliases.get(term, term)
+
+
+def _canonical_counts(counts: Mapping[str, int], aliases: Mapping[str, str]) -> Counter[str]:
+    """Counts with every spelling's added to its name's (items using two spellings are rare)."""
+    merged = Counter(counts)
+    for term, count in counts.items():
+        words = term.split(" ")
+        if any(w in aliases for w in words):
+            del merged[term]
+            merged[" ".join(aliases.get(w, w) for w in words)] += count
+    return merged
+
+
+class _Spread:
+    """How many outlets use a term, when the background's outlets are known (3 or more)."""
+
+    def __init__(self, docs: Sequence[Doc], outlets: Sequence[object] | None, needed: int) -> None:
+        known = outlets is not None and len({o for o in outlets if o is not None}) >= 3
+        self._docs = docs
+        self._outlets = outlets if known else None
+        self._needed = needed
+
+    def keep(self, candidates: Iterable[str]) -> set[str]:
+        """The candidates used by enough outlets (all of them when outlets are unknown)."""
+        wanted = set(candidates)
+        if self._outlets is None or not wanted:
+            return wanted
+        counts = terms.outlets_per_term(self._docs, self._outlets, wanted)
+        return {t for t in wanted if counts[t] >= self._needed}
+
+
+def _expansions(
+    on_topic: Sequence[Doc],
+    background: Sequence[Doc],
+    df: Mapping[str, int],
+    entities: Mapping[str, float],
+    proper: set[str],
+    spread: _Spread,
+    tuning: Tuning,
+) -> dict[str, float]:
+    floor = max(tuning.min_support, 0.03 * len(on_topic))
+    lifted = {
+        term: lift
+        for term, lift in terms.lifts(on_topic, df, len(background), floor).items()
+        # a phrase holding an entity ("french wine") would count that entity twice
+        if lift >= tuning.min_lift and _is_term(term) and not set(term.split()) & entities.keys()
+    }
+    kept = spread.keep(lifted)
+    return {
+        term: math.log(lift) * (1.0 if _is_name(term, proper) else tuning.common_word_factor)
+        for term, lift in lifted.items()
+        if term in kept
+    }
+
+
+def _groups(
+    expansions: Mapping[str, float], on_topic: Sequence[Doc], proper: set[str], tuning: Tuning
+) -> dict[str, str]:
+    """Expansions that count once with another: a name nearly always written next to another
+    name (a first name before the surname) joins it, and a phrase joins its strongest word."""
+    names = {t for t in expansions if " " not in t and _is_name(t, proper)}
+    df: Counter[str] = Counter()
+    for doc in on_topic:
+        df.update(t for t in doc.text if t in names or (" " in t and t.split()[0] in names))
+    groups: dict[str, str] = {}
+    for a in sorted(names):
+        partners = [
+            b
+            for b in names
+            if b != a
+            and df[b] >= df[a]
+            and df[f"{a} {b}"] + df[f"{b} {a}"] >= tuning.together * df[a]
+        ]
+        if partners:
+            groups[a] = max(partners, key=lambda b: (df[f"{a} {b}"] + df[f"{b} {a}"], b))
+    for term in expansions:
+        words = [w for w in term.split() if w in expansions] if " " in term else []
+        if words:
+            strongest = max(words, key=lambda w: (expansions[w], w))
+            groups[term] = groups.get(strongest, strongest)
+    return dict(sorted(groups.items()))
+
+
+def _sense_weights(
+    on_topic: Sequence[Doc],
+    background: Sequence[Doc],
+    df: Mapping[str, int],
+    topic_terms: set[str],
+    tuning: Tuning,
+) -> dict[str, float]:
+    """For each word the background uses enough, log of how much more often than the base rate
+    an item using it is on the topic (negative: less often), smoothed toward the base rate."""
+    if not on_topic or len(on_topic) == len(background):
+        return {}
+    base = len(on_topic) / len(background)
+    topic_df = Counter(t for doc in on_topic for t in doc.text if " " not in t)
+    prior = tuning.sense_prior
+    weights = {}
+    for term, count in df.items():
+        if count < tuning.sense_support or " " in term or term in topic_terms:
+            continue
+        if not is_content_word(term):
+            continue
+        share = (topic_df[term] + prior * base) / (count + prior)
+        weight = math.log(share / base)
+        if abs(weight) >= 0.3:
+            weights[term] = round(weight, 2)
+    return dict(sorted(weights.items()))
 
 
 def _entities(text: str, ignored: set[str]) -> Counter[str]:
@@ -296,21 +506,6 @@ def _family_weights(counts: Counter[str], families: dict[str, str]) -> dict[str,
     return {term: round(totals[families[term]] / strongest, 4) for term in counts}
 
 
-def _lifts(
-    subset: Sequence[Doc], everything: Sequence[Doc], df: Mapping[str, int], min_support: int
-) -> dict[str, float]:
-    """How many times more common each term is in ``subset`` than in ``everything``."""
-    if not subset:
-        return {}
-    sub_df = Counter(term for doc in subset for term in doc.text)
-    floor = max(min_support, 0.03 * len(subset))
-    return {
-        term: (count / len(subset)) / (df[term] / len(everything))
-        for term, count in sub_df.items()
-        if count >= floor and _is_term(term)
-    }
-
-
 def _is_term(term: str) -> bool:
     return all(is_content_word(word) for word in term.split())
 
@@ -345,41 +540,78 @@ def _is_name(term: str, proper: set[str]) -> bool:
 
 
 def _seeds(
-    title: str, text: str, on_topic: Sequence[Doc], include_terms: Iterable[str]
+    title: str,
+    text: str,
+    on_topic: Sequence[Doc],
+    df: Mapping[str, int],
+    total: int,
+    entities: Mapping[str, float],
+    include_terms: Iterable[str],
+    spread: _Spread,
+    tuning: Tuning,
 ) -> tuple[str, ...]:
-    """Phrases the article repeats (title and headings count more) that coverage also uses."""
+    """Phrases the article repeats (title and headings count more) that coverage also uses, and
+    uses more on the topic than off it (a heading such as "Key Takeaways" is all over the
+    background), naming something other than the topic's own entities."""
     counts: Counter[str] = Counter()
+    in_prose: set[str] = set()
     for number, line in enumerate([title, *text.splitlines()]):
         words = _RAW_WORD.findall(line)
         heading = number == 0 or (words and sum(w[0].isupper() for w in words) / len(words) > 0.6)
         for phrase in phrases(tokens(line)):
             counts[phrase] += 2 if heading else 1
+            if not heading:
+                in_prose.add(phrase)
     used = Counter(term for doc in on_topic for term in doc.text if " " in term)
     # with little coverage stored yet, one on-topic use is evidence enough
     support = max(1, min(3, len(on_topic) // 10))
-    found = {phrase for phrase, n in counts.items() if n >= 2 and used[phrase] >= support}
+    candidates = {
+        phrase
+        for phrase, n in counts.items()
+        # a phrase met only in headings is the template's ("Key Takeaways"), not the story's
+        if n >= 2
+        and phrase in in_prose
+        and used[phrase] >= support
+        and not set(phrase.split()) & entities.keys()
+        and (used[phrase] / len(on_topic)) / (df[phrase] / total) >= tuning.min_seed_lift
+    }
+    found = spread.keep(candidates)
     declared = {normalise_term(term) for term in include_terms}
     return tuple(sorted(found | {d for d in declared if d}))
 
 
 def _story_terms(
-    seeds: Sequence[str], on_topic: Sequence[Doc], entities: Mapping[str, float], tuning: Tuning
+    seeds: Sequence[str],
+    on_topic: Sequence[Doc],
+    entities: Mapping[str, float],
+    df: Mapping[str, int],
+    total: int,
+    spread: _Spread,
+    tuning: Tuning,
 ) -> dict[str, float]:
-    """Terms that stand out in on-topic items containing a seed, against other on-topic items."""
+    """Terms that stand out in on-topic items containing a seed, against other on-topic items,
+    and are more common on the topic than off it. A seed's own word counts (it finds the seed's
+    idea when the other word is missing); a phrase of seed words is the seed itself."""
     with_seed = [d for d in on_topic if _matches_any(d.text, seeds)]
     if len(with_seed) < 3:
         return {}
     topic_df = Counter(term for doc in on_topic for term in doc.text)
-    lifts = _lifts(with_seed, on_topic, topic_df, 3)
+    lifted = terms.lifts(with_seed, topic_df, len(on_topic), 3)
     seed_words = {word for seed in seeds for word in seed.split()}
-    return {
-        term: math.log(lift)
-        for term, lift in lifts.items()
+    candidates = {
+        term: lift
+        for term, lift in lifted.items()
         if lift >= tuning.min_story_lift
+        and _is_term(term)
         and term not in seeds
         and term not in entities
-        and not set(term.split()) <= seed_words
+        and not (" " in term and set(term.split()) <= seed_words)
+        # clearly more common on the topic than off it: not a word of every kind of item
+        and terms.cautious_lift(topic_df[term], len(on_topic), df[term], total)
+        >= tuning.min_seed_lift
     }
+    kept = spread.keep(candidates)
+    return {term: math.log(lift) for term, lift in candidates.items() if term in kept}
 
 
 def _matches_any(grams_: set[str], terms: Iterable[str]) -> bool:
@@ -413,9 +645,12 @@ def _rounded(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def changed_enough(old: ArticleModel, new: ArticleModel, tolerance: float = 0.05) -> bool:
-    """Whether scores under ``new`` may differ from those under ``old``: a term or seed gained or
-    lost, or a weight moved by more than ``tolerance`` (of the strongest of its kind)."""
+    """Whether scores under ``new`` may differ from those under ``old``: a term, seed, spelling
+    or group gained or lost, a weight moved by more than ``tolerance`` (of the strongest of its
+    kind), or the sense of more than ``tolerance`` of the words moved by half a unit or more."""
     if set(old.seeds) != set(new.seeds) or old.families != new.families:
+        return True
+    if old.aliases != new.aliases or old.groups != new.groups or old.names != new.names:
         return True
     for before, after in (
         (old.entities, new.entities),
@@ -427,7 +662,9 @@ def changed_enough(old: ArticleModel, new: ArticleModel, tolerance: float = 0.05
         top = max(after.values(), default=1.0) or 1.0
         if any(abs(before[t] - after[t]) > tolerance * top for t in after):
             return True
-    return False
+    words = old.sense.keys() | new.sense.keys()
+    moved = sum(abs(old.sense.get(w, 0.0) - new.sense.get(w, 0.0)) >= 0.5 for w in words)
+    return moved > tolerance * len(words)
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -444,9 +681,16 @@ class ArticleProfile:
     exclude_terms: tuple[str, ...] = ()
 
 
+#: kinds of part that are evidence for a link (the others explain a discount)
+EVIDENCE = ("entity", "expansion", "story phrase", "story words", "story term")
+#: the kind of part recording the discount of an off-topic sense
+OFF_TOPIC = "off-topic words"
+
+
 @dataclass(frozen=True)
 class Breakdown:
-    """Every matched term with what it counted as and how much: the explanation of a score."""
+    """Every matched term with what it counted as and how much: the explanation of a score.
+    An ``off-topic words`` part names the words that discounted the topic, and by how much."""
 
     topic: float
     story: float
@@ -459,42 +703,122 @@ def breakdown(model: ArticleModel, doc: Doc, exclude_terms: Iterable[str] = ()) 
         if _has(doc.text, normalise_term(term)):
             return Breakdown(0.0, 0.0, (), excluded=term)
     t = model.tuning
+    title, text, spelt = _as_model_reads(model, doc)
     parts: list[tuple[str, str, float]] = []
-    families: dict[str, float] = {}
-    for entity, weight in model.entities.items():
-        if entity in doc.text:
-            family = model.families.get(entity, entity)
-            gain = weight * (t.title_boost if entity in doc.title else t.summary_factor)
-            if gain > families.get(family, 0.0):
-                families[family] = gain
-                parts = [p for p in parts if not (p[0] == "entity" and p[1].startswith(family))]
-                parts.append(("entity", entity, gain))
-    for term, weight in _matched(model.expansions, doc):
-        parts.append(("expansion", term, weight * t.expansion_weight * _boost(term, doc, t)))
-    for seed in model.seeds:
-        found = _variant(doc.text, seed)
-        if found:
-            parts.append(("story phrase", found, t.seed_weight * _boost(found, doc, t)))
-    seed_words = {word for seed in model.seeds for word in seed.split()}
-    for term, weight in _matched(model.story_terms, doc):
-        if term not in seed_words:
-            parts.append(("story term", term, weight * t.story_term_weight * _boost(term, doc, t)))
-    topic = sum(w for kind, _, w in parts if kind in ("entity", "expansion"))
-    story = sum(w for kind, _, w in parts if kind.startswith("story"))
+    used: set[str] = set()
+    for kind, term, gain in _topic_parts(model, title, text, t):
+        parts.append((kind, spelt.get(term, term), gain))
+        used.update(term.split())
+    topic = sum(gain for _, _, gain in parts)
+    factor, off_words = _sense(model, text, used, t)
+    if factor < 1.0 and topic:
+        parts.append((OFF_TOPIC, ", ".join(off_words), topic * (1.0 - factor)))
+        topic *= factor
+    story_parts = _story_parts(model, title, text, t)
+    parts.extend((kind, spelt.get(term, term), gain) for kind, term, gain in story_parts)
+    story = sum(gain for _, _, gain in story_parts)
     # ties broken by term: set iteration order changes from one process to the next
     parts.sort(key=lambda p: (-p[2], p[1]))
     return Breakdown(topic, story, tuple(parts))
 
 
-def _matched(weights: Mapping[str, float], doc: Doc) -> list[tuple[str, float]]:
-    """Matched terms, without a word whose phrase also matched (it would count twice)."""
-    hits = sorted(term for term in doc.text if term in weights)
-    inside = {word for term in hits if " " in term for word in term.split()}
-    return [(term, weights[term]) for term in hits if term not in inside]
+def _as_model_reads(model: ArticleModel, doc: Doc) -> tuple[set[str], set[str], dict[str, str]]:
+    """The item's title and text with other spellings and forms turned into the model's words,
+    and how the item spelt each word it turned (reasons show the item's own spelling)."""
+    found = {w: model.aliases[w] for w in doc.text & model._alias_keys}
+    found.update(_new_spellings(model, doc.text))
+    if not found:
+        return doc.title, doc.text, {}
+    text = {_canonical_term(g, found) for g in doc.text}
+    title = {_canonical_term(g, found) for g in doc.title}
+    spelt = {_canonical_term(g, found): g for g in doc.text if _canonical_term(g, found) != g}
+    return title, text, spelt
 
 
-def _boost(term: str, doc: Doc, t: Tuning) -> float:
-    return t.title_boost if _has(doc.title, term) else t.summary_factor
+def _new_spellings(model: ArticleModel, grams_: set[str]) -> dict[str, str]:
+    """Words of the item within a letter or two of one of the model's names, never met in the
+    background (so not known as another name): a spelling the model has not seen yet."""
+    index = model._name_index
+    if not index:
+        return {}
+    found = {}
+    for word in grams_:
+        if len(word) < 6 or " " in word:
+            continue
+        names = index.get(word[:2])
+        if not names or word in names or word in model.aliases or word in model._others:
+            continue
+        for name in names:
+            if terms.near_names(word, name):
+                found[word] = name
+                break
+    return found
+
+
+def _topic_parts(
+    model: ArticleModel, title: set[str], text: set[str], t: Tuning
+) -> list[tuple[str, str, float]]:
+    """Entities (the strongest of each family) and expansions (the strongest of each group)."""
+    best: dict[str, tuple[str, str, float]] = {}
+    for entity, weight in model.entities.items():
+        if entity in text:
+            family = "entity:" + model.families.get(entity, entity)
+            gain = weight * (t.title_boost if entity in title else t.summary_factor)
+            if gain > best.get(family, ("", "", 0.0))[2]:
+                best[family] = ("entity", entity, gain)
+    for term in text:
+        weight = model.expansions.get(term)
+        if weight:
+            group = "expansion:" + model.groups.get(term, term)
+            gain = weight * t.expansion_weight * _boost(term, title, t)
+            if gain > best.get(group, ("", "", 0.0))[2]:
+                best[group] = ("expansion", term, gain)
+    return list(best.values())
+
+
+def _sense(
+    model: ArticleModel, text: set[str], used: set[str], t: Tuning
+) -> tuple[float, list[str]]:
+    """The discount of an item whose other words are, on average, ones that on-topic coverage
+    does not use, and the most telling of them."""
+    values = [(model.sense[w], w) for w in text if w in model.sense and w not in used]
+    # a mean of a few words is shrunk toward neutral: two odd words are not yet a sense
+    mean = sum(v for v, _ in values) / (len(values) + t.sense_shrink)
+    if mean >= 0:
+        return 1.0, []
+    return math.exp(t.sense_weight * mean), [w for _, w in sorted(values)[:3]]
+
+
+def _story_parts(
+    model: ArticleModel, title: set[str], text: set[str], t: Tuning
+) -> list[tuple[str, str, float]]:
+    """Seeds met word for word, or with their words apart or in other forms (for less), and
+    story terms, each group of forms of a word once, but not the words of a seed that met."""
+    parts: list[tuple[str, str, float]] = []
+    met_words: set[str] = set()
+    for seed in model.seeds:
+        found = _variant(text, seed)
+        if found:
+            parts.append(("story phrase", found, t.seed_weight * _boost(found, title, t)))
+            met_words.update(seed.split())
+        elif " " in seed and all(word in text for word in seed.split()):
+            boost = t.title_boost if all(w in title for w in seed.split()) else t.summary_factor
+            parts.append(("story words", seed, t.seed_weight * t.loose_seed_factor * boost))
+            met_words.update(seed.split())
+    best: dict[str, tuple[str, float]] = {}
+    for term in text:
+        weight = model.story_terms.get(term)
+        if weight and term not in met_words:
+            group = " ".join(terms.word_stem(w) for w in term.split())
+            gain = weight * t.story_term_weight * _boost(term, title, t)
+            if gain > best.get(group, ("", 0.0))[1]:
+                best[group] = (term, gain)
+    parts.extend(("story term", term, gain) for term, gain in best.values())
+    return parts
+
+
+def _boost(term: str, title: set[str], t: Tuning) -> float:
+    return t.title_boost if _has(title, term) else t.summary_factor
 
 
 def squash(value: float, scale: float) -> float:
@@ -511,7 +835,7 @@ def score_doc(profile: ArticleProfile, doc: Doc) -> Relevance:
     tier = "none"
     if topic >= profile.threshold:
         tier = "story" if story >= profile.story_threshold else "related"
-    reasons = tuple(f'{kind}: "{term}"' for kind, term, _ in b.parts)
+    reasons = tuple(f'{kind}: "{term}"' for kind, term, _ in b.parts if kind in EVIDENCE)
     return Relevance(round(topic, 4), reasons, tier, story_score=round(story, 4))
 
 

@@ -205,15 +205,15 @@ class ItemsMixin(StoreBase):
     def newest_item_id(self) -> int:
         return int(self._x("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
 
-    def newest_items(self, limit: int, after: int = 0) -> list[tuple[int, str, str, str]]:
-        """(id, title, summary, content hash) of the newest ``limit`` items with an id above
-        ``after``, oldest first: the window relevance models learn from."""
+    def newest_items(self, limit: int, after: int = 0) -> list[tuple[int, str, str, str, int]]:
+        """(id, title, summary, content hash, outlet id) of the newest ``limit`` items with an id
+        above ``after``, oldest first: the window relevance models learn from."""
         rows = self._x(
-            "SELECT id, title, summary, content_hash FROM items WHERE id > ? "
+            "SELECT id, title, summary, content_hash, outlet_id FROM items WHERE id > ? "
             "ORDER BY id DESC LIMIT ?",
             (after, limit),
         ).fetchall()
-        return [(r[0], r[1], r[2] or "", r[3]) for r in reversed(rows)]
+        return [(r[0], r[1], r[2] or "", r[3], r[4]) for r in reversed(rows)]
 
     def items_up_to(self, high: int, limit: int) -> list[tuple[int, str, str, str]]:
         """(id, title, summary, content hash) of the ``limit`` items with the highest ids up to

@@ -101,6 +101,7 @@ class Upkeep:
             ignore_names=[*names, *self.store.outlet_names()],
             df=background.df,
             proper=background.proper_nouns(),
+            outlets=background.outlets,
         )
 
     def background(self) -> Background:
@@ -109,8 +110,9 @@ class Upkeep:
             self._background = Background(self.background_size)
         background = self._background
         newest = self.store.newest_items(background.size, after=background.newest)
-        for item_id, title, summary, digest in newest:
-            background.add(item_id, self._doc(item_id, title, summary, digest), summary)
+        for item_id, title, summary, digest, outlet_id in newest:
+            doc = self._doc(item_id, title, summary, digest)
+            background.add(item_id, doc, summary, outlet_id)
         return background
 
     def _doc(self, item_id: int, title: str, summary: str, digest: str) -> Doc:
