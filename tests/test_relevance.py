@@ -51,6 +51,35 @@ def test_tokens_split_hyphens_and_fold_accents() -> None:
     assert tokens("Sánchez and Sanchez, Zürich") == ["sanchez", "and", "sanchez", "zurich"]
 
 
+def test_a_number_after_a_name_is_part_of_it() -> None:
+    # one version, edition or article of a thing is told from another
+    assert tokens("iPhone 17 Pro and Windows 11, not Windows 10") == [
+        "iphone17",
+        "pro",
+        "and",
+        "windows11",
+        "not",
+        "windows10",
+    ]
+    # but not a date, a score, a time, a share or a sentence's first word's count
+    assert tokens("On August 15 at 10:30 Ukraine won 2-1 and Poland 3.5%") == [
+        "on",
+        "august",
+        "at",
+        "ukraine",
+        "won",
+        "and",
+        "poland",
+    ]
+    assert not terms.near_names("windows10", "windows11")
+
+
+def test_a_name_written_with_an_inner_capital_is_a_name() -> None:
+    text = "Base storage\nThe new iPhone 17 has more storage than any iPhone 17 before, says eBay."
+    model = build_model("Base storage", text, [])
+    assert {"iphone17", "ebay"} <= model.entities.keys()
+
+
 def test_a_hyphenated_pair_of_names_counts_each_name(model) -> None:
     relevance = score_item(
         profile(model),

@@ -47,6 +47,9 @@ from . import terms
 _TOKEN = re.compile(r"[^\W\d_][\w'’]*", re.UNICODE)
 _RAW_WORD = re.compile(r"[^\W\d_][\w'’.]*[^\W_]|[^\W\d_]", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# a number of up to three digits right after a word with a capital, not part of a longer number,
+# a decimal, a time or a date
+_NAME_NUMBER = re.compile(r"\b([^\W\d_]*[^\W\d_a-z][^\W_]*)\s+(\d{1,3})\b(?![.,:/%–-]?\d)")
 
 STOPWORDS = frozenset(
     """
@@ -65,7 +68,9 @@ STOPWORDS = frozenset(
     time times day days week weeks according told including include includes well way ways get
     gets got go goes going back take takes took come comes came see seen look looks looking want
     wants know known use used using need needs needed put puts set sets make makes making amid
-    s t don't can't won't it's monday tuesday wednesday thursday friday saturday sunday today
+    s t don't can't won't it's i'm i've i'd i'll you're you've we're we've they're they've he's
+    she's that's there's what's let's isn't aren't wasn't weren't doesn't didn't haven't hasn't
+    wouldn't couldn't shouldn't monday tuesday wednesday thursday friday saturday sunday today
     yesterday tomorrow january february march april june july august september october november
     december
     """.split()
@@ -126,7 +131,22 @@ DEFAULT_TUNING = Tuning()
 
 def tokens(text: str) -> list[str]:
     """Lower-case word stems: possessives and plurals folded so 'elections' meets 'election'."""
-    return [stem(t) for t in _TOKEN.findall(text.casefold().replace("’", "'"))]
+    return [stem(t) for t in _TOKEN.findall(numbered_names(text).casefold().replace("’", "'"))]
+
+
+def numbered_names(text: str) -> str:
+    """A number written after a name is part of it: "Windows 11" -> "Windows11", so the model
+    tells one version, edition or article from another (words are letters otherwise)."""
+    if not any(c.isdigit() for c in text):
+        return text
+    return _NAME_NUMBER.sub(_joined, text)
+
+
+def _joined(match: re.Match[str]) -> str:
+    name, number = match.groups()
+    if name.casefold() in STOPWORDS:  # "August 15", "At 10"
+        return match.group(0)
+    return name + number
 
 
 @lru_cache(maxsize=65536)
@@ -311,7 +331,16 @@ def build_model(
     spread = _Spread(background, outlets, tuning.min_outlets)
     expansions = _expansions(on_topic, background, df, entities, proper, spread, tuning)
     seeds = _seeds(
-        title, text, on_topic, df, len(background), entities, include_terms, spread, tuning
+        title,
+        text,
+        on_topic,
+        df,
+        len(background),
+        entities,
+        proper | entities.keys(),
+        include_terms,
+        spread,
+        tuning,
     )
     story_terms = _story_terms(seeds, on_topic, entities, df, len(background), spread, tuning)
     words = {w for term in (*expansions, *story_terms, *seeds) for w in term.split()}
@@ -391,12 +420,19 @@ def _expansions(
     spread: _Spread,
     tuning: Tuning,
 ) -> dict[str, float]:
+    if not on_topic:
+        return {}
     floor = max(tuning.min_support, 0.03 * len(on_topic))
+    # no term is more than N/n times more common in n of N items: when the topic fills a large
+    # share of the background (a feed about one industry), a name needs half of that
+    name_lift = min(tuning.min_lift, 0.5 * len(background) / len(on_topic))
     lifted = {
         term: lift
         for term, lift in terms.lifts(on_topic, df, len(background), floor).items()
         # a phrase holding an entity ("french wine") would count that entity twice
-        if lift >= tuning.min_lift and _is_term(term) and not set(term.split()) & entities.keys()
+        if lift >= (name_lift if _is_name(term, proper) else tuning.min_lift)
+        and _is_term(term)
+        and not set(term.split()) & entities.keys()
     }
     kept = spread.keep(lifted)
     return {
@@ -465,13 +501,14 @@ def _entities(text: str, ignored: set[str]) -> Counter[str]:
     """Words capitalised mid-sentence, outside headings (where every word is capitalised)."""
     counts: Counter[str] = Counter()
     for line in text.splitlines():
+        line = numbered_names(line)
         words = _RAW_WORD.findall(line)
         if not words or sum(w[0].isupper() for w in words) / len(words) > 0.6:
             continue
         for sentence in _SENTENCE.split(line):
             for word in _RAW_WORD.findall(sentence)[1:]:
                 term = stem(word.casefold().replace("’", "'"))
-                if word[0].isupper() and is_content_word(term) and term not in ignored:
+                if _written_as_name(word) and is_content_word(term) and term not in ignored:
                     counts[term] += 1
     return counts
 
@@ -524,10 +561,21 @@ def _proper_nouns(summaries: Iterable[str]) -> set[str]:
 def capitals(summary: str) -> tuple[Counter[str], Counter[str]]:
     """How often each stem of a summary is written with a capital mid-sentence, and at all."""
     # the first word of a sentence is capitalised whatever it is: it says nothing
-    words = [w for sentence in _SENTENCE.split(summary) for w in _RAW_WORD.findall(sentence)[1:]]
+    words = [
+        w
+        for sentence in _SENTENCE.split(numbered_names(summary))
+        for w in _RAW_WORD.findall(sentence)[1:]
+    ]
     terms = [_raw_term(word) for word in words]
-    capital = Counter(term for term, word in zip(terms, words, strict=True) if word[0].isupper())
+    capital = Counter(
+        term for term, word in zip(terms, words, strict=True) if _written_as_name(word)
+    )
     return capital, Counter(terms)
+
+
+def _written_as_name(word: str) -> bool:
+    """A capital anywhere marks a name: "Paris", "NATO", and "iPhone" or "eBay" too."""
+    return not word.islower()
 
 
 @lru_cache(maxsize=65536)
@@ -546,6 +594,7 @@ def _seeds(
     df: Mapping[str, int],
     total: int,
     entities: Mapping[str, float],
+    names: set[str],
     include_terms: Iterable[str],
     spread: _Spread,
     tuning: Tuning,
@@ -572,8 +621,11 @@ def _seeds(
         if n >= 2
         and phrase in in_prose
         and used[phrase] >= support
-        and not set(phrase.split()) & entities.keys()
         and (used[phrase] / len(on_topic)) / (df[phrase] / total) >= tuning.min_seed_lift
+        # the topic's own name with a common word ("support France") is the topic's coverage
+        # at large; a phrase of names ("Galaxy Fold") names one thing, one of common words
+        # ("border security") one matter
+        and (not set(phrase.split()) & entities.keys() or _is_name(phrase, names))
     }
     found = spread.keep(candidates)
     declared = {normalise_term(term) for term in include_terms}

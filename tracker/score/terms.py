@@ -88,11 +88,18 @@ def variant_distance(a: str, b: str) -> int:
 
 
 def near_names(a: str, b: str) -> bool:
-    """Whether two names are close enough in spelling to be one name spelt two ways."""
+    """Whether two names are close enough in spelling to be one name spelt two ways. Their
+    numbers must agree: Windows10 and Windows11 are two versions, not two spellings."""
     if a == b or a[0] != b[0] or min(len(a), len(b)) < 5:
+        return False
+    if _digits(a) != _digits(b):
         return False
     limit = variant_distance(a, b)
     return Levenshtein.distance(a, b, score_cutoff=limit) <= limit
+
+
+def _digits(word: str) -> str:
+    return "".join(c for c in word if c.isdigit())
 
 
 def name_variants(
