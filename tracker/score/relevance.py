@@ -49,6 +49,7 @@ _RAW_WORD = re.compile(r"[^\W\d_][\w'’.]*[^\W_]|[^\W\d_]", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # a number of up to three digits right after a word with a capital, not part of a longer number,
 # a decimal, a time or a date
+_DIGIT = re.compile(r"\d")
 _NAME_NUMBER = re.compile(r"\b([^\W\d_]*[^\W\d_a-z][^\W_]*)\s+(\d{1,3})\b(?![.,:/%–-]?\d)")
 
 STOPWORDS = frozenset(
@@ -137,7 +138,7 @@ def tokens(text: str) -> list[str]:
 def numbered_names(text: str) -> str:
     """A number written after a name is part of it: "Windows 11" -> "Windows11", so the model
     tells one version, edition or article from another (words are letters otherwise)."""
-    if not any(c.isdigit() for c in text):
+    if not _DIGIT.search(text):
         return text
     return _NAME_NUMBER.sub(_joined, text)
 
@@ -350,6 +351,9 @@ def build_model(
     names = sorted(
         n for n in {*entities, *(t for t in expansions if _is_name(t, proper))} if " " not in n
     )
+    # spellings of names the model does not use change none of its scores
+    used = words | {w for term in entities for w in term.split()}
+    aliases = {variant: name for variant, name in aliases.items() if name in used}
     return ArticleModel(
         entities=entities,
         families=families,
@@ -683,7 +687,8 @@ def _variant(grams_: set[str], phrase: str) -> str | None:
     if _has(grams_, phrase):
         return phrase
     words = phrase.split()
-    if len(words) != 2:
+    # every word of a phrase of the item is among its words too
+    if len(words) != 2 or words[0] not in grams_:
         return None
     for gram in grams_:
         parts = gram.split()
@@ -781,10 +786,9 @@ def _as_model_reads(model: ArticleModel, doc: Doc) -> tuple[set[str], set[str], 
     found.update(_new_spellings(model, doc.text))
     if not found:
         return doc.title, doc.text, {}
-    text = {_canonical_term(g, found) for g in doc.text}
-    title = {_canonical_term(g, found) for g in doc.title}
-    spelt = {_canonical_term(g, found): g for g in doc.text if _canonical_term(g, found) != g}
-    return title, text, spelt
+    turned = {g: _canonical_term(g, found) for g in doc.text}
+    spelt = {model_term: g for g, model_term in turned.items() if model_term != g}
+    return {turned[g] for g in doc.title}, set(turned.values()), spelt
 
 
 def _new_spellings(model: ArticleModel, grams_: set[str]) -> dict[str, str]:
