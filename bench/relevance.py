@@ -1,12 +1,15 @@
 """Relevance quality on labelled real coverage, against two keyword baselines, and its cost.
 
-Corpus: tests/data/archive-2025 (4,921 real items from sixteen feeds of thirteen outlets, 15–24
+Corpora: tests/data/archive-2025 (4,921 real items from sixteen feeds of thirteen outlets, 15–24
 August 2025), labelled in tests/data/relevance/labels.csv (2 = same story, 1 = related,
-0 = unrelated). Two ways of holding labels out (tests/relevance_eval.py):
+0 = unrelated) against the shipped article, and tests/data/relevance-tech (1,138 items of six
+technology feeds, 8–17 September 2025) against a technology story's. Two ways of holding labels
+out (tests/relevance_eval.py):
 
 * days: thresholds tuned on one half of the days, measured on the other, both ways;
-* outlets: five fixed folds of outlets; each fold is measured with thresholds tuned on the other
-  folds' outlets only. Per fold, per outlet and pooled; one set of the scorer's parameters.
+* outlets: fixed folds of outlets (five, and three for the second story); each fold is measured
+  with thresholds tuned on the other folds' outlets only. Per fold, per outlet and pooled; one
+  set of the scorer's parameters for every fold and both stories.
 
 Each with the article's text alone and with the include_terms config.yaml gives it. Then the cost
 of scoring: ``Doc.of`` + ``score_doc`` per item and article, and of building a model.
