@@ -32,11 +32,13 @@ def test_the_window_counts_exactly_its_newest_items() -> None:
     ]
     window = Background(size=50)
     for item_id, (title, summary) in enumerate(texts, start=1):
-        window.add(item_id, Doc.of(title, summary), summary)
+        window.add(item_id, Doc.of(title, summary), summary, outlet=item_id % 3)
     newest = [Doc.of(title, summary) for title, summary in texts[-50:]]
     assert len(window) == 50 and window.newest == len(texts)
     assert +window.df == Counter(term for doc in newest for term in doc.text)
     assert [d.text for d in window.docs] == [d.text for d in newest]
+    # the outlet of each item, for telling one outlet's furniture from content
+    assert window.outlets == [n % 3 for n in range(len(texts) - 49, len(texts) + 1)]
 
 
 def test_a_rescore_in_steps_ends_where_a_full_rescore_does(server, make_tracker, clock) -> None:
