@@ -178,7 +178,7 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 # --- forms of one word --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def word_stem(word: str) -> str:
     """The Snowball (Porter 2) stem of a word: "securing", "secure", "security" -> "secur"."""
     return _stemmer().stemWord(word)
@@ -193,11 +193,16 @@ def word_forms(words: Iterable[str], vocabulary: Iterable[str]) -> dict[str, str
     """Other forms of ``words`` in ``vocabulary`` (single words sharing a Snowball stem), each
     mapped to the word it is a form of."""
     by_stem: dict[str, str] = {}
-    for word in sorted(words):
-        by_stem.setdefault(word_stem(word), word)
     wanted = set(words)
+    for word in sorted(wanted):
+        by_stem.setdefault(word_stem(word), word)
+    # forms of a word begin as it does: only those are stemmed (the stemmer is slow in Python)
+    starts = {word[:3] for word in wanted}
+    candidates = (
+        form for form in vocabulary if form[:3] in starts and " " not in form and form not in wanted
+    )
     return {
-        form: by_stem[word_stem(form)]
-        for form in vocabulary
-        if " " not in form and form not in wanted and word_stem(form) in by_stem
+        form: by_stem[stemmed]
+        for form in candidates
+        if (stemmed := _stemmer().stemWord(form)) in by_stem
     }
