@@ -245,18 +245,19 @@ class ArticleModel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, object], tuning: Tuning = DEFAULT_TUNING) -> ArticleModel:
+        """A stored model; keys a model stored by an older version lacks are empty."""
         return cls(
-            entities=dict(data.get("entities", {})),  # type: ignore[arg-type]
-            families=dict(data.get("families", {})),  # type: ignore[arg-type]
-            expansions=dict(data.get("expansions", {})),  # type: ignore[arg-type]
-            seeds=tuple(data.get("seeds", ())),  # type: ignore[arg-type]
-            story_terms=dict(data.get("story_terms", {})),  # type: ignore[arg-type]
-            background=int(data.get("background", 0)),  # type: ignore[arg-type]
-            aliases=dict(data.get("aliases", {})),  # type: ignore[arg-type]
-            names=tuple(data.get("names", ())),  # type: ignore[arg-type]
-            others=tuple(data.get("others", ())),  # type: ignore[arg-type]
-            groups=dict(data.get("groups", {})),  # type: ignore[arg-type]
-            sense=dict(data.get("sense", {})),  # type: ignore[arg-type]
+            entities=_floats(data.get("entities")),
+            families=_strings(data.get("families")),
+            expansions=_floats(data.get("expansions")),
+            seeds=_words(data.get("seeds")),
+            story_terms=_floats(data.get("story_terms")),
+            background=int(data.get("background", 0)),  # type: ignore[call-overload]
+            aliases=_strings(data.get("aliases")),
+            names=_words(data.get("names")),
+            others=_words(data.get("others")),
+            groups=_strings(data.get("groups")),
+            sense=_floats(data.get("sense")),
             tuning=tuning,
         )
 
@@ -286,6 +287,18 @@ class ArticleModel:
     @cached_property
     def _others(self) -> frozenset[str]:
         return frozenset(self.others)
+
+
+def _floats(value: object) -> dict[str, float]:
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _strings(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _words(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
 
 
 def build_model(
@@ -823,10 +836,10 @@ def _topic_parts(
             if gain > best.get(family, ("", "", 0.0))[2]:
                 best[family] = ("entity", entity, gain)
     for term in text:
-        weight = model.expansions.get(term)
-        if weight:
+        expansion = model.expansions.get(term)
+        if expansion:
             group = "expansion:" + model.groups.get(term, term)
-            gain = weight * t.expansion_weight * _boost(term, title, t)
+            gain = expansion * t.expansion_weight * _boost(term, title, t)
             if gain > best.get(group, ("", "", 0.0))[2]:
                 best[group] = ("expansion", term, gain)
     return list(best.values())

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Protocol
 
-import snowballstemmer
+import snowballstemmer  # type: ignore[import-untyped]
 from rapidfuzz.distance import Levenshtein
 
 
@@ -181,7 +181,7 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 @lru_cache(maxsize=4096)
 def word_stem(word: str) -> str:
     """The Snowball (Porter 2) stem of a word: "securing", "secure", "security" -> "secur"."""
-    return _stemmer().stemWord(word)
+    return str(_stemmer().stemWord(word))
 
 
 @lru_cache(maxsize=1)
@@ -204,5 +204,5 @@ def word_forms(words: Iterable[str], vocabulary: Iterable[str]) -> dict[str, str
     return {
         form: by_stem[stemmed]
         for form in candidates
-        if (stemmed := _stemmer().stemWord(form)) in by_stem
+        if (stemmed := str(_stemmer().stemWord(form))) in by_stem
     }
