@@ -36,7 +36,7 @@ MODEL_GROWTH = 0.25
 MODEL_MIN_GROWTH = 20
 #: items rescored per transaction, and per step
 CHUNK = 500
-ITEMS_PER_STEP = 5_000
+ITEMS_PER_STEP = 2_000
 
 
 @dataclass
