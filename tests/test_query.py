@@ -610,6 +610,30 @@ def test_export_cli_streams_to_stdout_or_a_file(replay_db: Path, tmp_path: Path)
     assert not missing.exists() and list(tmp_path.glob(".nothing*")) == []
 
 
+@pytest.mark.parametrize("name", ["coverage.xlsx", "coverage.tsv", "coverage.JSONL.gz"])
+def test_export_refuses_a_file_name_whose_format_it_does_not_write(
+    replay_db: Path, tmp_path: Path, name: str
+) -> None:
+    """-o coverage.xlsx wrote CSV under an .xlsx name: only known suffixes give the format."""
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "export", "-o", str(tmp_path / name)])
+    assert result.exit_code == 2, result.output
+    suffix = name.rsplit(".", 1)[1].lower()
+    assert (
+        f"Invalid value for '--output': cannot write .{suffix}: export writes csv" in result.output
+    )
+    assert "give --format" in result.output and list(tmp_path.iterdir()) == []
+    chosen = CliRunner().invoke(
+        cli, ["-c", str(replay_db), "export", "--format", "json", "-o", str(tmp_path / name)]
+    )
+    assert chosen.exit_code == 0 and json.loads((tmp_path / name).read_text(encoding="utf-8"))
+    for known, first in (("c.CSV", "article_id,"), ("c.json", "["), ("plain", "article_id,")):
+        done = CliRunner().invoke(
+            cli, ["-c", str(replay_db), "export", "-o", str(tmp_path / known)]
+        )
+        assert done.exit_code == 0
+        assert (tmp_path / known).read_text(encoding="utf-8").startswith(first)
+
+
 def test_export_to_a_path_it_cannot_write_is_one_clear_error(
     replay_db: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,9 @@ from .base import (
     reports_errors,
 )
 
+#: what ``tracker export`` writes (Tracker.export)
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
@@ -151,10 +154,11 @@ class _OutputPath(click.Path):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "jsonl"]),
+    type=click.Choice(EXPORT_FORMATS),
     multiple=True,
     callback=_one_format,
-    help="Output format (default: from the --output suffix, else csv).",
+    help="Output format (default: from the --output file's .csv, .json or .jsonl suffix; csv "
+    "for a name without a suffix, or stdout).",
 )
 @click.option(
     "--output",
@@ -176,7 +180,9 @@ def export(
     """Export coverage (the coverage view) as CSV, JSON or JSONL, oldest first per article.
 
     Rows stream from the database, so memory stays flat at any size. In JSON and JSONL,
-    reasons is a list; in CSV it is JSON text.
+    reasons is a list; in CSV it is JSON text. Without --format the format is the --output
+    file's suffix; any other suffix (.xlsx, .tsv ...) is refused rather than written as CSV
+    under that name.
 
     Example: tracker export --article 1 --output coverage.csv
     """
@@ -208,8 +214,16 @@ _SEARCH_COLUMNS = (
 
 
 def _format_from_suffix(path: Path | None) -> str | None:
+    """The format a file name asks for: its known suffix, None without one. Any other suffix
+    is refused: a spreadsheet program would open CSV named .xlsx as a broken workbook."""
     suffix = path.suffix.lower().lstrip(".") if path else ""
-    return suffix if suffix in ("csv", "json", "jsonl") else None
+    if not suffix or suffix in EXPORT_FORMATS:
+        return suffix or None
+    raise click.BadParameter(
+        f"cannot write .{suffix}: export writes csv, json or jsonl; name the file .csv, .json "
+        "or .jsonl, or give --format",
+        param_hint="'--output'",
+    )
 
 
 # --- service -------------------------------------------------------------------------------------
