@@ -250,6 +250,25 @@ def test_status_command_before_and_after_init(tmp_path: Path) -> None:
     assert "service: never started" in fresh.output
 
 
+def test_status_counts_each_stored_item_once(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    """'tracker status' said 1264 items where items held 1070: it added up each feed's
+    sightings, and an item two feeds list was counted twice."""
+    body = GUARDIAN[0].read_bytes()
+    t = make_tracker(
+        {"The Guardian": [server.add("/g.xml", body)], "Syndicator": [server.add("/s.xml", body)]}
+    )
+    t.poll(all_feeds=True)
+    stored = t.store.counts()
+    assert stored["sightings"] == 2 * stored["items"] > 0
+    report = t.status()
+    assert report["totals"]["items"] == stored["items"]
+    assert sorted(f["items"] for f in report["feeds"]) == [stored["items"]] * 2
+    shown = CliRunner().invoke(cli, ["-c", str(t.config.path), "status"])
+    assert f"; {stored['items']} items;" in shown.output
+
+
 # --- logs ---------------------------------------------------------------------------------------
 
 
