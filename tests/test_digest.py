@@ -608,7 +608,12 @@ def test_unwritable_digest_directory_is_one_clear_error(tmp_path: Path, server: 
         extra=f"digest:\n  directory: {blocker}/digests\n",
     )
     run = CliRunner().invoke
-    assert run(cli, ["-c", str(config), "init"]).exit_code == 0
+    init = run(cli, ["-c", str(config), "init"])
+    assert init.exit_code == 1  # the database and feeds are set up; the directory cannot be
+    assert init.output == (
+        f"Error: {blocker}/digests: cannot create the digest directory: Not a directory\n"
+    )
+    assert run(cli, ["-c", str(config), "feeds", "list", "--json"]).exit_code == 0
     result = run(cli, ["-c", str(config), "digest", "--date", "2025-08-19"])
     assert result.exit_code == 1
     assert "digests/2025-08-19.md: cannot write" in result.output
@@ -709,7 +714,7 @@ def test_digest_stdout_prints_one_format_and_writes_nothing(
     result = CliRunner().invoke(cli, args + (["--format", fmt] if fmt else []))
     assert result.exit_code == 0, result.output
     assert result.output.startswith(start)
-    assert not (tmp_path / "digests").exists()
+    assert list((tmp_path / "digests").iterdir()) == []  # init made it; nothing is written
 
 
 def test_digest_format_limits_the_files_written(cli_config: Path, tmp_path: Path) -> None:
@@ -768,7 +773,7 @@ def test_digest_of_a_day_it_cannot_show_is_one_clear_error(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"Error: {message}") and result.output.count("\n") == 1
-    assert not (tmp_path / "digests").exists()
+    assert list((tmp_path / "digests").iterdir()) == []
 
 
 def test_tomorrow_has_not_started_but_today_has(golden: Tracker) -> None:

@@ -26,7 +26,7 @@ import httpx
 
 from .config import Config, article_location, load_config
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
-from .errors import ArticleError, NotFoundError, QueryError, TrackerError
+from .errors import ArticleError, NotFoundError, OutputError, QueryError, TrackerError
 from .files import atomic_text_file
 from .ingest.articles import ArticleDraft, Citation, cited_outlets, read_article
 from .ingest.fetch import make_client, safe_get
@@ -73,6 +73,8 @@ class InitReport:
     outlets: int
     feeds: int
     articles: tuple[Registered, ...]
+    #: where the daily digests go (created by init)
+    digests: Path
 
 
 #: a model is rebuilt when the stored items grew by this factor (and at least MODEL_MIN_GROWTH)
@@ -139,14 +141,26 @@ class Tracker:
     # --- commands --------------------------------------------------------------------------------
 
     def init(self) -> InitReport:
-        """Create the database if needed, load outlets and feeds, register configured articles."""
+        """Create the database and the digest directory if needed, load outlets and feeds,
+        register configured articles.
+
+        The directories exist once init has run: a sandboxed service (contrib/tracker.service)
+        may write only to directories that exist when it starts."""
         if self._store is None:
             self._store = Store.open(self.config.database, create=True)
         self.sync_config()
         registered = tuple(self.add_article(a.location) for a in self.config.articles)
         counts = self.store.counts()
+        # last: the database is complete even when the directory cannot be made
+        digests = self.config.digest.directory
+        try:
+            digests.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"{digests}: cannot create the digest directory: {exc.strerror or exc}"
+            ) from None
         return InitReport(
-            self.config.database, len(self.config.outlets), counts["feeds"], registered
+            self.config.database, len(self.config.outlets), counts["feeds"], registered, digests
         )
 
     def sync_config(self) -> None:

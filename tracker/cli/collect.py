@@ -30,6 +30,7 @@ def init(state: State) -> None:
     with state.tracker() as t:
         report = t.init()
     click.echo(f"database: {report.database}")
+    click.echo(f"digests: {report.digests}")
     click.echo(f"outlets: {report.outlets}, feeds: {report.feeds}")
     for reg in report.articles:
         _echo_registered(reg)
