@@ -56,7 +56,10 @@ def test_init_poll_coverage_round_trip(tmp_path: Path, server: FeedServer) -> No
     coverage = run(cli, ["-c", str(config), "coverage", "--json"])
     rows = json.loads(coverage.output)
     assert rows and all(r["outlet"] == "The Guardian" for r in rows)
-    assert rows == sorted(rows, key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
+    # latest reported first (published, never later than first seen)
+    times = [(r["reported_at"], r["first_seen_at"]) for r in rows]
+    assert times == sorted(times, reverse=True) and len(set(times)) > 10
+    assert all(r["reported_at"] == min(r["published_at"], r["first_seen_at"]) for r in rows)
     text = run(cli, ["-c", str(config), "coverage", "--limit", "3"])
     assert len(text.output.strip().splitlines()) == 4  # header + 3 rows (TSV when piped)
     feeds = run(cli, ["-c", str(config), "feeds", "list", "--json"])

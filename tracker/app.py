@@ -193,29 +193,53 @@ class Tracker:
         self.refresh_models()
 
     def coverage(
-        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+        self,
+        article_id: int | None = None,
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        outlet: str | None = None,
     ) -> list[dict[str, Any]]:
-        rows = []
-        for article in self._articles(article_id):
-            for row in self.store.coverage(article.id, limit=limit, tier=tier):
-                rows.append({"article_id": article.id, **row})
-        rows.sort(key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
-        return rows[:limit] if limit else rows
+        """Items linked to one article (or every one), latest reported first.
+
+        ``reported_at`` is the outlet's published time, never later than first seen; it orders
+        the rows (ties: first seen, outlet, link) and is what ``since`` and ``until`` bound, as
+        in search and export. ``outlet`` keeps one outlet's items."""
+        start, end = self._window(since, until)
+        return self.store.coverage(
+            [a.id for a in self._articles(article_id)],
+            limit=limit or None,
+            tier=tier,
+            since=start,
+            until=end,
+            outlet_id=self._outlet_id(outlet),
+        )
 
     def story_coverage(
-        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+        self,
+        article_id: int | None = None,
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        outlet: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Linked coverage one line per story: its outlets, which had it first, its best tier."""
+        """Linked coverage one line per story, latest first: the outlet that reported it first
+        (as in the digest and first_reports), every outlet in the order it reported, the best
+        tier. The filters apply to the items, as in ``coverage``."""
+        rows = self.coverage(article_id, tier=tier, since=since, until=until, outlet=outlet)
         stories: dict[tuple[int, int], dict[str, Any]] = {}
-        for row in sorted(
-            self.coverage(article_id, tier=tier), key=lambda r: (r["first_seen_at"], r["item_id"])
-        ):
-            key = (row["article_id"], row["story_id"])
+        for row in reversed(rows):  # first reported first
             story = stories.setdefault(
-                key,
+                (row["article_id"], row["story_id"]),
                 {
                     "article_id": row["article_id"],
                     "story_id": row["story_id"],
+                    "item_id": row["item_id"],
+                    "first_reported_at": row["reported_at"],
                     "first_seen_at": row["first_seen_at"],
                     "first_outlet": row["outlet"],
                     "title": row["title"],
@@ -228,13 +252,15 @@ class Tracker:
                 },
             )
             story["items"] += 1
+            story["first_seen_at"] = min(story["first_seen_at"], row["first_seen_at"])
             if row["outlet"] not in story["outlets"]:
                 story["outlets"].append(row["outlet"])
             if row["tier"] == "story":
                 story["tier"] = "story"
             story["score"] = max(story["score"], row["score"])
-        rows = sorted(stories.values(), key=lambda s: s["first_seen_at"], reverse=True)
-        return rows[:limit] if limit else rows
+        # stories in the order of their first reports, latest first
+        latest = list(reversed(stories.values()))
+        return latest[:limit] if limit else latest
 
     def add_article(self, location: str) -> Registered:
         """Register (or re-read) an article, learn its model and score everything stored.
