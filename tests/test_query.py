@@ -377,6 +377,43 @@ def test_limit_zero_means_no_limit_everywhere(replay_db: Path, command: list[str
     assert "; 0 for all." in help_text and "x>=0" in help_text
 
 
+def test_coverage_shows_item_ids_and_filters_by_outlet_and_reported_time(replay_db: Path) -> None:
+    """coverage showed no IDs to go on to 'explain' with, and had no --since, --until or
+    --outlet: they bound the reported time, as in search and export."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "coverage"]
+    everything = json.loads(run(cli, [*base, "--json"]).stdout)
+    chosen = [*base, "--outlet", "bloomberg", "--since", "2025-08-20", "--until", "2025-08-21"]
+    rows = json.loads(run(cli, [*chosen, "--json"]).stdout)
+    expected = [
+        r
+        for r in everything
+        if r["outlet"] == "Bloomberg" and local_day(r["reported_at"]) == "2025-08-20"
+    ]
+    assert rows == expected and len(rows) >= 2
+    text = run(cli, chosen).stdout.splitlines()  # tab-separated: not a terminal
+    assert text[0].split("\t")[:3] == ["item_id", "reported", "outlet"]
+    assert [line.split("\t")[:2] for line in text[1:]] == [
+        [str(r["item_id"]), r["reported_at"]] for r in rows
+    ]
+    explained = run(cli, ["-c", str(replay_db), "explain", text[1].split("\t")[0]])
+    assert explained.exit_code == 0 and f"item {rows[0]['item_id']}: " in explained.stdout
+    stories = json.loads(run(cli, [*chosen, "--stories", "--json"]).stdout)
+    assert sum(s["items"] for s in stories) == len(rows)
+    header = run(cli, [*chosen, "--stories"]).stdout.splitlines()[0].split("\t")
+    assert header[:4] == ["story_id", "item_id", "first_reported", "first_outlet"]
+    for args, message in (
+        (["--outlet", " "], "--outlet: the outlet name is empty"),
+        (["--outlet", "Nobody"], "no outlet named 'Nobody'; outlets: BBC News"),
+        (["--since", "2025-08-21", "--until", "2025-08-20"], "--since 2025-08-21 is after --until"),
+        (["--since", "someday"], "--since"),
+    ):
+        refused = run(cli, [*base, *args])
+        assert refused.exit_code == 1 and message in refused.output, (args, refused.output)
+    nothing = run(cli, [*base, "--since", "2030-01-01"])
+    assert nothing.exit_code == 0 and nothing.stdout == "No linked items match.\n"
+
+
 def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     examples = doc.split("## Views", 1)[1]

@@ -130,8 +130,8 @@ def _echo_cycle(summary: CycleSummary) -> None:
 
 
 _SINCE_HELP = (
-    "Published at or after: an age (45min, 36h, 7d, 2w), today, yesterday, 2025-08-18 (local "
-    "midnight) or 2025-08-18T14:30."
+    "Reported (published, never later than first seen) at or after: an age (45min, 36h, 7d, "
+    "2w), today, yesterday, 2025-08-18 (local midnight) or 2025-08-18T14:30."
 )
 
 
@@ -200,12 +200,6 @@ class _ProgressBar:
 
 def _stdout() -> Any:
     return sys.stdout
-
-
-def _local(stamp: str | None, tz: Any) -> str:
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _check_url(url: str, param_hint: str = "'URL'") -> None:

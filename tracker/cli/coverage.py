@@ -7,19 +7,30 @@ from typing import Any
 
 import click
 
-from ..textout import as_json, table
-from .base import State, _local_zoned, _tty, cli, limit_option, pass_state, reports_errors
+from ..textout import as_json, shown_time, table
+from .base import (
+    _SINCE_HELP,
+    State,
+    _tty,
+    cli,
+    limit_option,
+    pass_state,
+    reports_errors,
+)
 
 
 @cli.command()
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
+@click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @limit_option(0, "At most N items (stories with --stories); 0 for all.")
 @click.option(
     "--stories",
     "by_story",
     is_flag=True,
-    help="One line per story: its outlets and which had it first.",
+    help="One line per story: who reported it first, its other outlets in the order they did.",
 )
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
@@ -28,59 +39,76 @@ def coverage(
     state: State,
     article_id: int | None,
     tier: str | None,
+    outlet: str | None,
+    since: str | None,
+    until: str | None,
     limit: int | None,
     by_story: bool,
     as_json_: bool,
 ) -> None:
-    """Items linked to the tracked article(s), newest first, with tier, score and reasons.
+    """Items linked to the tracked article(s), latest reported first, with their IDs (for
+    'tracker explain ITEM_ID'), tier, score and reasons.
 
-    Example: tracker coverage --tier story --stories --limit 20
+    An item's reported time is when its outlet published it (the feed's date, never later than
+    when the tracker first saw it); it orders the list and is what --since and --until bound.
+    On a terminal times are local (config.yaml's timezone) with the zone; in JSON and
+    tab-separated output they are ISO 8601 in UTC.
+
+    Example: tracker coverage --outlet Bloomberg --since 2025-08-18 --tier story --stories
     """
     with state.tracker() as t:
+        filters = {"tier": tier, "since": since, "until": until, "outlet": outlet}
         if by_story:
-            rows = t.story_coverage(article_id, limit=limit, tier=tier)
+            rows = t.story_coverage(article_id, limit=limit, **filters)
         else:
-            rows = t.coverage(article_id, limit=limit, tier=tier)
+            rows = t.coverage(article_id, limit=limit, **filters)
         tz = t.config.tz
     if as_json_:
         click.echo(as_json(rows))
         return
     if not rows:
-        click.echo("No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline).")
+        filtered = any(v is not None for v in filters.values()) or article_id is not None
+        click.echo(
+            "No linked items match."
+            if filtered
+            else "No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline)."
+        )
         return
     click.echo(_story_table(rows, tz) if by_story else _coverage_table(rows, tz))
 
 
 def _story_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+    tty = _tty()
     shown = [
         {
             **r,
-            "first_seen": _local_zoned(r["first_seen_at"], tz),
+            "first_reported": shown_time(r["first_reported_at"], tz, tty=tty),
             "also": ", ".join(o for o in r["outlets"] if o != r["first_outlet"]),
         }
         for r in rows
     ]
     return table(
         shown,
-        ["first_seen", "first_outlet", "tier", "items", "title", "also"],
-        tty=_tty(),
+        ["story_id", "item_id", "first_reported", "first_outlet", "tier", "items", "title", "also"],
+        tty=tty,
         widths={"title": 70, "also": 40, "first_outlet": 18},
     )
 
 
 def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+    tty = _tty()
     shown = [
         {
             **r,
-            "first_seen": _local_zoned(r["first_seen_at"], tz),
+            "reported": shown_time(r["reported_at"], tz, tty=tty),
             "reasons": ", ".join(r["reasons"][:4]),
         }
         for r in rows
     ]
     return table(
         shown,
-        ["first_seen", "outlet", "score", "tier", "title", "reasons"],
-        tty=_tty(),
+        ["item_id", "reported", "outlet", "score", "tier", "title", "reasons"],
+        tty=tty,
         widths={"title": 70, "reasons": 60, "outlet": 18},
     )
 

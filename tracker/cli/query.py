@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-from ..textout import write_rows
+from ..textout import local_time, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
     State,
-    _local,
     _one_format,
     _stdout,
     _tty,
@@ -32,7 +31,7 @@ EXPORT_FORMATS = ("csv", "json", "jsonl")
 @click.option("--article", "article_id", type=int, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @limit_option(20, "At most N results; 0 for all.")
 @click.option("--literal", is_flag=True, help="Match the words as typed, ignoring FTS syntax.")
 @output_options
@@ -53,7 +52,8 @@ def search(
 
     QUERY is an SQLite FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*,
     NEAR(a b). Ranked by bm25, a title match counting double. Dates are in the configured
-    time zone; an item's time is when it was published (first seen if the feed gave none).
+    time zone; an item's time is when its outlet reported it (published, never later than first
+    seen; first seen if the feed gave no date).
 
     Example: tracker search '"security guarantees" OR troops' --since 2025-08-18 --limit 10
     """
@@ -76,12 +76,12 @@ def search(
         rows = [
             {
                 **r,
-                "published": _local(r["published_at"] or r["first_seen_at"], tz),
+                "reported": local_time(r["reported_at"], tz),
                 "linked to": r["articles"],
             }
             for r in rows
         ]
-        columns = ["item_id", "published", "outlet", "title", "linked to"]
+        columns = ["item_id", "reported", "outlet", "title", "linked to"]
     write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
@@ -150,7 +150,7 @@ class _OutputPath(click.Path):
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @click.option(
     "--format",
     "fmt",
@@ -206,6 +206,7 @@ _SEARCH_COLUMNS = (
     "outlet",
     "published_at",
     "first_seen_at",
+    "reported_at",
     "title",
     "url",
     "articles",
