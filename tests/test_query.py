@@ -414,6 +414,50 @@ def test_coverage_shows_item_ids_and_filters_by_outlet_and_reported_time(replay_
     assert nothing.exit_code == 0 and nothing.stdout == "No linked items match.\n"
 
 
+def test_explain_says_the_thresholds_and_why_an_item_is_or_is_not_linked(
+    replay_db: Path,
+) -> None:
+    """explain gave scores without the thresholds they are held against, so an unlinked item
+    did not say why, and its JSON held sums like 1.2111705."""
+    with sqlite3.connect(replay_db.parent / "tracker.db") as db:
+        one = {
+            tier: db.execute(
+                "SELECT min(item_id) FROM article_items WHERE tier = ?", (tier,)
+            ).fetchone()[0]
+            for tier in ("story", "related")
+        }
+        one["none"] = db.execute(
+            "SELECT min(id) FROM items WHERE id NOT IN (SELECT item_id FROM article_items) "
+            "AND (title LIKE '%Russia%' OR title LIKE '%Putin%')"
+        ).fetchone()[0]
+    config = load_config(replay_db)
+    threshold = config.relevance.threshold
+    story_threshold = config.relevance.story_threshold
+    run = CliRunner().invoke
+    for tier, item in one.items():
+        (e,) = json.loads(run(cli, ["-c", str(replay_db), "explain", str(item), "--json"]).stdout)
+        assert (e["tier"], e["linked"]) == (tier, tier != "none")
+        assert (e["threshold"], e["story_threshold"]) == (threshold, story_threshold)
+        numbers = [e[k] for k in ("score", "story_score", "topic_sum", "story_sum")]
+        numbers += [p["weight"] for p in e["parts"]]
+        assert all(round(n, 4) == n for n in numbers), numbers
+        text = run(cli, ["-c", str(replay_db), "explain", str(item)]).stdout.splitlines()
+        assert text[2] == f"  {e['why']}"
+        said = re.match(
+            r"(not linked|linked): topic score ([\d.]+) (is below|reaches) "
+            r"the threshold ([\d.]+)",
+            e["why"],
+        )
+        assert said, e["why"]
+        shown, against = float(said.group(2)), float(said.group(4))
+        assert against == threshold and (shown < against) == (tier == "none")
+        assert abs(shown - e["score"]) < 0.005
+        if tier == "related":
+            assert f"is below the story threshold {story_threshold:.2f}" in e["why"]
+        if tier == "story":
+            assert f"reaches the story threshold {story_threshold:.2f}" in e["why"]
+
+
 def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     examples = doc.split("## Views", 1)[1]

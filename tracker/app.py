@@ -65,6 +65,9 @@ class Explanation:
     relevance: Relevance
     breakdown: Breakdown
     title: str
+    #: the article's thresholds: topic score for a link at all, story score for the story tier
+    threshold: float
+    story_threshold: float
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,8 @@ class Tracker:
                 score_doc(profile, doc),
                 breakdown(profile.model, doc, profile.exclude_terms),
                 title,
+                profile.threshold,
+                profile.story_threshold,
             )
             for profile in self.context().profiles()
             if profile.id in wanted

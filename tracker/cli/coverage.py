@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..app import Explanation
 from ..textout import as_json, shown_time, table
 from .base import (
     _SINCE_HELP,
@@ -120,33 +121,19 @@ def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
 @pass_state
 @reports_errors
 def explain(state: State, item_id: int, article_id: int | None, as_json_: bool) -> None:
-    """Show why an item is or is not linked: every matched term, what it counted as, its weight.
+    """Show why an item is or is not linked: every matched term, what it counted as, its
+    weight, and the scores against the article's thresholds.
+
+    An item is linked when its topic score reaches the threshold, and is of the story tier when
+    its story score also reaches the story threshold (both set in config.yaml). ITEM_ID is the
+    first column of 'tracker coverage' and 'tracker search'.
 
     Example: tracker explain 42
     """
     with state.tracker() as t:
         explanations = t.explain(item_id, article_id)
     if as_json_:
-        click.echo(
-            as_json(
-                [
-                    {
-                        "article_id": e.article_id,
-                        "tier": e.relevance.tier,
-                        "score": e.relevance.score,
-                        "story_score": e.relevance.story_score,
-                        "topic_sum": e.breakdown.topic,
-                        "story_sum": e.breakdown.story,
-                        "excluded": e.breakdown.excluded,
-                        "parts": [
-                            {"kind": k, "term": term, "weight": round(w, 4)}
-                            for k, term, w in e.breakdown.parts
-                        ],
-                    }
-                    for e in explanations
-                ]
-            )
-        )
+        click.echo(as_json([_explanation(e) for e in explanations]))
         return
     for e in explanations:
         r, b = e.relevance, e.breakdown
@@ -155,9 +142,66 @@ def explain(state: State, item_id: int, article_id: int | None, as_json_: bool) 
             f"article {e.article_id}: tier {r.tier}, topic score {r.score:.2f} "
             f"(sum {b.topic:.2f}), story score {r.story_score:.2f} (sum {b.story:.2f})"
         )
+        click.echo(f"  {verdict(e)}")
         if b.excluded:
             click.echo(f'  excluded by "{b.excluded}"')
         for kind, term, weight in b.parts:
             click.echo(f"  {weight:6.2f}  {kind:13} {term}")
         if not b.parts and not b.excluded:
             click.echo("  nothing in this item matches the article")
+
+
+#: decimals of the numbers explain --json prints (scores are stored with four)
+DECIMALS = 4
+
+
+def _explanation(e: Explanation) -> dict[str, Any]:
+    r, b = e.relevance, e.breakdown
+    return {
+        "article_id": e.article_id,
+        "tier": r.tier,
+        "linked": r.tier != "none",
+        "why": verdict(e),
+        "score": round(r.score, DECIMALS),
+        "threshold": round(e.threshold, DECIMALS),
+        "story_score": round(r.story_score, DECIMALS),
+        "story_threshold": round(e.story_threshold, DECIMALS),
+        "topic_sum": round(b.topic, DECIMALS),
+        "story_sum": round(b.story, DECIMALS),
+        "excluded": b.excluded,
+        "parts": [
+            {"kind": k, "term": term, "weight": round(w, DECIMALS)} for k, term, w in b.parts
+        ],
+    }
+
+
+def verdict(e: Explanation) -> str:
+    """Why the item has its tier, in one sentence, against the article's thresholds."""
+    r, b = e.relevance, e.breakdown
+    if b.excluded:
+        return f'not linked: it contains "{b.excluded}", one of the article\'s exclude_terms'
+    score, threshold = _two(r.score, e.threshold)
+    if r.tier == "none":
+        reason = "nothing in it matches the article" if not b.parts else "too little matches"
+        return f"not linked: topic score {score} is below the threshold {threshold} ({reason})"
+    linked = f"linked: topic score {score} reaches the threshold {threshold}"
+    story, story_threshold = _two(r.story_score, e.story_threshold)
+    if r.tier == "story":
+        return (
+            f"{linked}; story tier: story score {story} reaches the story threshold "
+            f"{story_threshold}"
+        )
+    return (
+        f"{linked}; related, not the story: story score {story} is below the story threshold "
+        f"{story_threshold}"
+    )
+
+
+def _two(value: float, threshold: float) -> tuple[str, str]:
+    """Both numbers to two decimals, or to four where two would show them equal (0.2996 is
+    below 0.30; "0.30 is below 0.30" would not say why)."""
+    for decimals in (2, DECIMALS):
+        shown = f"{value:.{decimals}f}", f"{threshold:.{decimals}f}"
+        if shown[0] != shown[1]:
+            break
+    return shown
