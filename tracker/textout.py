@@ -21,10 +21,17 @@ from typing import Any, TextIO
 
 
 def local_time(stamp: str | None, tz: tzinfo) -> str:
-    """A stored UTC time as a terminal shows it: local, to the minute, with the zone's name."""
+    """A stored UTC time as a terminal shows it: local, to the minute, with the zone's name
+    (a value that is no time, such as a bare date, as it is)."""
     if not stamp:
         return ""
-    return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        return stamp
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def shown_time(stamp: str | None, tz: tzinfo, *, tty: bool) -> str:

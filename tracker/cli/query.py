@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..textout import local_time, write_rows
+from ..textout import local_time, plural, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
@@ -198,7 +198,7 @@ def export(
             until=until,
         )
     if not to_stdout:
-        click.echo(f"exported {count} rows to {output}", err=True)
+        click.echo(f"exported {plural(count, 'row')} to {output}", err=True)
 
 
 _SEARCH_COLUMNS = (

@@ -111,7 +111,8 @@ def _feed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "last_result": row["last_result"],
         "last_error": row["last_error"],
         "consecutive_errors": row["consecutive_errors"],
-        "next_poll_at": row["next_poll_at"],
+        # a disabled feed is not polled: no next poll, whatever the row kept
+        "next_poll_at": row["next_poll_at"] if row["enabled"] else None,
         "due": bool(row["enabled"]) and (due_at is None or due_at <= now),
         "items": row["items"],
     }
