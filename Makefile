@@ -13,8 +13,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(VENV)/.installed  ## run the tracker offline on bundled real feeds
-	$(BIN)/tracker demo
+demo: $(VENV)/.installed  ## run the tracker offline on bundled real feeds; keeps its files in tracker-demo/
+	$(BIN)/tracker demo --keep tracker-demo
 
 test: $(VENV)/.installed  ## lint, then the whole test suite (slow loops included)
 	$(BIN)/ruff check tracker tests bench

@@ -250,6 +250,74 @@ def test_status_command_before_and_after_init(tmp_path: Path) -> None:
     assert "service: never started" in fresh.output
 
 
+def test_status_counts_each_stored_item_once(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    """'tracker status' said 1264 items where items held 1070: it added up each feed's
+    sightings, and an item two feeds list was counted twice."""
+    body = GUARDIAN[0].read_bytes()
+    t = make_tracker(
+        {"The Guardian": [server.add("/g.xml", body)], "Syndicator": [server.add("/s.xml", body)]}
+    )
+    t.poll(all_feeds=True)
+    stored = t.store.counts()
+    assert stored["sightings"] == 2 * stored["items"] > 0
+    report = t.status()
+    assert report["totals"]["items"] == stored["items"]
+    assert sorted(f["items"] for f in report["feeds"]) == [stored["items"]] * 2
+    shown = CliRunner().invoke(cli, ["-c", str(t.config.path), "status"])
+    assert f"; {stored['items']} items;" in shown.output
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def unit_settings(path: Path, home: Path) -> dict[str, list[str]]:
+    """The [Service] settings of a systemd unit, each with every value it is given, %h
+    expanded to ``home``."""
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and "=" in line and not line.startswith(("#", ";")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value.replace("%h", str(home)))
+    return settings
+
+
+def test_init_creates_every_path_the_systemd_unit_lets_the_service_write(tmp_path: Path) -> None:
+    """ProtectSystem=strict and ProtectHome=read-only leave only ReadWritePaths writable, and
+    only those that exist when the service starts ("-" skips a missing one in silence): 'tracker
+    init' did not create digests/, so the first scheduled digest would have failed."""
+    unit = unit_settings(ROOT / "contrib" / "tracker.service", tmp_path)
+    clone = Path(unit["WorkingDirectory"][0])
+    assert clone == tmp_path / "tracker"
+    clone.mkdir()
+    (clone / "config.yaml").write_bytes((ROOT / "config.yaml").read_bytes())
+    (clone / "articles").mkdir()
+    for article in (ROOT / "articles").iterdir():
+        (clone / "articles" / article.name).write_bytes(article.read_bytes())
+    start = unit["ExecStart"][0].split()
+    assert start[0] == str(clone / ".venv" / "bin" / "tracker") and start[-1] == "run"
+    config_file = Path(start[start.index("--config") + 1])
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "init"])
+    assert result.exit_code == 0, result.output
+    writable = [Path(p.lstrip("-")) for v in unit["ReadWritePaths"] for p in v.split()]
+    assert all(p.is_dir() for p in writable), [p for p in writable if not p.is_dir()]
+    config = parse_config(config_file.read_text(encoding="utf-8"), config_file)
+    written = {
+        "database": config.database.parent,
+        "lock": config.lock_path.parent,
+        "digests": config.digest.directory,
+    }
+    for what, directory in written.items():
+        assert directory.is_dir(), what
+        assert any(directory.resolve().is_relative_to(p.resolve()) for p in writable), what
+    assert f"digests: {config.digest.directory}" in result.output
+
+
 # --- logs ---------------------------------------------------------------------------------------
 
 

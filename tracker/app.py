@@ -36,6 +36,7 @@ from .errors import (
     NotAFeedError,
     NotFoundError,
     OPMLError,
+    OutputError,
     QueryError,
     TrackerError,
 )
@@ -83,6 +84,9 @@ class Explanation:
     relevance: Relevance
     breakdown: Breakdown
     title: str
+    #: the article's thresholds: topic score for a link at all, story score for the story tier
+    threshold: float
+    story_threshold: float
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class InitReport:
     outlets: int
     feeds: int
     articles: tuple[Registered, ...]
+    #: where the daily digests go (created by init)
+    digests: Path
 
 
 class Tracker:
@@ -167,14 +173,26 @@ class Tracker:
     # --- commands --------------------------------------------------------------------------------
 
     def init(self) -> InitReport:
-        """Create the database if needed, load outlets and feeds, register configured articles."""
+        """Create the database and the digest directory if needed, load outlets and feeds,
+        register configured articles.
+
+        The directories exist once init has run: a sandboxed service (contrib/tracker.service)
+        may write only to directories that exist when it starts."""
         if self._store is None:
             self._store = Store.open(self.config.database, create=True)
         self.sync_config()
         registered = tuple(self.add_article(a.location) for a in self.config.articles)
         counts = self.store.counts()
+        # last: the database is complete even when the directory cannot be made
+        digests = self.config.digest.directory
+        try:
+            digests.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"{digests}: cannot create the digest directory: {exc.strerror or exc}"
+            ) from None
         return InitReport(
-            self.config.database, len(self.config.outlets), counts["feeds"], registered
+            self.config.database, len(self.config.outlets), counts["feeds"], registered, digests
         )
 
     def sync_config(self) -> None:
@@ -228,29 +246,53 @@ class Tracker:
         return run_alerts(self.store, self.config, self.clock, started_at)
 
     def coverage(
-        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+        self,
+        article_id: int | None = None,
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        outlet: str | None = None,
     ) -> list[dict[str, Any]]:
-        rows = []
-        for article in self._articles(article_id):
-            for row in self.store.coverage(article.id, limit=limit, tier=tier):
-                rows.append({"article_id": article.id, **row})
-        rows.sort(key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
-        return rows[:limit] if limit else rows
+        """Items linked to one article (or every one), latest reported first.
+
+        ``reported_at`` is the outlet's published time, never later than first seen; it orders
+        the rows (ties: first seen, outlet, link) and is what ``since`` and ``until`` bound, as
+        in search and export. ``outlet`` keeps one outlet's items."""
+        start, end = self._window(since, until)
+        return self.store.coverage(
+            [a.id for a in self._articles(article_id)],
+            limit=limit or None,
+            tier=tier,
+            since=start,
+            until=end,
+            outlet_id=self._outlet_id(outlet),
+        )
 
     def story_coverage(
-        self, article_id: int | None = None, *, limit: int | None = None, tier: str | None = None
+        self,
+        article_id: int | None = None,
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        outlet: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Linked coverage one line per story: its outlets, which had it first, its best tier."""
+        """Linked coverage one line per story, latest first: the outlet that reported it first
+        (as in the digest and first_reports), every outlet in the order it reported, the best
+        tier. The filters apply to the items, as in ``coverage``."""
+        rows = self.coverage(article_id, tier=tier, since=since, until=until, outlet=outlet)
         stories: dict[tuple[int, int], dict[str, Any]] = {}
-        for row in sorted(
-            self.coverage(article_id, tier=tier), key=lambda r: (r["first_seen_at"], r["item_id"])
-        ):
-            key = (row["article_id"], row["story_id"])
+        for row in reversed(rows):  # first reported first
             story = stories.setdefault(
-                key,
+                (row["article_id"], row["story_id"]),
                 {
                     "article_id": row["article_id"],
                     "story_id": row["story_id"],
+                    "item_id": row["item_id"],
+                    "first_reported_at": row["reported_at"],
                     "first_seen_at": row["first_seen_at"],
                     "first_outlet": row["outlet"],
                     "title": row["title"],
@@ -263,13 +305,15 @@ class Tracker:
                 },
             )
             story["items"] += 1
+            story["first_seen_at"] = min(story["first_seen_at"], row["first_seen_at"])
             if row["outlet"] not in story["outlets"]:
                 story["outlets"].append(row["outlet"])
             if row["tier"] == "story":
                 story["tier"] = "story"
             story["score"] = max(story["score"], row["score"])
-        rows = sorted(stories.values(), key=lambda s: s["first_seen_at"], reverse=True)
-        return rows[:limit] if limit else rows
+        # stories in the order of their first reports, latest first
+        latest = list(reversed(stories.values()))
+        return latest[:limit] if limit else latest
 
     def add_article(self, location: str) -> Registered:
         """Register (or re-read) an article, learn its model and score everything stored.
@@ -328,6 +372,8 @@ class Tracker:
                 score_doc(profile, doc),
                 breakdown(profile.model, doc, profile.exclude_terms),
                 title,
+                profile.threshold,
+                profile.story_threshold,
             )
             for profile in self.context().profiles()
             if profile.id in wanted

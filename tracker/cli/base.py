@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ from ..app import Registered, Tracker
 from ..config import ENV_VAR, config_path, load_config
 from ..errors import ConfigError, TrackerError
 from ..models import CycleSummary
-from ..textout import table
+from ..textout import plural, shown_time, table
 from ..urls import redacted, url_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,9 +118,9 @@ def _echo_cycle(summary: CycleSummary) -> None:
     if rows:
         click.echo(table(rows, columns, tty=_tty(), widths={"outlet": 18, "url": 60}))
     click.echo(
-        f"{len(summary.results)} feeds polled: {summary.count('ok')} ok, "
+        f"{plural(len(summary.results), 'feed')} polled: {summary.count('ok')} ok, "
         f"{summary.count('not-modified') + summary.count('unchanged')} not modified, "
-        f"{summary.count('error')} failed; {summary.items_new} new items, "
+        f"{summary.count('error')} failed; {plural(summary.items_new, 'new item')}, "
         f"{summary.items_linked} linked; {summary.duration_ms} ms",
         err=not _tty(),
     )
@@ -130,8 +130,8 @@ def _echo_cycle(summary: CycleSummary) -> None:
 
 
 _SINCE_HELP = (
-    "Published at or after: an age (45min, 36h, 7d, 2w), today, yesterday, 2025-08-18 (local "
-    "midnight) or 2025-08-18T14:30."
+    "Reported (published, never later than first seen) at or after: an age (45min, 36h, 7d, "
+    "2w), today, yesterday, 2025-08-18 (local midnight) or 2025-08-18T14:30."
 )
 
 
@@ -202,12 +202,6 @@ def _stdout() -> Any:
     return sys.stdout
 
 
-def _local(stamp: str | None, tz: Any) -> str:
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
 def _check_url(url: str, param_hint: str = "'URL'") -> None:
     """Refuse a URL argument that config.yaml would refuse (tracker.urls.url_problem)."""
     problem = url_problem(url)
@@ -215,11 +209,46 @@ def _check_url(url: str, param_hint: str = "'URL'") -> None:
         raise click.BadParameter(f"{problem}, got {redacted(url)!r}", param_hint=param_hint)
 
 
-def _local_zoned(value: str | None, tz: tzinfo) -> str:
-    """A stored UTC timestamp in the configured time zone, to the minute."""
-    if not value:
-        return ""
-    return datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+#: the columns 'feeds list' and 'status' show of each feed, named as in their JSON
+FEED_COLUMNS = (
+    "id",
+    "outlet",
+    "state",
+    "last_success_at",
+    "last_result",
+    "consecutive_errors",
+    "next_poll_at",
+    "items",
+    "url",
+    "last_error",
+)
+
+
+def feed_state(row: dict[str, Any]) -> str:
+    return "enabled" if row["enabled"] else f"disabled: {row['disabled_reason'] or 'no reason'}"
+
+
+def feed_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+    """Feeds as 'feeds list' and 'status' print them: one set of columns, times local with
+    the zone on a terminal (ISO in UTC when piped); a disabled feed has no next poll, and on a
+    terminal a feed whose time has come is 'due'."""
+    tty = _tty()
+
+    def next_poll(row: dict[str, Any]) -> str:
+        if not row["enabled"]:
+            return ""
+        return "due" if tty and row.get("due") else shown_time(row["next_poll_at"], tz, tty=tty)
+
+    shown = [
+        {
+            **r,
+            "state": feed_state(r),
+            "last_success_at": shown_time(r["last_success_at"], tz, tty=tty),
+            "next_poll_at": next_poll(r),
+        }
+        for r in rows
+    ]
+    return table(shown, FEED_COLUMNS, tty=tty, widths={"url": 60, "state": 30, "last_error": 60})
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ from .base import (
     _check_url,
     _tty,
     cli,
+    feed_state,
+    feed_table,
     pass_state,
     reports_errors,
 )
@@ -33,34 +35,22 @@ def feeds() -> None:
 @pass_state
 @reports_errors
 def feeds_list(state: State, as_json_: bool) -> None:
-    """List feeds with their state: last result, errors, next poll, items, last error.
+    """List feeds with their state: last success and result, errors in a row, next poll (none
+    for a disabled feed), items it listed, last error.
+
+    The columns are those of 'tracker status'. Times are local with the zone on a terminal,
+    ISO 8601 in UTC in JSON and when piped.
 
     Example: tracker feeds list
     """
     with state.tracker() as t:
         rows = t.feeds()
+        tz = t.config.tz
     for r in rows:
-        r["state"] = "enabled" if r["enabled"] else f"disabled: {r['disabled_reason']}"
-    click.echo(
-        as_json(rows)
-        if as_json_
-        else table(
-            rows,
-            [
-                "id",
-                "outlet",
-                "url",
-                "state",
-                "last_result",
-                "consecutive_errors",
-                "next_poll_at",
-                "items",
-                "last_error",
-            ],
-            tty=_tty(),
-            widths={"url": 60, "last_error": 60},
-        )
-    )
+        r["state"] = feed_state(r)
+        if not r["enabled"]:
+            r["next_poll_at"] = None
+    click.echo(as_json(rows) if as_json_ else feed_table(rows, tz))
 
 
 @feeds.command("add")

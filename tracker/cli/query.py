@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-from ..textout import write_rows
+from ..textout import local_time, plural, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
     State,
-    _local,
     _one_format,
     _stdout,
     _tty,
@@ -23,13 +22,16 @@ from .base import (
     reports_errors,
 )
 
+#: what ``tracker export`` writes (Tracker.export)
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
 @click.option("--article", "article_id", type=int, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @limit_option(20, "At most N results; 0 for all.")
 @click.option("--literal", is_flag=True, help="Match the words as typed, ignoring FTS syntax.")
 @output_options
@@ -50,7 +52,8 @@ def search(
 
     QUERY is an SQLite FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*,
     NEAR(a b). Ranked by bm25, a title match counting double. Dates are in the configured
-    time zone; an item's time is when it was published (first seen if the feed gave none).
+    time zone; an item's time is when its outlet reported it (published, never later than first
+    seen; first seen if the feed gave no date).
 
     Example: tracker search '"security guarantees" OR troops' --since 2025-08-18 --limit 10
     """
@@ -73,12 +76,12 @@ def search(
         rows = [
             {
                 **r,
-                "published": _local(r["published_at"] or r["first_seen_at"], tz),
+                "reported": local_time(r["reported_at"], tz),
                 "linked to": r["articles"],
             }
             for r in rows
         ]
-        columns = ["item_id", "published", "outlet", "title", "linked to"]
+        columns = ["item_id", "reported", "outlet", "title", "linked to"]
     write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
@@ -147,14 +150,15 @@ class _OutputPath(click.Path):
 @click.option("--article", "article_id", type=int, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "jsonl"]),
+    type=click.Choice(EXPORT_FORMATS),
     multiple=True,
     callback=_one_format,
-    help="Output format (default: from the --output suffix, else csv).",
+    help="Output format (default: from the --output file's .csv, .json or .jsonl suffix; csv "
+    "for a name without a suffix, or stdout).",
 )
 @click.option(
     "--output",
@@ -176,7 +180,9 @@ def export(
     """Export coverage (the coverage view) as CSV, JSON or JSONL, oldest first per article.
 
     Rows stream from the database, so memory stays flat at any size. In JSON and JSONL,
-    reasons is a list; in CSV it is JSON text.
+    reasons is a list; in CSV it is JSON text. Without --format the format is the --output
+    file's suffix; any other suffix (.xlsx, .tsv ...) is refused rather than written as CSV
+    under that name.
 
     Example: tracker export --article 1 --output coverage.csv
     """
@@ -192,7 +198,7 @@ def export(
             until=until,
         )
     if not to_stdout:
-        click.echo(f"exported {count} rows to {output}", err=True)
+        click.echo(f"exported {plural(count, 'row')} to {output}", err=True)
 
 
 _SEARCH_COLUMNS = (
@@ -200,6 +206,7 @@ _SEARCH_COLUMNS = (
     "outlet",
     "published_at",
     "first_seen_at",
+    "reported_at",
     "title",
     "url",
     "articles",
@@ -208,8 +215,16 @@ _SEARCH_COLUMNS = (
 
 
 def _format_from_suffix(path: Path | None) -> str | None:
+    """The format a file name asks for: its known suffix, None without one. Any other suffix
+    is refused: a spreadsheet program would open CSV named .xlsx as a broken workbook."""
     suffix = path.suffix.lower().lstrip(".") if path else ""
-    return suffix if suffix in ("csv", "json", "jsonl") else None
+    if not suffix or suffix in EXPORT_FORMATS:
+        return suffix or None
+    raise click.BadParameter(
+        f"cannot write .{suffix}: export writes csv, json or jsonl; name the file .csv, .json "
+        "or .jsonl, or give --format",
+        param_hint="'--output'",
+    )
 
 
 # --- service -------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from ..service.logs import LEVELS, setup_logging
 from ..service.service import Service
 from ..service.status import EXIT_CODES as STATUS_EXIT_CODES
 from ..service.status import UNKNOWN_EXIT_CODE
-from ..textout import as_json, table
-from .base import State, TrackerCLIError, _local_zoned, _tty, cli, pass_state, reports_errors
+from ..textout import as_json, local_time, plural
+from .base import State, TrackerCLIError, cli, feed_table, pass_state, reports_errors
 
 
 @cli.command()
@@ -56,7 +56,9 @@ def run(state: State, log_level: str) -> None:
 def status(state: State, as_json_: bool) -> None:
     """Show whether the service is running, its last cycle, and each feed's health.
 
-    Per feed: outlet, last success, last result, consecutive errors, next poll, items stored.
+    Per feed, with the columns of 'tracker feeds list': state, last success, last result,
+    consecutive errors, next poll (none for a disabled feed), items it listed. Times are local
+    with the zone on a terminal, ISO 8601 in UTC in JSON and when piped.
     Exit code 0 when the service is running, 1 when it runs but its heartbeat stopped (stuck),
     3 when it is not running, 4 when that cannot be told (a bad config, no usable database),
     as LSB init scripts report status.
@@ -79,10 +81,10 @@ def _status_text(report: dict[str, Any], tz: tzinfo) -> str:
     cycle = report["last_cycle"]
     if cycle:
         lines.append(
-            f"last cycle: #{cycle['id']} at {_local_zoned(cycle['started_at'], tz)}: "
-            f"{cycle['feeds_polled']} feeds polled: {cycle['ok']} ok, "
+            f"last cycle: #{cycle['id']} at {local_time(cycle['started_at'], tz)}: "
+            f"{plural(cycle['feeds_polled'] or 0, 'feed')} polled: {cycle['ok']} ok, "
             f"{cycle['not_modified']} not modified, {cycle['errors']} failed; "
-            f"{cycle['items_new']} new items, {cycle['items_linked']} linked; "
+            f"{plural(cycle['items_new'] or 0, 'new item')}, {cycle['items_linked']} linked; "
             f"{(cycle['duration_ms'] or 0) / 1000:.2f} s"
         )
     for digest in report["digests"][:1]:
@@ -91,27 +93,10 @@ def _status_text(report: dict[str, Any], tz: tzinfo) -> str:
     t = report["totals"]
     lines.append(
         f"feeds: {t['enabled']} enabled ({t['failing']} failing, {t['due']} due now), "
-        f"{t['disabled']} disabled; {t['items']} items; "
-        f"next poll {_local_zoned(t['next_poll_at'], tz) or '-'}"
+        f"{t['disabled']} disabled; {plural(t['items'], 'item')}; "
+        f"next poll {local_time(t['next_poll_at'], tz) or '-'}"
     )
-    rows = [
-        {
-            **f,
-            "state": "enabled" if f["enabled"] else f"disabled: {f['disabled_reason']}",
-            "last_success": _local_zoned(f["last_success_at"], tz),
-            "next_poll": "due" if f["due"] else _local_zoned(f["next_poll_at"], tz),
-            "errors": f["consecutive_errors"],
-        }
-        for f in report["feeds"]
-    ]
-    columns = ["id", "outlet", "state", "last_success", "last_result", "errors", "next_poll"]
-    shown = table(
-        rows,
-        [*columns, "items", "url", "last_error"],
-        tty=_tty(),
-        widths={"url": 60, "state": 30, "last_error": 60},
-    )
-    return "\n".join([*lines, "", shown])
+    return "\n".join([*lines, "", feed_table(report["feeds"], tz)])
 
 
 def _service_line(s: dict[str, Any], tz: tzinfo) -> str:
@@ -120,8 +105,8 @@ def _service_line(s: dict[str, Any], tz: tzinfo) -> str:
         return "service: never started (start it with 'tracker run')"
     if state in ("stopped",):
         return (
-            f"service: stopped at {_local_zoned(s['stopped_at'], tz)} ({s['stop_reason']}); "
-            f"it ran from {_local_zoned(s['started_at'], tz)} as pid {s['pid']}"
+            f"service: stopped at {local_time(s['stopped_at'], tz)} ({s['stop_reason']}); "
+            f"it ran from {local_time(s['started_at'], tz)} as pid {s['pid']}"
         )
     head = f"service: {state} (pid {s['pid']}"
     if s.get("host"):
@@ -129,8 +114,9 @@ def _service_line(s: dict[str, Any], tz: tzinfo) -> str:
     if state in ("starting", "stopping") or "started_at" not in s:
         return head + ")"
     line = (
-        f"{head}), up since {_local_zoned(s['started_at'], tz)} ({_span(s['uptime_s'])}), "
-        f"last heartbeat {_span(s['heartbeat_age_s'])} ago, {s['in_flight']} feeds in flight"
+        f"{head}), up since {local_time(s['started_at'], tz)} ({_span(s['uptime_s'])}), "
+        f"last heartbeat {_span(s['heartbeat_age_s'])} ago, "
+        f"{plural(s['in_flight'] or 0, 'feed')} in flight"
     )
     if state == "unresponsive":
         line += "; it may be stuck: see its log (journalctl --user -u tracker)"

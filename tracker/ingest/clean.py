@@ -55,6 +55,15 @@ _MOJIBAKE = re.compile(
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 # C0 controls (NUL from "&#0;", escape sequences) and DEL are no text; tab and newlines are spaces
 _INVISIBLE.update(dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F], None))
+#: the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they
+#: turn text shown after them around, so a title could read "…gnp.exe" for "exe.png…" in the
+#: digest, a terminal or a spreadsheet. Right-to-left text needs none of them (its letters carry
+#: their direction); the marks U+200E/U+200F, which cannot reorder anything, stay
+BIDI_CONTROLS = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+_INVISIBLE.update(dict.fromkeys(map(ord, BIDI_CONTROLS), None))
+#: what a link never keeps: control characters (C0, DEL, C1; a line break inside a link is a
+#: broken feed, not part of the address) and the bidirectional controls
+_NOT_IN_LINK = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 #: what an HTML parser would read as the start of a tag
 _TAG_START = re.compile(r"<[a-zA-Z/!?]")
 
@@ -111,8 +120,25 @@ def safe_html(html: str) -> str:
     ).strip()
 
 
+def item_link(url: str | None) -> str | None:
+    """An item's link as stored in ``items.url``: as the feed gave it (tracking parameters and
+    all), less what must never be stored or shown: a user name and password, control and
+    bidirectional control characters, surrounding spaces. None when nothing is left."""
+    if not url:
+        return None
+    url = _NOT_IN_LINK.sub("", url).strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url or None
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return url or None
+
+
 def canonical_url(url: str | None) -> str | None:
-    """Lower-case scheme and host, no default port, no fragment, no tracking parameters.
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters, no
+    user name or password, no control characters.
 
     Links from news-search services are unwrapped to the publisher URL they carry, so the same
     story found by search and by the outlet's own feed has one canonical URL. Returns None for
@@ -120,7 +146,7 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url:
         return None
-    url = url.strip()
+    url = _NOT_IN_LINK.sub("", url).strip()
     if url[:32].lower().startswith(_SEARCH_PREFIXES):
         url = unwrap_search_link(url)
     try:

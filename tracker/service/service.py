@@ -44,6 +44,7 @@ from ..app import Tracker
 from ..config import Config, load_config
 from ..errors import ConfigError, StorageError
 from ..models import Clock, system_clock
+from ..textout import plural
 from ..update.engine import CycleReport, Dispatcher
 from .daily import DailyDigests, DigestWriter, due_moment
 from .instance import InstanceLock
@@ -133,11 +134,11 @@ class Service:
         self._scheduler = self._build_scheduler(config, heartbeat)
         self._scheduler.start()
         log.info(
-            "started: pid %d, database %s, %d feeds enabled, %d workers, dispatch every %g s, %s",
+            "started: pid %d, database %s, %s enabled, %s, dispatch every %g s, %s",
             os.getpid(),
             config.database,
-            sum(1 for f in store.feeds() if f["enabled"]),
-            config.polling.workers,
+            plural(sum(1 for f in store.feeds() if f["enabled"]), "feed"),
+            plural(config.polling.workers, "worker"),
             config.polling.dispatch_every,
             f"digest daily at {config.digest.time} {config.timezone}"
             if self._digests
@@ -178,17 +179,18 @@ class Service:
         ends = time.monotonic() + grace
         if self._dispatcher is not None:
             log.info(
-                "stopping (%s): %d feeds in flight get up to %g s to finish",
+                "stopping (%s): %s in flight get up to %g s to finish",
                 reason,
-                self._dispatcher.in_flight(),
+                plural(self._dispatcher.in_flight(), "feed"),
                 grace,
             )
             abandoned = self._dispatcher.stop(grace, hurry=self._hurry)
             if abandoned:
                 log.warning(
-                    "%d feeds still being polled after the grace period were abandoned "
+                    "%s still being polled after the grace period %s abandoned "
                     "(nothing of those polls was stored; they stay due): %s",
-                    len(abandoned),
+                    plural(len(abandoned), "feed"),
+                    "was" if len(abandoned) == 1 else "were",
                     ", ".join(f"{f.id} {f.url}" for f in abandoned),
                 )
         if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
@@ -347,9 +349,9 @@ class Service:
         # feeds added to the file are due now: poll them without waiting for the next tick
         self._scheduler.modify_job("dispatch", next_run_time=datetime.now(new.tz))
         log.info(
-            "configuration reloaded from %s: %d feeds enabled (%d added, %d removed)",
+            "configuration reloaded from %s: %s enabled (%d added, %d removed)",
             new.path,
-            len(after),
+            plural(len(after), "feed"),
             len(after - before),
             len(before - after),
         )
@@ -441,9 +443,9 @@ def cycle_line(cycle_id: int, report: CycleReport) -> str:
     s = report.summary
     cancelled = f", {report.cancelled} cancelled by the stop" if report.cancelled else ""
     return (
-        f"cycle {cycle_id}: {len(s.results)} feeds polled{cancelled}: {s.count('ok')} ok, "
-        f"{s.count('not-modified') + s.count('unchanged')} not modified, "
-        f"{s.count('error')} failed; {s.items_new} new items, {s.items_linked} linked; "
+        f"cycle {cycle_id}: {plural(len(s.results), 'feed')} polled{cancelled}: "
+        f"{s.count('ok')} ok, {s.count('not-modified') + s.count('unchanged')} not modified, "
+        f"{s.count('error')} failed; {plural(s.items_new, 'new item')}, {s.items_linked} linked; "
         f"{s.duration_ms / 1000:.2f} s"
     )
 

@@ -48,7 +48,9 @@ def service_status(store: Store, lock_path: Path, now: datetime) -> dict[str, An
             "failing": sum(1 for f in enabled if f["consecutive_errors"]),
             "due": sum(1 for f in enabled if f["due"]),
             "next_poll_at": upcoming[0] if upcoming else None,
-            "items": sum(f["items"] for f in feeds),
+            # items stored, each once: a feed's "items" counts what it listed, and one item
+            # listed by two feeds is in both
+            "items": store.item_count(),
         },
         "feeds": feeds,
         "checked_at": to_db(now),
@@ -109,7 +111,8 @@ def _feed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "last_result": row["last_result"],
         "last_error": row["last_error"],
         "consecutive_errors": row["consecutive_errors"],
-        "next_poll_at": row["next_poll_at"],
+        # a disabled feed is not polled: no next poll, whatever the row kept
+        "next_poll_at": row["next_poll_at"] if row["enabled"] else None,
         "due": bool(row["enabled"]) and (due_at is None or due_at <= now),
         "items": row["items"],
     }

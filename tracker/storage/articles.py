@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import NotFoundError
 from ..models import Relevance
 from .base import StoreBase
+from .reported import REPORT_ORDER_DESC, REPORTED_AT
 from .rows import StoredArticle, to_db
 
 
@@ -111,23 +112,43 @@ class ArticlesMixin(StoreBase):
         )
 
     def coverage(
-        self, article_id: int, *, limit: int | None = None, tier: str | None = None
+        self,
+        article_ids: Sequence[int],
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outlet_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Items linked to an article, newest first."""
-        self.article(article_id)
+        """Items linked to the articles, latest reported first (``storage.reported``).
+
+        ``since`` and ``until`` bound the reported time, as search and export do."""
+        for article_id in article_ids:
+            self.article(article_id)
+        if not article_ids:
+            return []
+        where = [f"article_items.article_id IN ({','.join('?' * len(article_ids))})"]
+        params: list[Any] = list(article_ids)
+        for clause, value in (
+            ("article_items.tier = ?", tier),
+            (f"{REPORTED_AT} >= ?", to_db(since)),
+            (f"{REPORTED_AT} < ?", to_db(until)),
+            ("items.outlet_id = ?", outlet_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
         sql = (
-            "SELECT items.id AS item_id, outlets.name AS outlet, items.first_seen_at, "
-            "items.published_at, items.title, items.url, items.summary, article_items.score, "
+            "SELECT article_items.article_id, items.id AS item_id, outlets.name AS outlet, "
+            f"{REPORTED_AT} AS reported_at, items.first_seen_at, items.published_at, "
+            "items.title, items.url, items.summary, article_items.score, "
             "article_items.story_score, article_items.tier, article_items.reasons, "
             "items.story_id FROM article_items "
             "JOIN items ON items.id = article_items.item_id "
-            "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ?"
+            f"JOIN outlets ON outlets.id = items.outlet_id WHERE {' AND '.join(where)} "
+            f"ORDER BY {REPORT_ORDER_DESC}, article_items.article_id"
         )
-        params: list[Any] = [article_id]
-        if tier:
-            sql += " AND article_items.tier = ?"
-            params.append(tier)
-        sql += " ORDER BY items.first_seen_at DESC, items.id DESC"
         if limit:
             sql += " LIMIT ?"
             params.append(limit)

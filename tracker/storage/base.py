@@ -174,17 +174,23 @@ class StoreBase:
             )
 
     def _in_chunks(
-        self, sql: str, ids: Sequence[int], after: Sequence[Any] = ()
+        self,
+        sql: str,
+        ids: Sequence[int],
+        after: Sequence[Any] = (),
+        *,
+        before: Sequence[Any] = (),
     ) -> list[dict[str, Any]]:
         """Run ``sql`` with its ``IN ({})`` filled for each chunk of ids (SQLite caps params).
 
-        ``after`` are the parameters that follow the IN list.
+        ``before`` and ``after`` are the parameters that precede and follow the IN list.
         """
         rows: list[dict[str, Any]] = []
         unique = sorted(set(ids))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            rows.extend(self._rows(sql.format(",".join("?" * len(chunk))), [*chunk, *after]))
+            marks = ",".join("?" * len(chunk))
+            rows.extend(self._rows(sql.format(marks), [*before, *chunk, *after]))
         return rows
 
 

@@ -132,11 +132,18 @@ class FeedsMixin(StoreBase):
         return int(existing[0])
 
     def set_feed_enabled(self, feed_id: int, enabled: bool, now: datetime) -> None:
+        """Enable a feed (due at once) or disable it by hand (no next poll; the reason says
+        who stopped it)."""
         with self.transaction():
             cursor = self._x(
-                "UPDATE feeds SET enabled = ?, disabled_reason = NULL, consecutive_errors = 0, "
+                "UPDATE feeds SET enabled = ?, disabled_reason = ?, consecutive_errors = 0, "
                 "consecutive_hard_errors = 0, next_poll_at = ? WHERE id = ?",
-                (int(enabled), to_db(now), feed_id),
+                (
+                    int(enabled),
+                    None if enabled else DISABLED_BY_HAND,
+                    to_db(now) if enabled else None,
+                    feed_id,
+                ),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"no feed with id {feed_id}")
@@ -239,6 +246,10 @@ class FeedsMixin(StoreBase):
             names = [r[0] for r in self._x("SELECT name FROM outlets ORDER BY name")]
             raise NotFoundError(f"no outlet named {name!r}; outlets: {', '.join(names) or 'none'}")
         return int(row[0])
+
+
+#: disabled_reason of a feed stopped with 'tracker feeds disable'
+DISABLED_BY_HAND = "disabled with 'tracker feeds disable'"
 
 
 def _feed_state(row: dict[str, Any]) -> FeedState:

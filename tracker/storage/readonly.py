@@ -158,8 +158,8 @@ class ReadOnlyStore:
         for clause, name, value in (
             ("article_id = :article", "article", article_id),
             ("tier = :tier", "tier", tier),
-            ("coalesce(published_at, first_seen_at) >= :since", "since", to_db(since)),
-            ("coalesce(published_at, first_seen_at) < :until", "until", to_db(until)),
+            ("reported_at >= :since", "since", to_db(since)),
+            ("reported_at < :until", "until", to_db(until)),
         ):
             if value is not None:
                 where.append(clause)

@@ -565,6 +565,152 @@ def _m11_alerts(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["item_id"], if_not_exists=True)
 
 
+def _m12_one_rule_per_question(db: sqlite_utils.Database) -> None:
+    """The views answer as every other output does (``storage.reported``): a day's count takes
+    each item on the local day it was first seen (daily_coverage counted the published day, so
+    its days disagreed with the digest's), and who reported first goes by the published time
+    kept no later than first-seen, then first-seen, then the outlet's name (first_reports broke
+    ties by outlet id). ``coverage`` gains ``reported_at``; ``daily_coverage`` gains
+    ``first_seen_at`` and ``day_rule``, which says how its days are counted."""
+    for name, sql in QUERY_VIEWS_7.items():
+        db.create_view(name, sql, replace=True)
+
+
+#: as released with migration 12: never edit (a copy of storage.reported's expressions)
+_M7_REPORTED_AT = "min(coalesce(items.published_at, items.first_seen_at), items.first_seen_at)"
+_M7_LINK = "coalesce(items.canonical_url, items.url, '')"
+
+#: the views migration 12 replaces, as released: never edit; a later migration replaces a view
+QUERY_VIEWS_7 = {
+    "coverage": f"""
+SELECT
+  article_items.article_id,
+  articles.title AS article,
+  items.id AS item_id,
+  items.story_id,
+  stories.title AS story,
+  items.outlet_id,
+  outlets.name AS outlet,
+  items.first_seen_at,
+  items.published_at,
+  items.title,
+  items.url,
+  article_items.score,
+  article_items.tier,
+  article_items.reasons,
+  article_items.linked_at,
+  items.summary,
+  {_M7_REPORTED_AT} AS reported_at
+FROM article_items
+JOIN articles ON articles.id = article_items.article_id
+JOIN items ON items.id = article_items.item_id
+JOIN outlets ON outlets.id = items.outlet_id
+LEFT JOIN stories ON stories.id = items.story_id
+""",
+    "daily_coverage": f"""
+SELECT
+  article_id,
+  day,
+  outlet_id,
+  outlets.name AS outlet,
+  count(*) AS items,
+  sum(tier = 'story') AS story_items,
+  min(reported_at) AS first_reported_at,
+  min(first_seen_at) AS first_seen_at,
+  (SELECT timezone FROM timezone_spans LIMIT 1) AS timezone,
+  'first seen' AS day_rule
+FROM (
+  SELECT
+    article_items.article_id,
+    article_items.tier,
+    items.outlet_id,
+    items.first_seen_at,
+    {_M7_REPORTED_AT} AS reported_at,
+    date(
+      items.first_seen_at,
+      (
+        SELECT offset_minutes FROM timezone_spans
+        WHERE starts_at <= items.first_seen_at ORDER BY starts_at DESC LIMIT 1
+      ) || ' minutes'
+    ) AS day
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+)
+JOIN outlets ON outlets.id = outlet_id
+GROUP BY article_id, day, outlet_id
+""",
+    "first_reports": f"""
+WITH linked AS (
+  SELECT
+    article_items.article_id,
+    items.story_id,
+    items.outlet_id,
+    outlets.name AS outlet,
+    {_M7_REPORTED_AT} AS reported_at,
+    items.first_seen_at,
+    -- each outlet's first item: the same order as between outlets, then its link, title and id
+    row_number() OVER (
+      PARTITION BY article_items.article_id, items.story_id, items.outlet_id
+      ORDER BY {_M7_REPORTED_AT}, items.first_seen_at, {_M7_LINK}, items.title, items.id
+    ) AS nth,
+    count(*) OVER outlet_items AS items,
+    min(items.first_seen_at) OVER outlet_items AS outlet_first_seen_at
+  FROM article_items
+  JOIN items ON items.id = article_items.item_id
+  JOIN outlets ON outlets.id = items.outlet_id
+  WINDOW outlet_items AS (PARTITION BY article_items.article_id, items.story_id, items.outlet_id)
+),
+placed AS (
+  SELECT
+    linked.*,
+    row_number() OVER by_time AS place,
+    -- whole minutes, exact: integer seconds since the epoch, divided as integers
+    (strftime('%s', reported_at) - strftime('%s', first_value(reported_at) OVER by_time)) / 60
+      AS minutes_behind
+  FROM linked
+  WHERE nth = 1
+  WINDOW by_time AS (
+    PARTITION BY article_id, story_id ORDER BY reported_at, first_seen_at, outlet
+  )
+),
+summed AS (
+  SELECT
+    placed.*,
+    lead(outlet) OVER later AS next_outlet,
+    lead(minutes_behind) OVER later AS lead_minutes,
+    json_group_array(json_object('outlet', outlet, 'minutes_behind', minutes_behind))
+      OVER (later ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followers,
+    count(*) OVER story AS outlets,
+    sum(items) OVER story AS story_items,
+    max(minutes_behind) OVER story AS spread_minutes,
+    min(outlet_first_seen_at) OVER story AS story_first_seen_at
+  FROM placed
+  WINDOW
+    later AS (PARTITION BY article_id, story_id ORDER BY place),
+    story AS (PARTITION BY article_id, story_id)
+)
+-- window functions instead of a GROUP BY: a WHERE on article_id then reaches article_items' index
+SELECT
+  summed.article_id,
+  summed.story_id,
+  stories.title AS story,
+  summed.outlet_id AS first_outlet_id,
+  summed.outlet AS first_outlet,
+  summed.reported_at AS first_reported_at,
+  summed.story_first_seen_at AS first_seen_at,
+  summed.outlets,
+  summed.story_items AS items,
+  summed.next_outlet,
+  summed.lead_minutes,
+  summed.spread_minutes,
+  summed.followers
+FROM summed
+LEFT JOIN stories ON stories.id = summed.story_id
+WHERE summed.place = 1
+""",
+}
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -577,4 +723,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m9_index_only_text_changes,
     _m10_rescore_cursor,
     _m11_alerts,
+    _m12_one_rule_per_question,
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import QueryError
 from .base import StoreBase
+from .reported import REPORTED_AT
 from .rows import to_db
 
 
@@ -59,8 +60,8 @@ class SearchMixin(StoreBase):
             params["article"] = article_id
         for clause, name, value in (
             ("items.outlet_id = :outlet", "outlet", outlet_id),
-            (f"{_REPORTED_AT} >= :since", "since", to_db(since)),
-            (f"{_REPORTED_AT} < :until", "until", to_db(until)),
+            (f"{REPORTED_AT} >= :since", "since", to_db(since)),
+            (f"{REPORTED_AT} < :until", "until", to_db(until)),
         ):
             if value is not None:
                 where.append(clause)
@@ -68,6 +69,7 @@ class SearchMixin(StoreBase):
         # outlet and time filters read the item; without them the index alone ranks
         needs_items = any(name in params for name in ("outlet", "since", "until"))
         sql = SEARCH_SQL.format(
+            reported_at=REPORTED_AT,
             join="JOIN items ON items.id = items_fts.rowid" if needs_items else "",
             where=" AND ".join(where),
             limit="LIMIT :limit" if limit else "",
@@ -80,10 +82,6 @@ class SearchMixin(StoreBase):
                 f"search: {match!r} is not a valid full-text query ({exc}); "
                 f"{_fts_hint(match, str(exc))}"
             ) from None
-
-
-#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
-_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
 
 
 def _fts_hint(match: str, error: str) -> str:
@@ -118,6 +116,7 @@ SELECT
   outlets.name AS outlet,
   items.published_at,
   items.first_seen_at,
+  {reported_at} AS reported_at,
   items.title,
   items.url,
   (SELECT group_concat(article_id) FROM article_items WHERE item_id = items.id) AS articles,
