@@ -6,6 +6,7 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -61,9 +62,15 @@ _INVISIBLE.update(dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0
 #: their direction); the marks U+200E/U+200F, which cannot reorder anything, stay
 BIDI_CONTROLS = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 _INVISIBLE.update(dict.fromkeys(map(ord, BIDI_CONTROLS), None))
+#: any character repair_text drops: most text has none, and searching is cheaper than translating
+_HAS_INVISIBLE = re.compile("[" + re.escape("".join(map(chr, _INVISIBLE))) + "]")
+#: the space put before a tag, left before closing punctuation
+_SPACE_BEFORE_CLOSING = re.compile(r" ([,.;:!?)])")
 #: what a link never keeps: control characters (C0, DEL, C1; a line break inside a link is a
 #: broken feed, not part of the address) and the bidirectional controls
 _NOT_IN_LINK = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+#: what nh3 rewrites in text: markup, and the characters it escapes (< > & and no-break space)
+_MARKUP = re.compile("[<>&\u00a0]")
 #: what an HTML parser would read as the start of a tag
 _TAG_START = re.compile(r"<[a-zA-Z/!?]")
 
@@ -95,7 +102,8 @@ def _strip_tags(html: str) -> str:
 
 def repair_text(text: str) -> str:
     """Undo mojibake and drop zero-width characters; markup is left as it is."""
-    text = text.translate(_INVISIBLE)
+    if _HAS_INVISIBLE.search(text):
+        text = text.translate(_INVISIBLE)
     # ftfy is only worth its cost when the text shows the signature of UTF-8 read as cp1252
     return ftfy.fix_text(text, _FTFY) if _MOJIBAKE.search(text) else text
 
@@ -103,13 +111,16 @@ def repair_text(text: str) -> str:
 def normalise_space(text: str) -> str:
     text = _SPACE.sub(" ", repair_text(text)).strip()
     # a space was put before every tag; take it back before closing punctuation
-    return re.sub(r" ([,.;:!?)])", r"\1", text)
+    return _SPACE_BEFORE_CLOSING.sub(r"\1", text)
 
 
 def safe_html(html: str) -> str:
     """A sanitised copy of summary HTML: a small allow-list, http(s) links only, no scripts."""
     if not html:
         return ""
+    if not _MARKUP.search(html):
+        # plain text: nothing to sanitise; nh3 would only turn its line ends into "\n"
+        return repair_text(html).replace("\r\n", "\n").replace("\r", "\n").strip()
     return nh3.clean(
         repair_text(html),
         tags=SAFE_TAGS,
@@ -136,6 +147,7 @@ def item_link(url: str | None) -> str | None:
     return url or None
 
 
+@lru_cache(maxsize=8192)  # an item's link and its permalink guid are the same URL
 def canonical_url(url: str | None) -> str | None:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters, no
     user name or password, no control characters.
