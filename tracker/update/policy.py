@@ -62,7 +62,7 @@ def busy_interval(interval: float, new_items_per_poll: float) -> float:
 
 def backoff(errors: int, settings: PollingSettings, rng: random.Random) -> float:
     """Exponential in the number of consecutive errors, with ±25% jitter so feeds spread out."""
-    base = settings.backoff_base * 2 ** min(errors - 1, 30)
+    base = settings.backoff_base * 2.0 ** min(errors - 1, 30)
     return min(base, settings.backoff_max) * rng.uniform(0.75, 1.25)
 
 

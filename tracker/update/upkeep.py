@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Config
 from ..errors import ArticleError
@@ -144,10 +145,10 @@ class Upkeep:
         return [(profiles[a.id], a) for a in articles]
 
 
-def _grown(model: dict[str, object], newest: int) -> bool:
+def _grown(model: dict[str, Any], newest: int) -> bool:
     """Whether the items stored since a model was built are enough to teach it something."""
     if not model.get("entities"):
         return True
-    learned = int(model.get("background", 0))  # type: ignore[call-overload]
-    added = newest - int(model.get("built_upto", 0))  # type: ignore[call-overload]
-    return added > max(MODEL_MIN_GROWTH, MODEL_GROWTH * learned)
+    learned = int(model.get("background", 0))
+    added = newest - int(model.get("built_upto", 0))
+    return bool(added > max(MODEL_MIN_GROWTH, MODEL_GROWTH * learned))
