@@ -143,7 +143,11 @@ class ServiceProcess:
             self._fail_if_exited(text)
             return self.log() if text in self.log() else None
 
-        return wait_for(seen, f"{text!r} in the service log", timeout, self.log())
+        try:
+            return wait_for(seen, f"{text!r} in the service log", timeout)
+        except AssertionError as failed:
+            # the log as it is when the wait gives up, not as it was when it began
+            raise AssertionError(f"{failed}\n{self.log()}") from None
 
     def wait_started(self) -> ServiceProcess:
         self.wait_log("started: pid")
