@@ -222,6 +222,21 @@ def test_retry_after_in_seconds_and_as_an_http_date(server: FeedServer, faults, 
     assert run.tracker.poll().results == ()  # none is due before its time
 
 
+def test_a_retry_after_that_is_not_a_number_is_ignored(server: FeedServer, faults) -> None:
+    """Issue 18: "²" (byte 0xB2, read as Latin-1) passes str.isdigit() but not float(): the
+    scheduling of a 200 raised, so its items were not stored and the feed got an "internal"
+    error; a 503 got the same. Digits are ASCII digits; anything else is no Retry-After."""
+    odd = {"Retry-After": "\xb2"}
+    ok = server.add("/odd-retry.xml", FT, headers=odd)
+    busy = server.add("/odd-busy", lambda h: send_status(h, 503, odd))
+    run = faults({"Odd Retry-After": [ok, busy]})
+    summary = run.poll()
+    assert run.result(summary, ok).result == "ok", run.error(ok)
+    assert run.result(summary, ok).items_new == 60
+    recorded = run.assert_failed(busy, "http-status", "HTTP 503")
+    assert recorded.enabled and recorded.consecutive_errors == 1
+
+
 def test_500_backs_off_exponentially_with_jitter(server: FeedServer, faults, clock) -> None:
     urls = [server.add(f"/error{i}", lambda h: send_status(h, 500)) for i in range(2)]
     run = faults({"Broken": urls})
