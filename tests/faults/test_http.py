@@ -432,6 +432,41 @@ def test_huge_headers(server: FeedServer, faults) -> None:
     assert max(run.peaks) < 400 * 2**20
 
 
+def test_a_corrupt_deflate_body_is_a_decoding_error(server: FeedServer, faults) -> None:
+    """Issue 18: a deflate body that is neither zlib nor raw deflate failed in the raw-deflate
+    retry, outside the error handling: an "internal" error (a tracker bug) instead of the
+    decoding error a corrupt gzip body gets."""
+    bodies = {
+        "no-header": b"\xff" * 400,  # a reserved block type, read either way
+        "bad-blocks": b"\x78\x9c" + b"\xff" * 400,  # a zlib header, then no valid block
+    }
+    urls = [
+        server.add(f"/{name}.xml", body, headers={"Content-Encoding": "deflate"})
+        for name, body in bodies.items()
+    ]
+    run = faults({"Corrupt": urls})
+    run.poll()
+    for url in urls:
+        run.assert_failed(url, "fetch-error", "cannot decode")
+
+
+@pytest.mark.parametrize("members", [2, 3, 7])
+def test_a_gzip_body_of_several_members_is_decoded_whole(
+    server: FeedServer, faults, members: int
+) -> None:
+    """Issue 18: gzip allows a body of several members one after the other (as `cat a.gz b.gz`
+    makes, and some servers write); decoding stopped after the first, so the feed was cut
+    (4 of 10 items, with a "malformed" warning). Every member is decoded, zero padding after
+    the last is ignored."""
+    step = len(FT) // members + 1
+    body = b"".join(gzip.compress(FT[i : i + step]) for i in range(0, len(FT), step))
+    url = server.add("/members.xml", body + b"\0" * 8, headers={"Content-Encoding": "gzip"})
+    run = faults({"Members": [url]})
+    summary = run.poll()
+    result = run.result(summary, url)
+    assert (result.result, result.items_new, result.error_message) == ("ok", 60, None), result
+
+
 @pytest.mark.parametrize(
     ("encoding", "encode"),
     [

@@ -261,7 +261,10 @@ def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
     """The body decoded per Content-Encoding, in pieces of at most ``_PIECE`` bytes.
 
     httpx would inflate each network read whole: 64 KiB of a gzip bomb become 64 MiB at once.
-    Inflating in bounded pieces lets the caller's size cap stop it with memory flat.
+    Inflating in bounded pieces lets the caller's size cap stop it with memory flat. A gzip body
+    may hold several members one after the other (RFC 1952; ``cat a.gz b.gz``): each is decoded,
+    and, as gzip(1) does, zero padding or other bytes after the last are ignored. Any corrupt
+    data, also in the raw-deflate retry, is a ``FetchError``.
     """
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -269,20 +272,39 @@ def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
         return
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise FetchError(f"unsupported Content-Encoding {encoding!r}")
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if "gzip" in encoding else zlib.MAX_WBITS)
+    try:
+        yield from _inflated(raw, gzip="gzip" in encoding)
+    except zlib.error as exc:
+        raise FetchError(f"cannot decode response body: {exc}") from None
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflated(raw: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
+    wbits = zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
     first = True
     for data in raw:
-        while data and not inflater.eof:
+        while data:
+            if inflater.eof:
+                # a member ended: another may follow (gzip only; a zlib stream has one end)
+                data = data.lstrip(b"\0")
+                if not gzip or not data:
+                    break
+                if not data.startswith(_GZIP_MAGIC[: len(data)]):
+                    return  # trailing garbage after a complete member
+                inflater = zlib.decompressobj(wbits)
             try:
                 piece = inflater.decompress(data, _PIECE)
-            except zlib.error as exc:
-                if not (first and encoding == "deflate"):
-                    raise FetchError(f"cannot decode response body: {exc}") from None
+            except zlib.error:
+                if not (first and not gzip):
+                    raise
                 # some servers send raw deflate without the zlib header HTTP asks for
                 inflater = zlib.decompressobj(-zlib.MAX_WBITS)
                 piece = inflater.decompress(data, _PIECE)
             first = False
-            data = inflater.unconsumed_tail
+            data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             yield piece
 
 
