@@ -9,6 +9,7 @@ headers or body is cut on time.
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import re
 import socket
@@ -48,6 +49,10 @@ _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}\
 ACCEPT_ENCODING = "gzip, deflate"
 #: largest piece one compressed chunk may expand to at a time
 _PIECE = 1 << 20
+#: the most response header bytes (status line and header lines) taken from a server; real
+#: servers send a few kB, and proxies in front of them refuse more than 8 to 32 kB. httpcore's
+#: parser refuses 100 KiB that have not ended yet; between the two the tracker refuses them
+MAX_HEADER_BYTES = 64 * 1024
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -103,6 +108,11 @@ class FeedClient(httpx.Client):
             # proxies or certificates from the environment must not redirect feed traffic
             trust_env=False,
             transport=transport,
+            # no cookies kept: one feed's Set-Cookie would go out with every later request to
+            # that host, for other feeds too (a 100 kB cookie made the server refuse them all)
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
         )
 
 
@@ -189,6 +199,7 @@ def _get(
         check_url(url, settings.allow_private_networks, resolver or resolve)
         try:
             with closing(_send(client, url, headers, _timeout(settings, deadline))) as r:
+                _check_header_size(r)
                 if r.status_code in _REDIRECTS and r.headers.get("location"):
                     all_permanent = all_permanent and r.status_code in _PERMANENT
                     url = urljoin(url, r.headers["location"])
@@ -213,10 +224,26 @@ def _get(
         except httpx.DecodingError as exc:
             raise FetchError(f"cannot decode response body: {exc}") from None
         except (httpx.TransportError, httpx.InvalidURL) as exc:
+            if "Receive buffer too long" in str(exc):  # the HTTP parser's limit (100 KiB)
+                raise TooLargeError(_HEADERS_TOO_LARGE) from None
             raise ConnectionFailedError(
                 f"{type(exc).__name__}: {exc or 'connection failed'}"
             ) from None
     raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects (last: {url})")
+
+
+_HEADERS_TOO_LARGE = f"the response's headers exceed the {MAX_HEADER_BYTES // 1024} KiB limit"
+
+
+def _check_header_size(response: httpx.Response) -> None:
+    # each line as sent: "Name: value" and CRLF, after the status line
+    size = (
+        len(response.reason_phrase)
+        + 15
+        + sum(len(name) + len(value) + 4 for name, value in response.headers.raw)
+    )
+    if size > MAX_HEADER_BYTES:
+        raise TooLargeError(f"{_HEADERS_TOO_LARGE} ({size:,} bytes)")
 
 
 def _send(
@@ -233,7 +260,9 @@ def _send(
         return client.send(
             client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
         )
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        if "Receive buffer too long" in str(exc):
+            raise  # the headers were too large: asking again would only read them again
         return client.send(
             client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
         )
