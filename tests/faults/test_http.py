@@ -91,6 +91,37 @@ def test_permanent_redirect_chain_moves_the_feed(server: FeedServer, faults) -> 
     assert server.hits("/old") == hits and run.error(new).result == "not-modified"
 
 
+def test_a_permanent_redirect_stores_only_a_url_config_would_take(
+    server: FeedServer, faults
+) -> None:
+    """Issue 18: a 301/308 stored its target as it came: with a user name and password (which
+    config.yaml and ``feeds add`` refuse, as they would be shown in plain text), with a
+    fragment, or as another spelling of another feed's URL, which made two feeds of one. The
+    target now passes the same check and takes the same normal form as any feed URL."""
+    port = server.port
+    server.add("/ft-moved.xml", FT)
+    server.add("/ft-secret.xml", FT.replace(b"<title>", b"<title>S ", 1))
+    feeds = {
+        "credentials": server.add(
+            "/to-credentials", redirect(f"http://user:s3cret@127.0.0.1:{port}/ft-secret.xml")
+        ),
+        "fragment": server.add("/to-fragment", redirect("/ft-moved.xml#latest", 308)),
+        "another feed": server.add(
+            "/to-guardian", redirect(f"HTTP://127.0.0.1:{port}/healthy/guardian.xml#top")
+        ),
+    }
+    run = faults({"Redirected": list(feeds.values())})
+    run.poll()
+    stored = [f["url"] for f in run.tracker.feeds()]
+    assert not [u for u in stored if "s3cret" in u or "user@" in u or "#" in u], stored
+    assert feeds["credentials"] in stored  # the feed stays where it was
+    assert server.url("/ft-moved.xml") in stored and feeds["fragment"] not in stored
+    assert feeds["another feed"] in stored  # not turned into a second Guardian feed
+    assert len({u.lower() for u in stored}) == len(stored) == 6, stored
+    for url in (feeds["credentials"], server.url("/ft-moved.xml"), feeds["another feed"]):
+        assert run.error(url).result == "ok"
+
+
 def test_redirect_to_an_invalid_location(server: FeedServer, faults) -> None:
     url = server.add("/bad-location", redirect("http://[::1/feed.xml", 301))
     run = faults({"Bad redirect": [url]})

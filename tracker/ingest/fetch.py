@@ -35,6 +35,7 @@ from ..errors import (
     TooManyRedirectsError,
 )
 from ..models import FetchedFeed
+from ..urls import feed_url, url_problem
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, "
@@ -216,7 +217,7 @@ def _get(
                     status=r.status_code,
                     headers={k.lower(): v for k, v in r.headers.items()},
                     content=content,
-                    permanent_url=url if all_permanent and _hop else None,
+                    permanent_url=_movable(url) if all_permanent and _hop else None,
                     elapsed=time.monotonic() - started,
                 )
         except httpx.TimeoutException as exc:
@@ -230,6 +231,13 @@ def _get(
                 f"{type(exc).__name__}: {exc or 'connection failed'}"
             ) from None
     raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects (last: {url})")
+
+
+def _movable(url: str) -> str | None:
+    """Where a feed may move after a permanent redirect: the target in the form feeds are
+    stored in (no fragment: two spellings of another feed's URL are that feed, and the store
+    refuses a second one), or None when config.yaml would refuse it (a password)."""
+    return None if url_problem(url) else feed_url(url)
 
 
 _HEADERS_TOO_LARGE = f"the response's headers exceed the {MAX_HEADER_BYTES // 1024} KiB limit"
