@@ -17,15 +17,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import tracker.storage.base
+from tracker.app import Tracker
 from tracker.cli import cli
+from tracker.config import load_config
 from tracker.demo.localserver import FeedServer
 from tracker.errors import StorageError
+from tracker.models import CycleSummary
+from tracker.storage import to_db
 
 from ..conftest import REPLAY
 
@@ -163,6 +168,57 @@ def test_a_full_disk_rolls_the_poll_back(faults) -> None:
     conn.execute("PRAGMA max_page_count = 1073741823")
     run.poll()
     assert run.count("items") == 123
+
+
+# --- prune beside polling ------------------------------------------------------------------------
+
+
+def test_prune_keeps_the_items_a_poll_has_just_seen(
+    server: FeedServer, faults, clock, monkeypatch
+) -> None:
+    """Issue 18: prune chose the items to delete, then deleted them in a later transaction
+    without looking again, so a poll that marked them seen in between lost them (a running
+    ``poll --all`` reported 9,000 items seen, 7,000 sightings remained, and the next poll
+    brought the rest back as new). Here a poll from another connection commits its sightings
+    just before each of prune's transactions begins: every item it saw must stay."""
+    url = server.add("/ft.xml", (REPLAY / "ft-world-20250818.xml").read_bytes())
+    run = faults({"Financial Times": [url]})
+    run.poll()
+    stored = run.count("items")
+    # an hour later the feed lists its next snapshot: the items it keeps are seen again
+    server.add("/ft.xml", (REPLAY / "ft-world-20250819.xml").read_bytes())
+    run.later(hours=1)
+    pruner = Tracker(load_config(run.tracker.config.path), clock=clock)
+    store = pruner.store
+    begin = store.transaction
+    polled: list[CycleSummary] = []
+
+    @contextmanager
+    def poll_first() -> Iterator[None]:
+        if not polled:
+            polled.append(run.poll())  # commits before prune's transaction starts
+        with begin():
+            yield
+
+    monkeypatch.setattr(store, "transaction", poll_first)
+    try:
+        report = pruner.prune("30min", vacuum=False)
+    finally:
+        pruner.close()
+    (summary,) = polled
+    ft = run.result(summary, url)
+    assert ft.result == "ok" and ft.items_seen > 0, ft
+    listed = ft.items_new + ft.items_updated + ft.items_seen
+    kept = run.one(
+        "SELECT count(*) AS n FROM sightings JOIN feeds ON feeds.id = sightings.feed_id "
+        "JOIN items ON items.id = sightings.item_id "
+        "WHERE feeds.url = ? AND sightings.last_seen_at = ?",
+        (url, to_db(clock())),
+    )
+    assert kept["n"] == listed == 60  # every item of the poll is still there, seen by it
+    # what no poll saw since the cutoff went: the healthy feeds (304) and the items FT dropped
+    assert 0 < report.counts["items"] == stored + ft.items_new - run.count("items")
+    run.check_database()
 
 
 # --- start-up ------------------------------------------------------------------------------------
