@@ -301,6 +301,16 @@ def _zero_page(name: str):
     return damage
 
 
+def _flip_schema_byte(db: Path) -> None:
+    """One bit of a view's SQL in sqlite_master flipped, as a bad sector or a stray write
+    would: SQLite cannot parse the schema, and its error message quotes the token, which is no
+    longer UTF-8."""
+    data = bytearray(db.read_bytes())
+    at = data.index(b"SELECT", data.index(b'CREATE VIEW "coverage"'))
+    data[at] |= 0x80
+    db.write_bytes(bytes(data))
+
+
 DAMAGE = {
     "garbage": lambda db: db.write_bytes(b"not a database at all " * 500),
     "truncated": lambda db: db.write_bytes(db.read_bytes()[: db.stat().st_size // 2]),
@@ -308,6 +318,8 @@ DAMAGE = {
     "items-page": _zero_page("items"),
     "index-page": _zero_page("idx_items_canonical_url"),
     "fts-page": _zero_page("items_fts_data"),
+    # issue 18: a UnicodeDecodeError traceback from every command, run included
+    "schema-text": _flip_schema_byte,
 }
 
 
@@ -331,6 +343,24 @@ def test_damaged_database_is_a_clear_error_and_never_written(faults, damage: str
     assert digest(database) == before
     wal = database.with_name(database.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_damaged_schema_text_stops_status_and_run_with_one_line(faults) -> None:
+    """Issue 18: with invalid UTF-8 in the schema, ``status`` exited 1 with a traceback (not
+    4, "cannot tell") and ``tracker run`` died with a traceback too."""
+    run = faults({})
+    run.poll()
+    run.tracker.close()
+    database = run.tracker.config.database
+    _flip_schema_byte(database)
+    before = digest(database)
+    config = run.tracker.config.path
+    status = CliRunner().invoke(cli, ["-c", str(config), "status"])
+    assert status.exit_code == 4, status.output
+    assert "Traceback" not in status.output and "damaged" in status.output
+    service = cli_run(config, "run")
+    assert_one_clear_line(service, str(database), "damaged", "restore a backup")
+    assert digest(database) == before
 
 
 def test_a_poll_that_meets_damage_midway_stops_cleanly(faults) -> None:

@@ -60,6 +60,9 @@ class StoreBase:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise storage_error(path, exc) from None
+        except UnicodeDecodeError as exc:
+            conn.close()
+            raise undecodable_error(path, exc) from None
         except StorageError:
             conn.close()
             raise
@@ -137,6 +140,8 @@ class StoreBase:
             if not _environmental(exc):
                 raise
             raise storage_error(self.path, exc) from None
+        except UnicodeDecodeError as exc:
+            raise undecodable_error(self.path, exc) from None
 
     def _check_intact(self) -> None:
         result = self._x("PRAGMA quick_check(1)").fetchone()[0]
@@ -218,6 +223,14 @@ _ENVIRONMENTAL = (
     "SQLITE_INTERRUPT",
     "SQLITE_PROTOCOL",
 )
+
+
+def undecodable_error(path: Path | None, exc: UnicodeDecodeError) -> StorageError:
+    """SQLite's error message was not UTF-8, so Python could not read it: it quotes text of the
+    file that is not UTF-8 (a bit flipped in the schema's SQL makes it unparsable), which only
+    damage puts there."""
+    said = bytes(exc.object).decode("utf-8", "replace") if exc.object else str(exc)
+    return StorageError(f"{path or 'database'}: the database is damaged ({said}); {_DAMAGED}")
 
 
 def storage_error(path: Path | None, exc: sqlite3.Error) -> StorageError:

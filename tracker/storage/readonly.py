@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QueryError, StorageError
-from .base import BUSY_TIMEOUT_MS
+from .base import BUSY_TIMEOUT_MS, undecodable_error
 from .rows import to_db
 
 #: how much of the file a read-only connection maps (SQLite caps it at its build's maximum)
@@ -89,6 +89,8 @@ class ReadOnlyStore:
             conn.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
             raise StorageError(f"{path}: cannot open database read-only: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise undecodable_error(path, exc) from None
         store = cls(conn, path, timeout)
         conn.set_authorizer(store._authorize)
         # a Python callback every few thousand VM steps enforces the timeout, and gives Ctrl-C a
