@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .errors import ConfigError
+from .files import special_file_kind
 from .models import FeedSource, Outlet
 from .urls import feed_url, redacted, url_problem
 
@@ -161,7 +162,7 @@ def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
     outlets, feeds = top.get("outlets", lambda v, s: _outlets(v, s), ((), ()))
     config = Config(
         path=path,
-        database=top.get("database", _path(base), base / "db" / "tracker.db"),
+        database=top.get("database", _database(base), base / "db" / "tracker.db"),
         timezone=top.get("timezone", _timezone, "UTC"),
         articles=top.get("articles", lambda v, s: _articles(v, s, base), ()),
         outlets=outlets,
@@ -377,6 +378,20 @@ def _path(base: Path) -> Callable[[Any, _Section], Path]:
     def convert(value: Any, s: _Section) -> Path:
         p = Path(_text(value, s)).expanduser()
         return p if p.is_absolute() else base / p
+
+    return convert
+
+
+def _database(base: Path) -> Callable[[Any, _Section], Path]:
+    to_path = _path(base)
+
+    def convert(value: Any, s: _Section) -> Path:
+        path = to_path(value, s)
+        kind = special_file_kind(path)
+        if kind:
+            # refused before anything opens it: SQLite would leave /dev/null-journal behind
+            s.fail(None, f"{path} is {kind}, not a file: name a database file (or a new one)")
+        return path
 
     return convert
 

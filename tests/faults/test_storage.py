@@ -30,7 +30,7 @@ from tracker.config import load_config
 from tracker.demo.localserver import FeedServer
 from tracker.errors import StorageError
 from tracker.models import CycleSummary
-from tracker.storage import to_db
+from tracker.storage import Store, to_db
 
 from ..conftest import REPLAY
 
@@ -284,6 +284,45 @@ def test_read_only_database_directory_is_a_clear_error_at_start_up(faults, tmp_p
     assert digest(database) == before
     assert [p.name for p in directory.iterdir()] == ["tracker.db"]
     assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["a character device", "a directory", "a named pipe"])
+def test_a_database_that_is_no_regular_file_is_refused_up_front(tmp_path: Path, kind: str) -> None:
+    """Issue 18: ``database: /dev/null`` was opened as a database, and SQLite left a
+    ``/dev/null-journal`` beside it (``tracker run`` a ``/dev/null.lock``). A database that is
+    not a regular file is refused by config.yaml's check, before anything opens it: one line
+    naming the key, exit 2, and no file created beside it."""
+    target = {
+        "a character device": Path("/dev/null"),
+        "a directory": tmp_path / "db-dir",
+        "a named pipe": tmp_path / "db-fifo",
+    }[kind]
+    if kind == "a directory":
+        target.mkdir()
+    elif kind == "a named pipe":
+        os.mkfifo(target)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {target}\noutlets: []\n", encoding="utf-8")
+    beside = [Path(f"{target}{suffix}") for suffix in ("-journal", "-wal", "-shm", ".lock")]
+    assert not any(p.exists() for p in beside)
+    try:
+        for command in (["init"], ["poll"], ["status"], ["query", "SELECT 1"], ["run"]):
+            result = cli_run(config, *command)
+            # status exits 4 for a config it cannot use: "the state cannot be told"
+            assert result.returncode == (4 if command == ["status"] else 2), (command, result)
+            assert "Traceback" not in result.stderr, result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), (command, lines)
+            assert f"database: {target} is {kind}, not a file" in lines[0], lines[0]
+            assert not [p for p in beside if p.exists()], command
+        # the Python API with a Config made by hand meets the same refusal in the store
+        with pytest.raises(StorageError, match=f"{kind}, not a database file"):
+            Store.open(target, create=True)
+        assert not [p for p in beside if p.exists()]
+    finally:
+        for p in beside:  # what the tracker left before this was fixed
+            if p.exists():
+                p.unlink()
 
 
 def _zero_page(name: str):

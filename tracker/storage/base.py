@@ -23,6 +23,7 @@ from typing import Any, Self
 import sqlite_utils
 
 from ..errors import StorageError
+from ..files import special_file_kind
 from .rows import to_db as to_db
 from .schema import MIGRATIONS
 
@@ -46,6 +47,9 @@ class StoreBase:
         path = Path(path)
         if not path.exists() and not create:
             raise StorageError(f"{path}: no database here yet; run 'tracker init' first")
+        kind = special_file_kind(path)
+        if kind:  # config.yaml refuses it too; this is for a Config built by hand
+            raise StorageError(f"{path}: {kind}, not a database file")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
