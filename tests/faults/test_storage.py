@@ -221,6 +221,79 @@ def test_prune_keeps_the_items_a_poll_has_just_seen(
     run.check_database()
 
 
+# --- a full disk at start-up ----------------------------------------------------------------------
+
+#: in a mount namespace of its own (no other process sees the mount): a 1 MB tmpfs at $1 holding
+#: a copy of the database $2, filled to the last byte, then each command of the rest, its exit
+#: code and stderr written to the file $3
+ON_A_FULL_DISK = """
+set -u
+mount -t tmpfs -o size=1m tmpfs "$1"
+cp "$2" "$1/tracker.db"
+dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+out=$3
+shift 3
+for command in "$@"; do
+    echo "== $command" >> "$out"
+    eval "$command" 2>> "$out" > /dev/null
+    echo "exit $?" >> "$out"
+done
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts a small file system"
+)
+def test_a_full_disk_is_named_by_every_command(faults, tmp_path: Path) -> None:
+    """Issue 18: on a full disk ``tracker run`` died with an ENOSPC traceback from the instance
+    lock, and every other command, even ``query``, said "disk I/O error" (SQLite cannot create
+    its -shm file even to read). Each now says the disk is full, in one line."""
+    run = faults({})
+    run.poll()
+    run.tracker.close()
+    mount = tmp_path / "full"
+    mount.mkdir()
+    config = tmp_path / "full.yaml"
+    text = run.tracker.config.path.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(str(run.tracker.config.database), str(mount / "tracker.db")), "utf-8"
+    )
+    tracker = f"{sys.executable} -m tracker -c {config}"
+    commands = {
+        "run": f"{tracker} run",
+        "query": f"{tracker} query 'SELECT count(*) FROM items'",
+        "coverage": f"{tracker} coverage",
+        "status": f"{tracker} status",
+        "poll": f"{tracker} poll --all",
+        "feeds list": f"{tracker} feeds list",
+    }
+    out = tmp_path / "out.txt"
+    subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            ON_A_FULL_DISK,
+            "sh",
+            str(mount),
+            str(run.tracker.config.database),
+            str(out),
+            *commands.values(),
+        ],
+        check=True,
+        timeout=300,
+    )
+    results = out.read_text(encoding="utf-8").split("== ")[1:]
+    assert len(results) == len(commands), results
+    for name, result in zip(commands, results, strict=True):
+        lines = result.strip().splitlines()[1:]
+        assert lines[-1] == ("exit 4" if name == "status" else "exit 1"), (name, lines)
+        assert len(lines) == 2 and lines[0].startswith("Error: "), (name, lines)
+        assert "disk" in lines[0] and "is full" in lines[0], (name, lines[0])
+        assert "I/O error" not in lines[0], (name, lines[0])
+
+
 # --- start-up ------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ holder's pid for messages and ``tracker status``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -55,8 +56,12 @@ class InstanceLock:
                 f"{self.database or self.path}; lock file {self.path}. "
                 "Stop it first, or use 'tracker status' to see what it is doing."
             )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)  # the lock goes with it
+            raise StorageError(f"{self.path}: cannot write the lock file: {_why(exc)}") from None
         self._fd = fd
 
     def release(self) -> None:
@@ -118,3 +123,9 @@ def _try_lock(fd: int, kind: int) -> bool:
 def _read_pid(fd: int) -> int | None:
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free some space"
+    return exc.strerror or str(exc)

@@ -13,6 +13,7 @@ them work while the service runs.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -229,6 +230,28 @@ _ENVIRONMENTAL = (
 )
 
 
+#: less free space than this beside the database is a full disk (SQLite's -shm alone is 32 KiB)
+DISK_FULL_BELOW = 1 << 20
+
+
+def disk_full(path: Path | None) -> bool:
+    """Whether the file system holding ``path`` has (next to) no space left for its user."""
+    if path is None:
+        return False
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < DISK_FULL_BELOW
+
+
+def disk_full_error(path: Path) -> StorageError:
+    return StorageError(
+        f"{path}: the disk holding {path.parent} is full: free some space (the tracker needs "
+        "room beside the database for its -wal and -shm files, even to read)"
+    )
+
+
 def undecodable_error(path: Path | None, exc: UnicodeDecodeError) -> StorageError:
     """SQLite's error message was not UTF-8, so Python could not read it: it quotes text of the
     file that is not UTF-8 (a bit flipped in the schema's SQL makes it unparsable), which only
@@ -250,6 +273,9 @@ def storage_error(path: Path | None, exc: sqlite3.Error) -> StorageError:
         problem = f"another process kept the database locked for over {BUSY_TIMEOUT_MS // 1000} s"
     elif name.startswith("SQLITE_FULL"):
         problem = "the disk is full; the write was rolled back"
+    elif name.startswith("SQLITE_IOERR") and disk_full(path):
+        # SQLite says "disk I/O error" when it cannot even create its -shm file to read
+        return disk_full_error(path)
     elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         problem = f"not a usable tracker database, {_DAMAGED}"
     else:

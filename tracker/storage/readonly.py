@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QueryError, StorageError
-from .base import BUSY_TIMEOUT_MS, undecodable_error
+from .base import BUSY_TIMEOUT_MS, disk_full, disk_full_error, undecodable_error
 from .rows import to_db
 
 #: how much of the file a read-only connection maps (SQLite caps it at its build's maximum)
@@ -88,6 +88,8 @@ class ReadOnlyStore:
             conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             conn.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
+            if disk_full(path):
+                raise disk_full_error(path) from None
             raise StorageError(f"{path}: cannot open database read-only: {exc}") from None
         except UnicodeDecodeError as exc:
             raise undecodable_error(path, exc) from None
