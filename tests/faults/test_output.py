@@ -13,6 +13,7 @@ with tracemalloc).
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import signal
@@ -33,6 +34,7 @@ from lxml import etree
 from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
+from tracker.errors import TrackerError
 from tracker.models import ManualClock
 
 from ..conftest import copy_replay
@@ -423,3 +425,61 @@ def test_exporting_many_rows_takes_constant_memory(replay_copy: Path, rows: int)
     target = replay_copy.parent / "coverage.csv"
     result = CliRunner().invoke(cli, ["-c", str(replay_copy), "export", "-o", str(target)])
     assert result.exit_code == 0 and f"exported {total} rows" in result.stderr
+
+
+# --- numbers beyond SQLite's integers --------------------------------------------------------------
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["coverage", "--article", HUGE],
+        ["coverage", "--article", f"-{HUGE}"],
+        ["coverage", "--stories", "--article", HUGE],
+        ["explain", HUGE],
+        ["explain", "1", "--article", HUGE],
+        ["feeds", "enable", HUGE],
+        ["feeds", "disable", HUGE],
+        ["article", "show", HUGE],
+        ["rescore", "--article", HUGE],
+        ["search", "ukraine", "--article", HUGE],
+        ["export", "--article", HUGE],
+    ],
+    ids=lambda c: " ".join(c).replace(HUGE, "N"),
+)
+def test_an_id_beyond_sqlite_integers_is_a_usage_error(replay_copy: Path, command) -> None:
+    """Issue 18: an id past SQLite's 64-bit integers gave an OverflowError traceback. No stored
+    id can be that large: it is refused as the option's value, exit 2, one line."""
+    result = CliRunner().invoke(cli, ["-c", str(replay_copy), *command])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
+    message = result.output.strip().splitlines()[-1]
+    assert message.startswith("Error: Invalid value") and "no id is that large" in message
+
+
+@pytest.mark.parametrize(
+    "command", [["search", "ukraine"], ["coverage"], ["coverage", "--stories"]]
+)
+def test_a_limit_beyond_sqlite_integers_means_no_limit(replay_copy: Path, command) -> None:
+    """Issue 18: ``search --limit`` past SQLite's integers gave an OverflowError traceback; such
+    a limit lists everything, as 0 does."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_copy), *command, "--json"]
+    everything = run(cli, [*base, "--limit", "0"])
+    huge = run(cli, [*base, "--limit", HUGE])
+    assert huge.exit_code == everything.exit_code == 0, huge.output
+    assert huge.output == everything.output and len(json.loads(huge.output)) > 20
+
+
+def test_the_python_api_refuses_such_an_id_with_a_tracker_error(replay_copy: Path) -> None:
+    with Tracker(load_config(replay_copy)) as t:
+        for call in (
+            lambda: t.coverage(article_id=int(HUGE)),
+            lambda: t.explain(int(HUGE)),
+            lambda: t.enable_feed(int(HUGE)),
+            lambda: t.search("ukraine", limit=int(HUGE)),
+        ):
+            with pytest.raises(TrackerError, match="beyond SQLite's 64-bit integers"):
+                call()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..textout import as_json, table
-from .base import State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
+from .base import ID, State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
 
 
 @cli.group()
@@ -91,7 +91,7 @@ def article_list(state: State, as_json_: bool) -> None:
 
 
 @article.command("show")
-@click.argument("article_id", type=int, metavar="ID")
+@click.argument("article_id", type=ID, metavar="ID")
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
 @pass_state
 @reports_errors

@@ -8,11 +8,11 @@ from typing import Any
 import click
 
 from ..textout import as_json, table
-from .base import State, _local_zoned, _tty, cli, limit_option, pass_state, reports_errors
+from .base import ID, State, _local_zoned, _tty, cli, limit_option, pass_state, reports_errors
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @limit_option(0, "At most N items (stories with --stories); 0 for all.")
 @click.option(
@@ -86,8 +86,8 @@ def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
 
 
 @cli.command()
-@click.argument("item_id", type=int, metavar="ITEM_ID")
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.argument("item_id", type=ID, metavar="ITEM_ID")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
 @pass_state
 @reports_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..textout import as_json, table
-from .base import State, _check_url, _tty, cli, pass_state, reports_errors
+from .base import ID, State, _check_url, _tty, cli, pass_state, reports_errors
 
 
 @cli.group()
@@ -99,7 +99,7 @@ def feeds_discover(state: State, url: str) -> None:
 
 
 @feeds.command("enable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_enable(state: State, feed_id: int) -> None:
@@ -113,7 +113,7 @@ def feeds_enable(state: State, feed_id: int) -> None:
 
 
 @feeds.command("disable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_disable(state: State, feed_id: int) -> None:

@@ -11,6 +11,7 @@ from ..textout import write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
+    ID,
     State,
     _local,
     _one_format,
@@ -26,7 +27,7 @@ from .base import (
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
-@click.option("--article", "article_id", type=int, help="Only items linked to this article.")
+@click.option("--article", "article_id", type=ID, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
@@ -144,7 +145,7 @@ class _OutputPath(click.Path):
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")

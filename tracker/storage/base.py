@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import sqlite_utils
 
-from ..errors import StorageError
+from ..errors import QueryError, StorageError
 from ..files import special_file_kind
 from .rows import to_db as to_db
 from .schema import MIGRATIONS
@@ -155,12 +155,12 @@ class StoreBase:
             raise StorageError(f"{self.path}: the database is damaged ({problem}); {_DAMAGED}")
 
     def _x(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, _in_range(params):
             self._check_owner()
             return self.db.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._lock, self._storage_errors():
+        with self._lock, self._storage_errors(), _in_range(params):
             self._check_owner()
             return list(self.db.query(sql, params))
 
@@ -196,6 +196,22 @@ class StoreBase:
             chunk = unique[start : start + 500]
             rows.extend(self._rows(sql.format(",".join("?" * len(chunk))), [*chunk, *after]))
         return rows
+
+
+@contextmanager
+def _in_range(params: Sequence[Any] | dict[str, Any]) -> Iterator[None]:
+    """An integer argument beyond SQLite's 64 bits (an id typed as 99999999999999999999999)
+    names nothing that can be stored: a QueryError saying so, not an OverflowError."""
+    try:
+        yield
+    except OverflowError:
+        values = params.values() if isinstance(params, dict) else params
+        huge = next((v for v in values if isinstance(v, int) and v.bit_length() > 63), None)
+        if huge is None:
+            raise
+        raise QueryError(
+            f"{huge} is beyond SQLite's 64-bit integers: no id, count or limit is that large"
+        ) from None
 
 
 _DAMAGED = (
