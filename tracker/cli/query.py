@@ -127,6 +127,8 @@ def query(
     Each result column needs a name of its own: two of the same name (SELECT items.id,
     feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
     null in JSON and JSONL, which have no such number, and as an empty cell in CSV and TSV.
+    A value of the result may be at most 16 MiB; --timeout counts the time the rows take to
+    be printed too.
 
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
