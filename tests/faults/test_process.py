@@ -20,6 +20,7 @@ import gc
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -326,6 +327,68 @@ def test_a_second_instance_is_refused_however_it_names_the_database(
     assert again.wait(60) == 1 and f"already running (pid {alias.pid})" in again.log()
     assert alias.stop() == 0
     assert one(db, "SELECT count(*) FROM service_runs") == 2
+    check_database_file(db)
+
+
+# --- the database deleted or replaced under the service -------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["directory deleted", "directory made again", "file replaced"])
+def test_the_database_deleted_under_the_service_stops_it_and_keeps_the_lock(
+    tmp_path: Path, server: FeedServer, services, how: str
+) -> None:
+    """Issue 18: with the database's directory deleted under ``tracker run``, the service went
+    on logging "20 new items" into the unlinked file, ``status`` found no database, and a new
+    ``init`` + ``run`` started a second service (the lock file had gone with the directory).
+    Now the service notices the file it holds is gone or replaced, and stops with one error
+    line, exit 1; until it has, a second service is refused (the lock holds without its file).
+
+    The first service is paused (SIGSTOP) while the database goes, so that the second start
+    meets it still running, however fast it would notice."""
+    url = server.add("/g.xml", (REPLAY / HEALTHY["The Guardian"]).read_bytes())
+    data = tmp_path / "data"
+    data.mkdir()
+    config = service_config(data, {"The Guardian": [url]}, polling={"interval": "1h"})
+    config = config.rename(tmp_path / "config.yaml")  # config.yaml stays; the data goes
+    db = init(config)
+    first = services(config).wait_started()
+    first.wait_log("cycle 1:")
+    items = one(db, "SELECT count(*) FROM items")
+    assert items == 60
+    first.send(signal.SIGSTOP)
+    try:
+        if how == "file replaced":
+            replacement = tmp_path / "replacement.db"
+            shutil.copy(db, replacement)
+            replacement.replace(db)  # a restored backup put in place, say
+            db.with_name(db.name + ".lock").unlink()
+        else:
+            shutil.rmtree(data)
+        if how != "directory deleted":
+            if how == "directory made again":
+                init(config)  # a new, empty database at the same path
+            second = services(config)
+            assert second.wait(60) == 1, second.log()
+            assert f"already running (pid {first.pid})" in second.log()
+            status = run_cli(config, "status", "--json")
+            assert f'"pid": {first.pid}' in status.stdout, status
+    finally:
+        first.send(signal.SIGCONT)
+    assert first.wait(60) == 1
+    log = first.log()
+    assert "Traceback" not in log, log
+    said = [line for line in log.splitlines() if "the database file was" in line]
+    assert said and ("deleted" if how == "directory deleted" else "replaced") in said[0], log
+    assert log.strip().splitlines()[-1].startswith("Error: "), log
+    if how == "directory deleted":
+        assert not data.exists()  # nothing was written there again
+        return
+    # the lock went with the first service: a new one starts on the database now at the path
+    third = services(config).wait_started()
+    if how == "directory made again":
+        third.wait_log("cycle 1:")  # the new database's feed is due; the copy's is not yet
+    assert third.stop() == 0
+    assert one(db, "SELECT count(*) FROM items") == items  # polled anew, or the copy's own
     check_database_file(db)
 
 

@@ -170,6 +170,30 @@ def test_a_full_disk_rolls_the_poll_back(faults) -> None:
     assert run.count("items") == 123
 
 
+def test_nothing_is_written_into_a_database_file_deleted_or_replaced_meanwhile(
+    faults, tmp_path: Path
+) -> None:
+    """Issue 18 (the store's side of the service case in test_process.py): SQLite goes on
+    writing the file it opened after it is deleted or replaced, so a poll's items went into a
+    file nobody would read again. The store now refuses every write once its path leads
+    elsewhere, with one StorageError saying so; the file now at the path is left alone."""
+    run = faults({})
+    run.poll()
+    database = run.tracker.config.database
+    backup = tmp_path / "backup.db"
+    shutil.copy(database, backup)
+    backup.replace(database)  # a backup put back while the tracker had the file open
+    before = digest(database)
+    run.later(hours=1)
+    with pytest.raises(StorageError, match=r"replaced by another one .* nothing more is written"):
+        run.tracker.poll(all_feeds=True)
+    assert digest(database) == before
+    database.unlink()
+    with pytest.raises(StorageError, match="was deleted while the tracker had it open"):
+        run.tracker.poll(all_feeds=True)
+    assert not database.exists()
+
+
 # --- prune beside polling ------------------------------------------------------------------------
 
 

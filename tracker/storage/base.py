@@ -13,6 +13,7 @@ them work while the service runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -39,6 +40,9 @@ class StoreBase:
         self._lock = threading.RLock()
         #: set by ``keep_to_this_thread``: the only thread that may still use the store
         self._owner: int | None = None
+        #: (device, inode) of the file opened, to notice it deleted or replaced under us (set by
+        #: ``open``; None: not checked)
+        self._identity: tuple[int, int] | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -71,6 +75,8 @@ class StoreBase:
         except StorageError:
             conn.close()
             raise
+        with contextlib.suppress(FileNotFoundError):  # it exists now, also when just created
+            store._identity = _identity(path)
         return store
 
     @classmethod
@@ -96,6 +102,31 @@ class StoreBase:
         """
         self._owner = threading.get_ident()
         self.db.conn.interrupt()
+
+    def file_problem(self) -> str | None:
+        """Why the database's path no longer leads to the file this store has open (deleted,
+        its directory too, or replaced by another file), or None.
+
+        SQLite goes on reading and writing the file it opened, unlinked or not: whatever it
+        wrote there would be lost, and a new database at the path would be another one.
+        """
+        if self.path is None or self._identity is None:
+            return None
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            return f"{self.path}: the database file was deleted while the tracker had it open"
+        if now is not None and now != self._identity:
+            return (
+                f"{self.path}: the database file was replaced by another one while the tracker "
+                "had it open"
+            )
+        return None
+
+    def _check_file(self) -> None:
+        problem = self.file_problem()
+        if problem:
+            raise StorageError(f"{problem}; nothing more is written to it")
 
     def _check_owner(self) -> None:
         if self._owner is not None and self._owner != threading.get_ident():
@@ -125,6 +156,7 @@ class StoreBase:
         """One short write transaction; rolled back on any error."""
         with self._lock, self._storage_errors():
             self._check_owner()
+            self._check_file()
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -244,6 +276,18 @@ _ENVIRONMENTAL = (
     "SQLITE_INTERRUPT",
     "SQLITE_PROTOCOL",
 )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when it cannot be looked at. Raises
+    FileNotFoundError when nothing is there (its directory gone too)."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(path) from None
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 #: less free space than this beside the database is a full disk (SQLite's -shm alone is 32 KiB)
