@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .errors import ConfigError
+from .files import special_file_kind
 from .models import FeedSource, Outlet
 from .urls import feed_url, redacted, url_problem
 
@@ -190,6 +192,11 @@ def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        # PyYAML reads nested lists and mappings recursively: 50,000 "[" exhaust the stack
+        raise ConfigError(
+            f"{path}: not valid YAML: lists or mappings nested too deeply to read"
+        ) from None
     if root is None:
         if not empty_ok:
             raise ConfigError(f"{path}: the file is empty (no settings, at most comments)")
@@ -199,7 +206,7 @@ def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
     outlets, feeds = top.get("outlets", lambda v, s: _outlets(v, s), ((), ()))
     config = Config(
         path=path,
-        database=top.get("database", _path(base), base / "db" / "tracker.db"),
+        database=top.get("database", _database(base), base / "db" / "tracker.db"),
         timezone=top.get("timezone", _timezone, "UTC"),
         articles=top.get("articles", lambda v, s: _articles(v, s, base), ()),
         outlets=outlets,
@@ -451,7 +458,7 @@ def _url(value: Any, s: _Section) -> str:
     text = _text(value, s)
     problem = url_problem(text)
     if problem:
-        s.fail(None, f"{problem}, got {redacted(text)!r}")
+        s.fail(None, f"{problem}, got {_shown(redacted(text))}")
     return text
 
 
@@ -459,6 +466,20 @@ def _path(base: Path) -> Callable[[Any, _Section], Path]:
     def convert(value: Any, s: _Section) -> Path:
         p = Path(_text(value, s)).expanduser()
         return p if p.is_absolute() else base / p
+
+    return convert
+
+
+def _database(base: Path) -> Callable[[Any, _Section], Path]:
+    to_path = _path(base)
+
+    def convert(value: Any, s: _Section) -> Path:
+        path = to_path(value, s)
+        kind = special_file_kind(path)
+        if kind:
+            # refused before anything opens it: SQLite would leave /dev/null-journal behind
+            s.fail(None, f"{path} is {kind}, not a file: name a database file (or a new one)")
+        return path
 
     return convert
 
@@ -505,8 +526,71 @@ class _LineDict(dict[str, Any]):
         self.key_lines = {}
 
 
+#: values a config.yaml may hold once its aliases are expanded: a real one holds hundreds; an
+#: "alias bomb" of nine levels of nine holds 387 million (5.5 GB when printed in an error)
+MAX_EXPANDED_VALUES = 100_000
+#: the most of a value an error line shows
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxdict = _SHOWN.maxtuple = 6
+_SHOWN.maxlevel = 3
+_SHOWN.repr__LineDict = _SHOWN.repr_dict  # type: ignore[attr-defined]
+
+
+def _shown(value: Any, width: int = 120) -> str:
+    """``repr(value)`` cut short: an error line stays one readable line, and a value made of
+    many aliases is never printed whole (reprlib stops early; the width bounds the rest)."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class _LineLoader(yaml.SafeLoader):
-    pass
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand beyond ``MAX_EXPANDED_VALUES`` values, or that
+    contains itself, before any of it is built: PyYAML builds an alias as a shared object, but
+    anything that reads or prints the value walks every expanded copy.
+
+    Counted over the node graph, each node once (depth first, without recursion): the size of
+    a node is one plus the sizes of its children, however many aliases share them.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack = [(root, iter(_children(root)))]
+    open_nodes.add(id(root))
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            open_nodes.discard(id(node))
+            size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if size > MAX_EXPANDED_VALUES:
+                raise _expansion_error(
+                    node, f"aliases expand to more than {MAX_EXPANDED_VALUES:,} values"
+                )
+            sizes[id(node)] = size
+        elif id(child) in open_nodes:
+            raise _expansion_error(child, "an alias refers to itself (the value would be endless)")
+        elif id(child) not in sizes:
+            open_nodes.add(id(child))
+            stack.append((child, iter(_children(child))))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expansion_error(node: yaml.Node, problem: str) -> yaml.YAMLError:
+    return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
@@ -551,7 +635,7 @@ class _Section:
         self.prefix = prefix
         self.line = getattr(mapping, "line", 0) or line
         if not isinstance(mapping, dict):
-            self._raise(prefix.rstrip("."), self.line, f"expected a mapping, got {mapping!r}")
+            self._raise(prefix.rstrip("."), self.line, f"expected a mapping, got {_shown(mapping)}")
         self.mapping = mapping
         self.used: set[str] = set()
         self._current: str | None = None
@@ -594,7 +678,7 @@ class _Section:
         self._raise(name, self._line_of(key), message)
 
     def fail_value(self, expected: str, value: Any) -> NoReturn:
-        self.fail(None, f"expected {expected}, got {value!r}")
+        self.fail(None, f"expected {expected}, got {_shown(value)}")
 
     def _line_of(self, key: str | None) -> int:
         lines = getattr(self.mapping, "key_lines", {})

@@ -95,7 +95,8 @@ class FetchedFeed:
     status: int
     headers: dict[str, str]
     content: bytes = b""
-    #: the URL the feed now lives at when every redirect on the way was permanent
+    #: the URL the feed now lives at when every redirect on the way was permanent, in the
+    #: stored form (``urls.feed_url``); None too when config.yaml would refuse it
     permanent_url: str | None = None
     elapsed: float = 0.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..textout import as_json, local_time, shown_time, table
-from .base import State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
+from .base import ID, State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
 
 
 @cli.group()
@@ -92,7 +92,7 @@ def article_list(state: State, as_json_: bool) -> None:
 
 
 @article.command("show")
-@click.argument("article_id", type=int, metavar="ID")
+@click.argument("article_id", type=ID, metavar="ID")
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
 @pass_state
 @reports_errors

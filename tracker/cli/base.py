@@ -56,10 +56,39 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
+#: SQLite's integers are 64-bit: no stored id (nor any count) goes beyond
+SQLITE_MAX_INT = 2**63 - 1
+
+
+class _Id(click.ParamType):
+    """A whole number that can be an id: one beyond SQLite's integers is a usage error
+    naming the option, rather than an OverflowError where it reaches the database."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        if abs(number) > SQLITE_MAX_INT:
+            self.fail(
+                f"{value} is beyond SQLite's 64-bit integers: no id is that large", param, ctx
+            )
+        return number
+
+
+ID = _Id()
+
+
 def limit_option(default: int, help: str) -> Callable[[F], F]:
-    """--limit / -n N, where 0 means no limit in every command that takes one."""
+    """--limit / -n N, where 0 means no limit in every command that takes one (and so does a
+    limit beyond what SQLite can count)."""
     return click.option(
-        "--limit", "-n", type=click.IntRange(min=0), default=default, show_default=True, help=help
+        "--limit",
+        "-n",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=True,
+        help=help,
+        callback=lambda ctx, param, value: 0 if value > SQLITE_MAX_INT else value,
     )
 
 

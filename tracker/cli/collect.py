@@ -7,6 +7,7 @@ import click
 from ..storage import to_db
 from ..textout import as_json, local_time, plural, table
 from .base import (
+    ID,
     State,
     _echo_cycle,
     _echo_registered,
@@ -59,7 +60,7 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @pass_state
 @reports_errors
 def rescore(state: State, article_id: int | None) -> None:

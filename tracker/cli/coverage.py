@@ -11,6 +11,7 @@ from ..app import Explanation
 from ..textout import as_json, shown_time, table
 from .base import (
     _SINCE_HELP,
+    ID,
     State,
     _tty,
     cli,
@@ -21,7 +22,7 @@ from .base import (
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
@@ -115,8 +116,8 @@ def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
 
 
 @cli.command()
-@click.argument("item_id", type=int, metavar="ITEM_ID")
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.argument("item_id", type=ID, metavar="ITEM_ID")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
 @pass_state
 @reports_errors

@@ -13,6 +13,7 @@ from ..errors import FeedCheckError
 from ..files import atomic_text_file
 from ..textout import as_json, table
 from .base import (
+    ID,
     State,
     TrackerCLIError,
     _check_url,
@@ -133,7 +134,7 @@ def feeds_discover(state: State, url: str) -> None:
 
 
 @feeds.command("enable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_enable(state: State, feed_id: int) -> None:
@@ -147,7 +148,7 @@ def feeds_enable(state: State, feed_id: int) -> None:
 
 
 @feeds.command("disable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_disable(state: State, feed_id: int) -> None:

@@ -11,6 +11,7 @@ from ..textout import local_time, plural, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
+    ID,
     State,
     _one_format,
     _stdout,
@@ -28,7 +29,7 @@ EXPORT_FORMATS = ("csv", "json", "jsonl")
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
-@click.option("--article", "article_id", type=int, help="Only items linked to this article.")
+@click.option("--article", "article_id", type=ID, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
@@ -129,6 +130,8 @@ def query(
     Each result column needs a name of its own: two of the same name (SELECT items.id,
     feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
     null in JSON and JSONL, which have no such number, and as an empty cell in CSV and TSV.
+    A value of the result may be at most 16 MiB; --timeout counts the time the rows take to
+    be printed too.
 
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
@@ -147,7 +150,7 @@ class _OutputPath(click.Path):
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")

@@ -9,6 +9,9 @@ when the code moves between versions.
 ``heartbeat``  proves liveness in the database (``tracker status``) and to systemd's watchdog
 ``digest``     daily at ``digest.time`` local time: writes the digest of the day before (daily.py)
 ``catch-up``   once at start-up: the digests that fell due while the service was down
+``watch``      every few seconds: is the database file still the one opened? Deleted (with its
+               directory) or replaced, the service stops with an error rather than go on
+               writing into a file nobody will read
 
 The main thread starts the jobs and then only waits for control messages. Signal handlers just
 queue a message (``SimpleQueue.put`` is safe in a signal handler), so a stop or a reload always
@@ -53,6 +56,8 @@ from .systemd import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 30.0
+#: how often the service looks whether its database file is still there (one stat call)
+WATCH_EVERY = 2.0
 #: a digest due while the machine slept or the service was busy is still wanted, however late
 #: (the run then writes every day owed, once each)
 DIGEST_MISFIRE_GRACE = None
@@ -60,6 +65,7 @@ DIGEST_MISFIRE_GRACE = None
 SCHEDULER_THREADS = 3
 STOP_MESSAGES = ("SIGTERM", "SIGINT", "stop")
 RELOAD_MESSAGES = ("SIGHUP", "reload")
+LOST_MESSAGE = "database lost"
 
 
 class Service:
@@ -83,6 +89,8 @@ class Service:
         self._dispatcher: Dispatcher | None = None
         self._digests: DailyDigests | None = None
         self._stopping = False
+        #: why the database cannot be used any more (its file deleted or replaced), if so
+        self._lost: str | None = None
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
@@ -113,6 +121,8 @@ class Service:
                 self._shutdown(f"error: {type(exc).__name__}: {exc}")
                 raise
             self._shutdown(reason)
+        if self._lost:
+            raise StorageError(f"{self._lost}; the service stopped")
         return 0
 
     def _start(self) -> None:
@@ -169,6 +179,8 @@ class Service:
                 self._reload()
             elif message in STOP_MESSAGES:
                 return message
+            elif message == LOST_MESSAGE:
+                return "error: the database file was deleted or replaced"
 
     def _shutdown(self, reason: str) -> None:
         self._stopping = True
@@ -199,7 +211,7 @@ class Service:
             # the grace period is over: what other threads still write is rolled back, so an
             # abandoned poll stores nothing and the stop does not wait for its transaction
             self.tracker.store.keep_to_this_thread()
-        if self.run_id is not None:
+        if self.run_id is not None and not self._lost:  # a lost file takes no more writes
             try:
                 self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
             except Exception:
@@ -249,7 +261,7 @@ class Service:
         )
         scheduler.add_listener(log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         scheduler.add_job(
-            self._dispatcher.tick,
+            self._dispatch,
             dispatch_trigger(config),
             id="dispatch",
             name="dispatch due feeds",
@@ -262,6 +274,13 @@ class Service:
             id="heartbeat",
             name="heartbeat",
             misfire_grace_time=max(1, int(heartbeat)),
+        )
+        scheduler.add_job(
+            self._watch_database,
+            IntervalTrigger(seconds=WATCH_EVERY, timezone=config.tz),
+            id="watch",
+            name="watch the database file",
+            misfire_grace_time=None,
         )
         if self._digests is not None:
             scheduler.add_job(
@@ -281,10 +300,31 @@ class Service:
             )
         return scheduler
 
+    def _dispatch(self) -> None:
+        assert self._dispatcher is not None
+        self._watch_database()  # no poll starts on a file that is gone
+        if self._lost is None:
+            self._dispatcher.tick()
+
+    def _watch_database(self) -> None:
+        """Stop the service, with an error, once its database file is deleted or replaced.
+
+        SQLite keeps the file it opened: the polls would go on being stored into a deleted file
+        (lost at exit), 'tracker status' would find no database, and a new database made at the
+        path would be polled by nobody, or by a second service. The store refuses every write
+        from then on; this notices it even when nothing is written.
+        """
+        problem = self.tracker.store.file_problem()
+        if problem and self._lost is None and not self._stopping:
+            self._lost = problem
+            log.error("%s; the service stops (nothing more is written to it)", problem)
+            self._control.put(LOST_MESSAGE)
+
     def _heartbeat(self) -> None:
         assert self.run_id is not None and self._dispatcher is not None
-        if self._stopping:
-            return  # the stop records the last heartbeat itself
+        self._watch_database()
+        if self._stopping or self._lost:
+            return  # the stop records the last heartbeat itself (unless the file is gone)
         try:
             self.tracker.store.service_heartbeat(
                 self.run_id, self.clock(), self._dispatcher.in_flight()
