@@ -1,5 +1,6 @@
 """The analyst corrects the tracker (``tracker mark`` / ``unmark``): a judged item keeps its label
-through later polls, rebuilt models and rescores; unmark puts back exactly what the scorer says.
+through later polls, rebuilt models and rescores; unmark puts back exactly what the scorer says;
+mistakes are one clear line.
 
 Real feeds (the replayed Guardian and Bloomberg snapshots) through a real HTTP server on
 127.0.0.1, and the replay database of the demo."""
@@ -13,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from tracker.app import Tracker
+from tracker.cli import cli
+from tracker.config import load_config
 from tracker.demo.localserver import FeedServer
 from tracker.errors import ArticleNeededError, JudgementError, NotFoundError
 from tracker.models import ManualClock, Relevance
 from tracker.storage import Store
 from tracker.storage.schema import MIGRATIONS
 
-from .conftest import ARTICLE, REPLAY
+from .conftest import ARTICLE, REPLAY, copy_replay
 
 GUARDIAN = {day: (REPLAY / f"guardian-world-202508{day}.xml").read_bytes() for day in (19, 20, 21)}
 # items of the Guardian's 19 August feed, by title (ids differ between databases)
@@ -216,6 +220,46 @@ def test_an_older_database_gains_the_judgements_table(tmp_path: Path) -> None:
     assert "judgement" in {c.name for c in again.db["coverage"].columns}
 
 
+# --- the command line, on the replayed story ------------------------------------------------
+
+
+@pytest.fixture
+def replay(replay_db: Path, tmp_path: Path) -> Any:
+    config = copy_replay(replay_db, tmp_path)
+    t = Tracker(load_config(config), clock=ManualClock(AFTER_REPLAY))
+    yield t, config
+    t.close()
+
+
+def first_of_day(t: Tracker, day: str, tier: str) -> dict[str, Any]:
+    """The first item of a tier first seen on a (London) day."""
+    rows = [r for r in t.coverage(1, tier=tier) if r["first_seen_at"][:10] == day]
+    assert rows
+    return rows[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mark", "999999", "story"], "Error: no item with id 999999"),
+        (["mark", "{item}", "story", "--article", "9"], "Error: no article with id 9"),
+        (["mark", "{item}", "gold"], "'gold' is not one of 'story', 'related', 'unrelated'"),
+        (["mark", "abc", "story"], "'abc' is not a valid integer"),
+        (["unmark", "{item}"], "Error: item {item} is not marked for article 1: nothing to undo"),
+        (["unmark", "999999"], "Error: no item with id 999999"),
+    ],
+)
+def test_mistakes_are_one_clear_line(replay: Any, args: list[str], message: str) -> None:
+    t, config = replay
+    item = str(first_of_day(t, "2025-08-21", "related")["item_id"])
+    args = [a.replace("{item}", item) for a in args]
+    result = CliRunner().invoke(cli, ["-c", str(config), *args])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert message.replace("{item}", item) in result.output
+    if message.startswith("Error: "):
+        assert result.output.strip().count("\n") == 0, result.output
+
+
 def test_with_several_articles_the_article_must_be_named(
     server: FeedServer, make_tracker, tmp_path: Path
 ) -> None:
@@ -231,6 +275,17 @@ def test_with_several_articles_the_article_must_be_named(
         t.mark(999999, "story", article_id=1)
     with pytest.raises(JudgementError, match="label must be one of story, related, unrelated"):
         t.mark(troops, "maybe", article_id=1)
-    t.mark(troops, "story", article_id=second)
+    run = CliRunner().invoke
+    config = str(t.config.path)
+    refused = run(cli, ["-c", config, "mark", str(troops), "story"])
+    assert refused.exit_code == 1 and refused.output == (
+        "Error: 2 articles are tracked (1, 2): say which one with --article ID "
+        "(see 'tracker article list')\n"
+    )
+    refused = run(cli, ["-c", config, "unmark", str(troops)])
+    assert "say which one with --article ID" in refused.output
+    done = run(cli, ["-c", config, "mark", str(troops), "story", "--article", str(second)])
+    assert done.exit_code == 0, done.output
+    assert f"until 'tracker unmark {troops} --article {second}'" in done.stdout
     assert link(t, troops, second)["tier"] == "story"  # type: ignore[index]
     assert link(t, troops, 1)["tier"] == "related"  # type: ignore[index]
