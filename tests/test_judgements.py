@@ -365,5 +365,9 @@ def test_with_several_articles_the_article_must_be_named(
     done = run(cli, ["-c", config, "mark", str(troops), "story", "--article", str(second)])
     assert done.exit_code == 0, done.output
     assert f"until 'tracker unmark {troops} --article {second}'" in done.stdout
+    again = run(cli, ["-c", config, "mark", str(troops), "related", "--article", str(second)])
+    assert "; it was marked story; now linked as related whatever the score says" in again.stdout
+    assert t.store.judgement(second, troops).label == "related"  # type: ignore[union-attr]
+    t.mark(troops, "story", article_id=second)
     assert link(t, troops, second)["tier"] == "story"  # type: ignore[index]
     assert link(t, troops, 1)["tier"] == "related"  # type: ignore[index]

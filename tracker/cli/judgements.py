@@ -52,7 +52,8 @@ def mark(state: State, item_id: int, label: str, article_id: int | None, note: s
         done = t.mark(item_id, label, article_id, note)
     j = done.judgement
     click.echo(f"item {j.item_id} marked {j.label} for article {j.article_id}: {done.title}")
-    was = f"; it was marked {done.replaced.label}" if done.replaced else ""
+    replaced = done.replaced
+    was = f"; it was marked {replaced.label}" if replaced and replaced.label != j.label else ""
     again = f"tracker unmark {j.item_id}" + (f" --article {article_id}" if article_id else "")
     click.echo(
         f"  the score alone: {_verdict(done)}{was}; now {_tier(done.tier)} whatever the score "
