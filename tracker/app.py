@@ -30,6 +30,7 @@ from .config import Config, article_location, load_config, renamed_outlets
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import (
     ArticleError,
+    ArticleNeededError,
     ConflictError,
     FeedCheckError,
     FeedError,
@@ -45,16 +46,33 @@ from .ingest.articles import ArticleDraft, Citation, cited_outlets, read_article
 from .ingest.fetch import make_client, safe_get
 from .ingest.hosts import HostGate
 from .ingest.parse import discover_feed_links, parse_feed
-from .models import Clock, CycleSummary, FeedSource, ParsedFeed, Relevance, system_clock
+from .models import (
+    Clock,
+    CycleSummary,
+    FeedSource,
+    Judgement,
+    ParsedFeed,
+    Relevance,
+    system_clock,
+)
 from .opml import ExportedFeed, PlannedFeed, plan_import, read_opml, write_opml
 from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .score.background import Background, DocCache
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, score_doc
 from .service.status import service_status
-from .storage import PRUNED_TABLES, ReadOnlyStore, Rows, Store, StoredArticle, to_db
+from .storage import (
+    PRUNED_TABLES,
+    ReadOnlyStore,
+    Rows,
+    Store,
+    StoredArticle,
+    check_label,
+    judged,
+    to_db,
+)
 from .textout import write_rows
 from .update.engine import Dispatcher
-from .update.pipeline import Context, cluster_new_items
+from .update.pipeline import Context, article_profiles, cluster_new_items
 from .update.upkeep import ITEMS_PER_STEP, Upkeep
 from .urls import feed_url
 
@@ -87,6 +105,28 @@ class Explanation:
     #: the article's thresholds: topic score for a link at all, story score for the story tier
     threshold: float
     story_threshold: float
+    #: the analyst's judgement of the item for this article, which overrides the score
+    judgement: Judgement | None = None
+
+    @property
+    def tier(self) -> str:
+        """The tier the item has: the judgement's when it is judged, else the score's."""
+        return judged(self.relevance, self.judgement.label if self.judgement else None).tier
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What ``mark`` or ``unmark`` did to an item's link to an article."""
+
+    #: the judgement made (mark) or dropped (unmark)
+    judgement: Judgement
+    title: str
+    #: what the scorer says of the item now, on its own
+    scorer: Relevance
+    #: the item's tier now: the judgement's after mark, the scorer's after unmark
+    tier: str
+    #: the judgement a mark replaced
+    replaced: Judgement | None = None
 
 
 @dataclass(frozen=True)
@@ -366,6 +406,7 @@ class Tracker:
         title, summary = self.store.item_text(item_id)
         doc = Doc.of(title, summary)
         wanted = {a.id for a in self._articles(article_id)}
+        judgements = self.store.item_judgements(item_id)
         return [
             Explanation(
                 profile.id,
@@ -374,10 +415,58 @@ class Tracker:
                 title,
                 profile.threshold,
                 profile.story_threshold,
+                judgements.get(profile.id),
             )
             for profile in self.context().profiles()
             if profile.id in wanted
         ]
+
+    # --- the analyst's judgements ----------------------------------------------------------------
+
+    def mark(
+        self, item_id: int, label: str, article_id: int | None = None, note: str | None = None
+    ) -> Marked:
+        """Mark an item ``story``, ``related`` or ``unrelated`` for an article: it keeps that
+        label whatever the scorer says (later polls, rebuilt models, ``rescore``) until
+        ``unmark``. A story or related item is linked with that tier, keeping the scorer's
+        score and reasons; an unrelated one is not linked. Marking it again replaces the
+        judgement (and its note). ``article_id`` may be left out when one article is tracked."""
+        check_label(label)
+        article = self._one_article(article_id, "marking an item")
+        title, scorer = self._score_now(article, item_id)
+        note = note.strip() if note and note.strip() else None
+        replaced = self.store.mark(article.id, item_id, label, note, scorer, self.clock())
+        judgement = self.store.judgement(article.id, item_id)
+        assert judgement is not None
+        return Marked(judgement, title, scorer, judged(scorer, label).tier, replaced)
+
+    def unmark(self, item_id: int, article_id: int | None = None) -> Marked:
+        """Undo ``mark``: drop the item's judgement for the article and link it exactly as the
+        scorer says now (the item is scored again). JudgementError when it is not marked."""
+        article = self._one_article(article_id, "unmarking an item")
+        title, scorer = self._score_now(article, item_id)
+        dropped = self.store.unmark(article.id, item_id, scorer, self.clock())
+        return Marked(dropped, title, scorer, scorer.tier)
+
+    def judgements(self, article_id: int | None = None) -> list[Judgement]:
+        """The analyst's judgements (of one article), oldest first."""
+        if article_id is not None:
+            self.store.article(article_id)
+        return self.store.judgements(article_id)
+
+    def _one_article(self, article_id: int | None, what: str) -> StoredArticle:
+        """The article asked for; without one, the only tracked article (ArticleNeededError
+        when there are several)."""
+        articles = self._articles(article_id)
+        if len(articles) > 1:
+            raise ArticleNeededError(tuple(a.id for a in articles), what)
+        return articles[0]
+
+    def _score_now(self, article: StoredArticle, item_id: int) -> tuple[str, Relevance]:
+        """An item's title and what the scorer says of it for the article, with its model now."""
+        title, summary = self.store.item_text(item_id)
+        profile = article_profiles(self.config, [article])[0]
+        return title, score_doc(profile, Doc.of(title, summary))
 
     def articles(self) -> list[StoredArticle]:
         return self.store.articles()

@@ -135,3 +135,19 @@ class OPMLError(TrackerError):
 
 class QueryError(TrackerError):
     """A query, search, export or prune request is not valid, or would write to the database."""
+
+
+class JudgementError(TrackerError):
+    """A judgement cannot be made or undone: an unknown label, or an item that is not marked."""
+
+
+class ArticleNeededError(TrackerError):
+    """Several articles are tracked and the request did not say which one it is about."""
+
+    def __init__(self, article_ids: tuple[int, ...], what: str) -> None:
+        self.article_ids = article_ids
+        self.what = what
+        super().__init__(
+            f"{len(article_ids)} articles are tracked ({', '.join(map(str, article_ids))}): "
+            f"{what} needs article_id to say which"
+        )

@@ -169,6 +169,22 @@ class Relevance:
     story_score: float = 0.0
 
 
+#: what the analyst can mark an item as, for an article (``tracker mark``)
+LABELS = ("story", "related", "unrelated")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The analyst's label for an item and an article: it wins over the scorer's tier."""
+
+    article_id: int
+    item_id: int
+    #: story | related | unrelated
+    label: str
+    judged_at: str
+    note: str | None = None
+
+
 # --- what a poll decides (tracker.update.decide) and the store writes -------------------------
 
 #: (article id, relevance) for every article an item passes

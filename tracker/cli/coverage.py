@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..app import Explanation
+from ..storage import is_marked_reason
 from ..textout import as_json, shown_time, table
 from .base import (
     _SINCE_HELP,
@@ -49,7 +50,8 @@ def coverage(
     as_json_: bool,
 ) -> None:
     """Items linked to the tracked article(s), latest reported first, with their IDs (for
-    'tracker explain ITEM_ID'), tier, score and reasons.
+    'tracker explain ITEM_ID'), tier, score and reasons. The judgement column says "marked
+    story by you" (or related) for an item you judged with 'tracker mark': its tier is yours.
 
     An item's reported time is when its outlet published it (the feed's date, never later than
     when the tracker first saw it); it orders the list and is what --since and --until bound.
@@ -103,13 +105,14 @@ def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
         {
             **r,
             "reported": shown_time(r["reported_at"], tz, tty=tty),
-            "reasons": ", ".join(r["reasons"][:4]),
+            "judgement": f"marked {r['judgement']} by you" if r["judgement"] else "",
+            "reasons": ", ".join([x for x in r["reasons"] if not is_marked_reason(x)][:4]),
         }
         for r in rows
     ]
     return table(
         shown,
-        ["item_id", "reported", "outlet", "score", "tier", "title", "reasons"],
+        ["item_id", "reported", "outlet", "score", "tier", "judgement", "title", "reasons"],
         tty=tty,
         widths={"title": 70, "reasons": 60, "outlet": 18},
     )
@@ -126,23 +129,33 @@ def explain(state: State, item_id: int, article_id: int | None, as_json_: bool) 
     weight, and the scores against the article's thresholds.
 
     An item is linked when its topic score reaches the threshold, and is of the story tier when
-    its story score also reaches the story threshold (both set in config.yaml). ITEM_ID is the
-    first column of 'tracker coverage' and 'tracker search'.
+    its story score also reaches the story threshold (both set in config.yaml). An item you
+    judged with 'tracker mark' has your label instead, and explain says so beside what the score
+    alone gives. ITEM_ID is the first column of 'tracker coverage' and 'tracker search'.
 
     Example: tracker explain 42
     """
     with state.tracker() as t:
         explanations = t.explain(item_id, article_id)
+        tz = t.config.tz
     if as_json_:
         click.echo(as_json([_explanation(e) for e in explanations]))
         return
     for e in explanations:
         r, b = e.relevance, e.breakdown
         click.echo(f"item {item_id}: {e.title}")
+        marked = f" (marked by you; the score alone: {r.tier})" if e.judgement else ""
         click.echo(
-            f"article {e.article_id}: tier {r.tier}, topic score {r.score:.2f} "
+            f"article {e.article_id}: tier {e.tier}{marked}, topic score {r.score:.2f} "
             f"(sum {b.topic:.2f}), story score {r.story_score:.2f} (sum {b.story:.2f})"
         )
+        if e.judgement:
+            j = e.judgement
+            note = f" ({j.note})" if j.note else ""
+            click.echo(
+                f"  marked {j.label} by you on {shown_time(j.judged_at, tz, tty=_tty())}{note}: "
+                f"this overrides the score until 'tracker unmark {item_id}'"
+            )
         click.echo(f"  {verdict(e)}")
         if b.excluded:
             click.echo(f'  excluded by "{b.excluded}"')
@@ -158,11 +171,14 @@ DECIMALS = 4
 
 def _explanation(e: Explanation) -> dict[str, Any]:
     r, b = e.relevance, e.breakdown
+    j = e.judgement
     return {
         "article_id": e.article_id,
-        "tier": r.tier,
-        "linked": r.tier != "none",
+        "tier": e.tier,
+        "linked": e.tier != "none",
         "why": verdict(e),
+        "judgement": {"label": j.label, "judged_at": j.judged_at, "note": j.note} if j else None,
+        "score_tier": r.tier,
         "score": round(r.score, DECIMALS),
         "threshold": round(e.threshold, DECIMALS),
         "story_score": round(r.story_score, DECIMALS),
@@ -177,7 +193,17 @@ def _explanation(e: Explanation) -> dict[str, Any]:
 
 
 def verdict(e: Explanation) -> str:
-    """Why the item has its tier, in one sentence, against the article's thresholds."""
+    """Why the item has its tier, in one sentence: the analyst's judgement when there is one,
+    and what the score alone gives against the article's thresholds."""
+    scored = score_verdict(e)
+    if e.judgement is None:
+        return scored
+    shown = "not linked" if e.tier == "none" else f"linked as {e.tier}"
+    return f"{shown}: marked {e.judgement.label} by you, which overrides the score alone ({scored})"
+
+
+def score_verdict(e: Explanation) -> str:
+    """What the score alone gives, in one sentence, against the article's thresholds."""
     r, b = e.relevance, e.breakdown
     if b.excluded:
         return f'not linked: it contains "{b.excluded}", one of the article\'s exclude_terms'

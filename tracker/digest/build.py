@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from ..config import DigestSettings
 from ..errors import DigestError
 from ..files import atomic_write_files
-from ..storage import Store, StoredArticle, from_db, to_db
+from ..storage import Store, StoredArticle, from_db, is_marked_reason, to_db
 from .data import (
     AlsoIn,
     ArticleDigest,
@@ -340,6 +340,8 @@ def terms_of(reasons: Iterable[str]) -> tuple[str, ...]:
     """The matched terms of stored reasons (``story phrase: "security guarantee"``), once."""
     terms = []
     for reason in reasons:
+        if is_marked_reason(reason):  # not a term: the digest says "marked by you" apart
+            continue
         m = _REASON.match(reason)
         terms.append(m.group(1) if m else reason.strip())
     return tuple(t for t in dict.fromkeys(terms) if t)
@@ -359,6 +361,7 @@ def _item(row: Mapping[str, Any]) -> DigestItem:
         score=row["score"] or 0.0,
         tier=row["tier"],
         terms=terms_of(row["reasons"]),
+        judgement=row["judgement"],
     )
 
 

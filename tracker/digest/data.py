@@ -33,6 +33,8 @@ class DigestItem:
     tier: str
     #: the matched terms, strongest first
     terms: tuple[str, ...]
+    #: the analyst's label (``tracker mark``) when it was judged: it overrides the score
+    judgement: str | None = None
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,13 @@ class Formatter:
         return "" if text.casefold() == one_line(item.title, 10_000).casefold() else text
 
     @staticmethod
+    def marked(item: DigestItem) -> str:
+        """The analyst's judgement of an item, or nothing when it was not judged."""
+        if item.judgement is None:
+            return ""
+        return f"marked by you: {'same story' if item.judgement == 'story' else item.judgement}"
+
+    @staticmethod
     def terms(item: DigestItem) -> str:
         return ", ".join(item.terms[:MAX_TERMS])
 

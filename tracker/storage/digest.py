@@ -13,17 +13,20 @@ from .reported import REPORT_ORDER, REPORTED_AT, local_day, report_key
 class DigestMixin(StoreBase):
     def digest_items(self, article_id: int, start: str, end: str) -> list[dict[str, Any]]:
         """Items linked to an article and first seen in [start, end), in the order they were
-        reported (``storage.reported``)."""
+        reported (``storage.reported``), with the analyst's judgement (None: not judged)."""
         rows = self._rows(
             "SELECT items.id AS item_id, items.story_id, items.feed_id, items.title, "
             "coalesce(items.canonical_url, items.url) AS url, items.summary, "
             f"items.first_seen_at, items.published_at, {REPORTED_AT} AS reported_at, "
             "outlets.name AS outlet, "
-            "article_items.score, article_items.tier, article_items.reasons FROM items "
+            "article_items.score, article_items.tier, article_items.reasons, "
+            "judgements.label AS judgement FROM items "
             # CROSS JOIN: walk the day's items by first_seen_at, not all of an article's links
             "CROSS JOIN article_items ON article_items.item_id = items.id "
             "AND article_items.article_id = ? "
             "JOIN outlets ON outlets.id = items.outlet_id "
+            "LEFT JOIN judgements ON judgements.article_id = article_items.article_id "
+            "AND judgements.item_id = items.id "
             "WHERE items.first_seen_at >= ? AND items.first_seen_at < ? "
             f"ORDER BY {REPORT_ORDER}",
             (article_id, start, end),

@@ -711,6 +711,61 @@ WHERE summed.place = 1
 }
 
 
+def _m13_judgements(db: sqlite_utils.Database) -> None:
+    """The analyst's judgements (``tracker mark``): an item marked story, related or unrelated
+    for an article, one per article and item, which the scorer's verdict never overrides
+    (``storage.judgements``). Rows go with their item or article (ON DELETE CASCADE: prune and
+    remove need not know of them). The ``coverage`` view gains ``judgement`` and
+    ``judgement_note``."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS judgements (
+  article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  label TEXT NOT NULL CHECK (label IN ('story', 'related', 'unrelated')),
+  judged_at TEXT NOT NULL,
+  note TEXT,
+  PRIMARY KEY (article_id, item_id)
+)"""
+    )
+    # deleting an item looks its judgements up by item_id
+    db["judgements"].create_index(["item_id"], if_not_exists=True)
+    db.create_view("coverage", QUERY_VIEWS_13["coverage"], replace=True)
+
+
+#: the views migration 13 replaces, as released: never edit; a later migration replaces a view
+QUERY_VIEWS_13 = {
+    "coverage": f"""
+SELECT
+  article_items.article_id,
+  articles.title AS article,
+  items.id AS item_id,
+  items.story_id,
+  stories.title AS story,
+  items.outlet_id,
+  outlets.name AS outlet,
+  items.first_seen_at,
+  items.published_at,
+  items.title,
+  items.url,
+  article_items.score,
+  article_items.tier,
+  article_items.reasons,
+  article_items.linked_at,
+  items.summary,
+  {_M7_REPORTED_AT} AS reported_at,
+  judgements.label AS judgement,
+  judgements.note AS judgement_note
+FROM article_items
+JOIN articles ON articles.id = article_items.article_id
+JOIN items ON items.id = article_items.item_id
+JOIN outlets ON outlets.id = items.outlet_id
+LEFT JOIN stories ON stories.id = items.story_id
+LEFT JOIN judgements ON judgements.article_id = article_items.article_id
+  AND judgements.item_id = article_items.item_id
+""",
+}
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_stories,
@@ -724,4 +779,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m10_rescore_cursor,
     _m11_alerts,
     _m12_one_rule_per_question,
+    _m13_judgements,
 ]

@@ -129,9 +129,9 @@ class Upkeep:
             while cursor is not None and (left is None or left > 0):
                 rows = self.store.items_up_to(cursor, CHUNK if left is None else min(CHUNK, left))
                 low = rows[-1][0] if rows else 0
-                scored = ((row[0], score_doc(profile, self._doc(*row))) for row in rows)
-                links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
-                self.store.rescore_chunk(article.id, cursor, low, links, self.clock())
+                # every verdict, "none" too: an item the analyst judged is linked with its score
+                scored = [(row[0], score_doc(profile, self._doc(*row))) for row in rows]
+                self.store.rescore_chunk(article.id, cursor, low, scored, self.clock())
                 cursor = self.store.article(article.id).rescore_cursor
                 if left is not None:
                     left -= len(rows)
