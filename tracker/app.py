@@ -159,7 +159,7 @@ class Tracker:
         self._cluster_terms: dict[int, Counter[str]] = {}
         self._upkeep: Upkeep | None = None
         #: items as the scorer read them at poll time, for the models' upkeep to reuse
-        self.docs = DocCache()
+        self.docs = DocCache(config.relevance.recent_items)
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Tracker:
@@ -185,7 +185,8 @@ class Tracker:
     def upkeep(self) -> Upkeep:
         """Keeps the relevance models current (one per tracker: it keeps their background)."""
         if self._upkeep is None:
-            self._upkeep = Upkeep(self.config, self.store, self.clock, docs=self.docs)
+            size = self.config.relevance.recent_items
+            self._upkeep = Upkeep(self.config, self.store, self.clock, size, docs=self.docs)
         return self._upkeep
 
     def close(self) -> None:
@@ -275,7 +276,12 @@ class Tracker:
         """What follows a cycle that stored new items (the service's cycles call it; ``poll``
         does the same): they join their stories, the models learn from the new coverage, and
         alerts go out."""
-        cluster_new_items(self.store, started_at, memo=self._cluster_terms)
+        cluster_new_items(
+            self.store,
+            started_at,
+            memo=self._cluster_terms,
+            memo_limit=self.config.relevance.recent_items,
+        )
         self.refresh_models(ITEMS_PER_STEP)
         self.send_alerts(started_at)
 

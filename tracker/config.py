@@ -63,6 +63,8 @@ class PollingSettings:
 class RelevanceSettings:
     threshold: float = 0.3
     story_threshold: float = 0.45
+    #: the newest items the models learn from, which the tracker also keeps tokenised in memory
+    recent_items: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,7 @@ def _relevance(s: _Section) -> RelevanceSettings:
     return RelevanceSettings(
         threshold=s.get("threshold", _fraction, d.threshold),
         story_threshold=s.get("story_threshold", _fraction, d.story_threshold),
+        recent_items=s.get("recent_items", _int_range(10, 1_000_000), d.recent_items),
     )
 
 

@@ -6,7 +6,6 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -147,7 +146,6 @@ def item_link(url: str | None) -> str | None:
     return url or None
 
 
-@lru_cache(maxsize=8192)  # an item's link and its permalink guid are the same URL
 def canonical_url(url: str | None) -> str | None:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters, no
     user name or password, no control characters.

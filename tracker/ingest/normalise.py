@@ -28,7 +28,7 @@ def normalise_item(item: ParsedItem, outlet_id: int, now: datetime) -> CleanItem
         author=item.author,
         published_at=plausible_date(item.published or item.updated, now),
         content_hash=content_hash(title, summary),
-        keys=identity_keys(item.guid, canonical, title, summary, outlet_id),
+        keys=identity_keys(item.guid, canonical, title, summary, outlet_id, item.link),
     )
 
 
