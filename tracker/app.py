@@ -8,7 +8,7 @@ do from the command line can be done from Python the same way::
         t.init()
         t.poll()
         for row in t.coverage():
-            print(row["outlet"], row["title"])
+            print(row.outlet, row.title)
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from .alerts import AlertReport, run_alerts
 from .config import Config, article_location, load_config, renamed_outlets
 from .digest.build import FORMATS, DigestOutput, check_day, local_today, render_day, write_digest
 from .errors import (
+    Argument,
     ArticleError,
     ArticleNeededError,
     ConflictError,
+    DigestError,
     FeedCheckError,
     FeedError,
     NotAFeedError,
@@ -48,18 +50,23 @@ from .ingest.hosts import HostGate
 from .ingest.parse import discover_feed_links, parse_feed
 from .models import (
     Clock,
+    CoverageRow,
     CycleSummary,
+    FeedRow,
     FeedSource,
     Judgement,
     ParsedFeed,
     Relevance,
+    SearchHit,
+    StoryRow,
     system_clock,
 )
 from .opml import ExportedFeed, PlannedFeed, plan_import, read_opml, write_opml
+from .outputs import stories
 from .query import ago, literal_match, naming, parse_when, timezone_spans
 from .score.background import Background, DocCache
 from .score.relevance import ArticleModel, Breakdown, Doc, breakdown, score_doc
-from .service.status import service_status
+from .service.status import StatusReport, service_status
 from .storage import (
     PRUNED_TABLES,
     ReadOnlyStore,
@@ -258,7 +265,7 @@ class Tracker:
         """
         feeds = None
         if all_feeds:
-            feeds = [self.store.feed_state(f["id"]) for f in self.store.feeds() if f["enabled"]]
+            feeds = [self.store.feed_state(f.id) for f in self.store.feeds() if f.enabled]
         started = self.clock()
         engine = Dispatcher(self.context, self.config.polling.workers, lambda report: None)
         try:
@@ -294,7 +301,7 @@ class Tracker:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         outlet: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CoverageRow]:
         """Items linked to one article (or every one), latest reported first.
 
         ``reported_at`` is the outlet's published time, never later than first seen; it orders
@@ -319,41 +326,12 @@ class Tracker:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         outlet: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoryRow]:
         """Linked coverage one line per story, latest first: the outlet that reported it first
         (as in the digest and first_reports), every outlet in the order it reported, the best
         tier. The filters apply to the items, as in ``coverage``."""
         rows = self.coverage(article_id, tier=tier, since=since, until=until, outlet=outlet)
-        stories: dict[tuple[int, int], dict[str, Any]] = {}
-        for row in reversed(rows):  # first reported first
-            story = stories.setdefault(
-                (row["article_id"], row["story_id"]),
-                {
-                    "article_id": row["article_id"],
-                    "story_id": row["story_id"],
-                    "item_id": row["item_id"],
-                    "first_reported_at": row["reported_at"],
-                    "first_seen_at": row["first_seen_at"],
-                    "first_outlet": row["outlet"],
-                    "title": row["title"],
-                    "url": row["url"],
-                    "outlets": [],
-                    "items": 0,
-                    "tier": "related",
-                    "score": 0.0,
-                    "reasons": row["reasons"],
-                },
-            )
-            story["items"] += 1
-            story["first_seen_at"] = min(story["first_seen_at"], row["first_seen_at"])
-            if row["outlet"] not in story["outlets"]:
-                story["outlets"].append(row["outlet"])
-            if row["tier"] == "story":
-                story["tier"] = "story"
-            story["score"] = max(story["score"], row["score"])
-        # stories in the order of their first reports, latest first
-        latest = list(reversed(stories.values()))
-        return latest[:limit] if limit else latest
+        return stories(rows, limit)
 
     def add_article(self, location: str) -> Registered:
         """Register (or re-read) an article, learn its model and score everything stored.
@@ -498,7 +476,7 @@ class Tracker:
         and for a web page the feeds it announces. ``check=False`` stores it unseen."""
         source = FeedSource(url=feed_url(url), outlet=outlet, kind=kind)
         checked = None
-        if check and not any(f["url"] == source.url for f in self.store.feeds()):
+        if check and not any(f.url == source.url for f in self.store.feeds()):
             checked = self.check_feed(source.url)
         feed_id, created = self.store.add_feed(source, self.clock())
         return AddedFeed(feed_id, source.url, outlet, created, checked)
@@ -519,7 +497,7 @@ class Tracker:
         except FeedError as exc:
             raise FeedCheckError(url, str(exc)) from None
 
-    def feeds(self) -> list[dict[str, Any]]:
+    def feeds(self) -> list[FeedRow]:
         return self.store.feeds()
 
     def import_opml(
@@ -538,7 +516,7 @@ class Tracker:
             except OSError as exc:
                 raise OPMLError(f"{name}: cannot read it: {exc.strerror or exc}") from None
         listed = read_opml(source, name)
-        stored = {f["url"]: f["outlet"] for f in self.store.feeds()}
+        stored = {f.url: f.outlet for f in self.store.feeds()}
         domains = [(o.name, o.domains) for o in self.store.outlets()]
         plan = plan_import(listed, stored, domains, outlet.strip() if outlet else None)
         if not dry_run:
@@ -555,15 +533,15 @@ class Tracker:
         homepages = {o.name: o.homepage or "" for o in self.store.outlets()}
         feeds = [
             ExportedFeed(
-                url=f["url"],
-                outlet=f["outlet"],
-                kind=f["kind"] or "auto",
-                title=f["title"] or "",
-                note=f["note"] or "",
-                homepage=homepages.get(f["outlet"], ""),
+                url=f.url,
+                outlet=f.outlet,
+                kind=f.kind or "auto",
+                title=f.title or "",
+                note=f.note or "",
+                homepage=homepages.get(f.outlet, ""),
             )
             for f in self.store.feeds()
-            if f["enabled"] or include_disabled
+            if f.enabled or include_disabled
         ]
         title = f"tracker feeds ({self.config.path.name})"
         return write_opml(feeds, title=title, created=self.clock())
@@ -651,11 +629,14 @@ class Tracker:
         With ``write`` the files are replaced atomically in ``digest.directory``:
         ``YYYY-MM-DD.md``, ``YYYY-MM-DD.html`` and ``digests.atom`` (the newest ``digest.keep``
         digests of the directory). Without it nothing is written (``tracker digest --stdout``).
-        A day that has not started yet raises ``DigestError``.
+        A day that has not started yet, or a format that is none of ``FORMATS``, raises
+        ``DigestError``.
         """
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
-            raise ValueError(f"digest formats are {', '.join(FORMATS)}; got {list(formats)}")
+            raise DigestError(
+                f"digest: formats are {', '.join(FORMATS)}; got {', '.join(formats) or 'none'}"
+            )
         now = self.clock()
         today = local_today(now, self.config.tz)
         day = day or today
@@ -719,7 +700,7 @@ class Tracker:
         until: datetime | str | None = None,
         limit: int | None = 20,
         literal: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchHit]:
         """Full-text search of item titles and summaries, best match first (bm25).
 
         ``text`` is an FTS5 query (words, "phrases", OR, NOT, prefix*), or with ``literal`` the
@@ -785,8 +766,10 @@ class Tracker:
         ``dry_run`` only counts. Linked items are the coverage, so they stay by default.
         """
         if isinstance(older_than, timedelta) and older_than <= timedelta(0):
-            raise QueryError("prune: --older-than must be a positive age such as 90d")
-        with naming("--older-than"):
+            raise QueryError(
+                "prune: ", Argument("older_than"), " must be a positive age such as 90d"
+            )
+        with naming("older_than"):
             cutoff = ago(older_than, self.clock())
         counts = self.store.prune(
             cutoff, include_linked=include_linked, dry_run=dry_run, progress=progress
@@ -808,14 +791,15 @@ class Tracker:
     def _window(
         self, since: datetime | str | None, until: datetime | str | None
     ) -> tuple[datetime | None, datetime | None]:
-        """--since and --until as times; a window that ends before it starts is an error, not
-        a silent empty result."""
-        start, end = self._when(since, "--since"), self._when(until, "--until")
+        """``since`` and ``until`` as times; a window that ends before it starts is an error,
+        not a silent empty result."""
+        start, end = self._when(since, "since"), self._when(until, "until")
         if start is not None and end is not None and start >= end:
             order = "after" if start > end else "the same time as"
+            since_, until_ = Argument("since"), Argument("until")
             raise QueryError(
-                f"--since {_shown(since)} is {order} --until {_shown(until)}: nothing can match "
-                "(--since is the start, --until the end)"
+                *(since_, f" {_shown(since)} is {order} ", until_, f" {_shown(until)}: "),
+                *("nothing can match (", since_, " is the start, ", until_, " the end)"),
             )
         return start, end
 
@@ -823,18 +807,18 @@ class Tracker:
         if outlet is None:
             return None
         if not outlet.strip():
-            raise QueryError("--outlet: the outlet name is empty")
+            raise QueryError(Argument("outlet"), ": the outlet name is empty")
         return self.store.outlet_id(outlet.strip())
 
-    def _when(self, value: datetime | str | None, option: str) -> datetime | None:
+    def _when(self, value: datetime | str | None, argument: str) -> datetime | None:
         if value is None or isinstance(value, datetime):
             return value
-        with naming(option):
+        with naming(argument):
             return parse_when(value, self.clock(), self.config.tz)
 
     # --- service ---------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusReport:
         """Whether the service runs (pid, up since, heartbeat), its last cycle, feed health."""
         return service_status(self.store, self.config.lock_path, self.clock())
 

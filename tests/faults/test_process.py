@@ -533,7 +533,7 @@ def test_digests_across_a_clock_change_cover_each_local_day_once(
     assert list(written) == [first + timedelta(days=n) for n in range(len(written))]
     assert len(written) == 4
     assert all(when == due_moment(day, at, tz) for day, when in written.items())
-    assert [r["attempts"] for r in t.store.service_digests(10)] == [1] * 4
+    assert [r.attempts for r in t.store.service_digests(10)] == [1] * 4
 
     linked = list(
         t.store.db.query(

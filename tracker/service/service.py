@@ -147,7 +147,7 @@ class Service:
             "started: pid %d, database %s, %s enabled, %s, dispatch every %g s, %s",
             os.getpid(),
             config.database,
-            plural(sum(1 for f in store.feeds() if f["enabled"]), "feed"),
+            plural(sum(1 for f in store.feeds() if f.enabled), "feed"),
             plural(config.polling.workers, "worker"),
             config.polling.dispatch_every,
             f"digest daily at {config.digest.time} {config.timezone}"
@@ -375,9 +375,9 @@ class Service:
     def _apply(self, new: Config) -> None:
         assert self._scheduler is not None and self._dispatcher is not None
         old = self.config
-        before = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        before = {f.url for f in self.tracker.store.feeds() if f.enabled}
         self._use_config(new)
-        after = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        after = {f.url for f in self.tracker.store.feeds() if f.enabled}
         self._dispatcher.resize(new.polling.workers)
         if new.polling.dispatch_every != old.polling.dispatch_every:
             self._scheduler.reschedule_job("dispatch", trigger=dispatch_trigger(new))
