@@ -28,7 +28,7 @@ from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
 from tracker.demo.localserver import FeedServer, send_status
-from tracker.errors import NotFoundError, OutputError, QueryError
+from tracker.errors import NotFoundError, OutputError, QueryError, StorageError
 from tracker.models import CycleSummary, ManualClock, Relevance, SearchHit
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
 from tracker.storage import ReadOnlyStore, Store, to_db
@@ -671,6 +671,30 @@ def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_pa
     assert json.loads(result.stdout)[0]["n"] > 10
 
 
+def test_opening_is_a_step_of_its_own(replay_db: Path, tmp_path: Path) -> None:
+    """Reading ``Tracker.store`` migrated the database and synced its time zone as a side
+    effect; ``open`` is that step, and every command takes it when it first needs to."""
+    config = copy_replay(replay_db, tmp_path)
+    db = sqlite3.connect(tmp_path / "tracker.db")
+    db.execute("DROP VIEW daily_coverage")
+    db.execute("UPDATE timezone_spans SET timezone = 'Asia/Tokyo'")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    t = Tracker(load_config(config))
+    store = t.open()
+    assert t.open() is store and t.store is store
+    assert store.timezone() == t.config.timezone
+    assert sql(t, "SELECT count(*) AS n FROM daily_coverage")[0]["n"] > 10
+    t.close()
+    missing = Tracker(load_config(config))
+    missing.config = missing.config.__class__(
+        **{**missing.config.__dict__, "database": tmp_path / "none.db"}
+    )
+    with pytest.raises(StorageError, match="run 'tracker init' first"):
+        missing.open()
+
+
 # --- search --------------------------------------------------------------------------------------
 
 
@@ -935,7 +959,7 @@ def test_a_failed_export_leaves_no_temporary_file_and_the_old_file_whole(
         out.write("item_id,outlet\n" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("tracker.app.write_rows", disk_full)
+    monkeypatch.setattr("tracker.app.reads.write_rows", disk_full)
     with pytest.raises(OutputError, match=r"coverage\.csv: cannot write: No space left on device"):
         replay.export(target)
     assert target.read_text(encoding="utf-8") == "the previous export\n"

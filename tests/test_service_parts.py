@@ -189,26 +189,26 @@ NOW = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
 
 def test_status_states(tmp_path: Path) -> None:
     store, lock = Store.memory(), tmp_path / "t.db.lock"
-    state = lambda now=NOW: service_status(store, lock, now)["service"]  # noqa: E731
-    assert state()["state"] == "never-started"
+    state = lambda now=NOW: service_status(store, lock, now).service  # noqa: E731
+    assert state().state == "never-started"
     run = store.start_service_run(
         pid=os.getpid(), host="h", version="1", config="c", heartbeat_every=30, now=NOW
     )
     crashed = state()  # recorded, never stopped, no lock: it was killed
-    assert (crashed["state"], crashed["stop_reason"]) == (
+    assert (crashed.state, crashed.stop_reason) == (
         "stopped",
         "not stopped cleanly (killed or crashed)",
     )
     with InstanceLock(lock):
-        assert state()["state"] == "running"
-        assert state()["uptime_s"] == 0 and state()["pid"] == os.getpid()
-        assert state(NOW + timedelta(seconds=200))["state"] == "unresponsive"
+        assert state().state == "running"
+        assert state().uptime_s == 0 and state().pid == os.getpid()
+        assert state(NOW + timedelta(seconds=200)).state == "unresponsive"
         store.service_heartbeat(run, NOW + timedelta(seconds=190), 3)
-        assert state(NOW + timedelta(seconds=200))["state"] == "running"
-        assert state(NOW + timedelta(seconds=200))["in_flight"] == 3
+        assert state(NOW + timedelta(seconds=200)).state == "running"
+        assert state(NOW + timedelta(seconds=200)).in_flight == 3
     store.finish_service_run(run, NOW + timedelta(minutes=5), "SIGTERM")
     stopped = state()
-    assert (stopped["state"], stopped["stop_reason"]) == ("stopped", "SIGTERM")
+    assert (stopped.state, stopped.stop_reason) == ("stopped", "SIGTERM")
 
 
 def test_a_new_run_marks_an_unfinished_one_as_crashed() -> None:

@@ -509,9 +509,7 @@ def test_digests_across_a_clock_change_cover_each_local_day_once(
     run = t.store.start_service_run(
         pid=1, host="test", version="test", config="c", heartbeat_every=60, now=start
     )
-    digests = DailyDigests(
-        t.store, t.write_digest, clock, lambda: t.config, run_id=run, since=start
-    )
+    digests = DailyDigests(t, t.write_digest, clock, lambda: t.config, run_id=run, since=start)
     trigger = digest_trigger(t.config)
     end = start + timedelta(days=4)
     fire = trigger.get_next_fire_time(None, start.astimezone(tz))
