@@ -25,6 +25,7 @@ from .models import FeedSource, Outlet
 from .urls import feed_url, redacted, url_problem
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_CONFIG = Path("config.yaml")
 ENV_VAR = "TRACKER_CONFIG"
@@ -507,7 +508,7 @@ def _choice(*options: str) -> Callable[[Any, _Section], str]:
     def convert(value: Any, s: _Section) -> str:
         if value not in options:
             s.fail_value("one of " + ", ".join(options), value)
-        return value
+        return str(value)
 
     return convert
 
@@ -640,7 +641,7 @@ class _Section:
         self.used: set[str] = set()
         self._current: str | None = None
 
-    def get(self, key: str, convert: Callable[[Any, _Section], T], default: T) -> T:
+    def get(self, key: str, convert: Callable[[Any, _Section], T], default: D) -> T | D:
         self.used.add(key)
         if key not in self.mapping or self.mapping[key] is None:
             return default

@@ -24,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class TrackerCLIError(click.ClickException):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class constant; this error's depends on what failed
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def reports_errors(func: F) -> F:

@@ -192,7 +192,7 @@ def export(
     fmt = fmt or (_format_from_suffix(output) if not to_stdout else None) or "csv"
     with state.tracker() as t:
         count = t.export(
-            _stdout() if to_stdout else output,
+            _stdout() if to_stdout or output is None else output,
             fmt,
             article_id=article_id,
             tier=tier,

@@ -103,8 +103,9 @@ def cut_to(body: bytes, until: datetime) -> bytes:
     root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
     for item in root.iter("item"):
         published = item.findtext("pubDate")
-        if published and parsedate_to_datetime(published) > until:
-            item.getparent().remove(item)
+        parent = item.getparent()
+        if published and parent is not None and parsedate_to_datetime(published) > until:
+            parent.remove(item)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

@@ -57,7 +57,7 @@ class FeedsMixin(StoreBase):
 
     def outlet_names(self) -> list[str]:
         """Every name and alias of every stored outlet."""
-        names = []
+        names: list[str] = []
         for outlet in self.outlets():
             names.extend((outlet.name, *outlet.aliases))
         return names
@@ -68,7 +68,7 @@ class FeedsMixin(StoreBase):
         if row is None:
             self._x("INSERT INTO outlets (name, homepage) VALUES (?, ?)", (name, homepage))
             row = self._x("SELECT id FROM outlets WHERE name = ?", (name,)).fetchone()
-        return row[0]
+        return int(row[0])
 
     def sync_config_feeds(self, feeds: Iterable[FeedSource], now: datetime) -> None:
         """Make the stored config feeds match config.yaml; feeds dropped from it are disabled."""

@@ -16,14 +16,14 @@ from ..urls import feed_url
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
-    db["outlets"].create(
+    db.table("outlets").create(
         {"id": int, "name": str, "aliases": str, "domains": str, "homepage": str},
         pk="id",
         not_null={"name"},
         defaults={"aliases": "[]", "domains": "[]"},
         if_not_exists=True,
     )
-    db["feeds"].create(
+    db.table("feeds").create(
         {
             "id": int,
             "url": str,
@@ -62,7 +62,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         },
         if_not_exists=True,
     )
-    db["fetches"].create(
+    db.table("fetches").create(
         {
             "id": int,
             "feed_id": int,
@@ -84,7 +84,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"feed_id", "result"},
         if_not_exists=True,
     )
-    db["items"].create(
+    db.table("items").create(
         {
             "id": int,
             "outlet_id": int,
@@ -108,14 +108,14 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"outlet_id", "feed_id", "title", "first_seen_at", "content_hash"},
         if_not_exists=True,
     )
-    db["item_keys"].create(
+    db.table("item_keys").create(
         {"key": str, "item_id": int},
         pk="key",
         foreign_keys=[("item_id", "items", "id")],
         not_null={"item_id"},
         if_not_exists=True,
     )
-    db["item_versions"].create(
+    db.table("item_versions").create(
         {
             "id": int,
             "item_id": int,
@@ -130,7 +130,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("item_id", "items", "id")],
         if_not_exists=True,
     )
-    db["sightings"].create(
+    db.table("sightings").create(
         {
             "item_id": int,
             "feed_id": int,
@@ -143,7 +143,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("item_id", "items", "id"), ("feed_id", "feeds", "id")],
         if_not_exists=True,
     )
-    db["articles"].create(
+    db.table("articles").create(
         {
             "id": int,
             "location": str,
@@ -159,13 +159,13 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"location", "title"},
         if_not_exists=True,
     )
-    db["article_outlets"].create(
+    db.table("article_outlets").create(
         {"article_id": int, "outlet_id": int, "evidence": str},
         pk=("article_id", "outlet_id"),
         foreign_keys=[("article_id", "articles", "id"), ("outlet_id", "outlets", "id")],
         if_not_exists=True,
     )
-    db["article_items"].create(
+    db.table("article_items").create(
         {
             "article_id": int,
             "item_id": int,
@@ -193,13 +193,13 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         ("articles", ["location"], True),
         ("article_items", ["item_id"], False),
     ):
-        db[table].create_index(columns, unique=unique, if_not_exists=True)
-    db["items"].enable_fts(["title", "summary"], create_triggers=True, replace=True)
+        db.table(table).create_index(columns, unique=unique, if_not_exists=True)
+    db.table("items").enable_fts(["title", "summary"], create_triggers=True, replace=True)
 
 
 def _m2_stories(db: sqlite_utils.Database) -> None:
     """Stories group items about the same event; until clustering joins them, one per item."""
-    db["stories"].create(
+    db.table("stories").create(
         {
             "id": int,
             "title": str,
@@ -219,7 +219,7 @@ def _m2_stories(db: sqlite_utils.Database) -> None:
         "SELECT id, title, first_seen_at, id, outlet_id FROM items WHERE story_id IS NULL"
     )
     db.execute("UPDATE items SET story_id = id WHERE story_id IS NULL")
-    db["items"].create_index(["story_id"], if_not_exists=True)
+    db.table("items").create_index(["story_id"], if_not_exists=True)
 
 
 def _m3_relevance_model(db: sqlite_utils.Database) -> None:
@@ -252,9 +252,9 @@ def _m4_query_views(db: sqlite_utils.Database) -> None:
         (SPANS_START, SPANS_END),
     )
     # feed_health counts a feed's recent sightings per feed and time
-    db["sightings"].create_index(["feed_id", "first_seen_at"], if_not_exists=True)
+    db.table("sightings").create_index(["feed_id", "first_seen_at"], if_not_exists=True)
     # prune finds the stories whose first item it removes
-    db["stories"].create_index(["first_item_id"], if_not_exists=True)
+    db.table("stories").create_index(["first_item_id"], if_not_exists=True)
     for name, sql in QUERY_VIEWS.items():
         db.create_view(name, sql, replace=True)
 
@@ -422,7 +422,7 @@ JOIN outlets ON outlets.id = feeds.outlet_id
 
 def _m5_service(db: sqlite_utils.Database) -> None:
     """The background service: its runs with their heartbeat, its cycles, the digests it wrote."""
-    db["service_runs"].create(
+    db.table("service_runs").create(
         {
             "id": int,
             "pid": int,
@@ -440,7 +440,7 @@ def _m5_service(db: sqlite_utils.Database) -> None:
         not_null={"pid", "started_at"},
         if_not_exists=True,
     )
-    db["service_cycles"].create(
+    db.table("service_cycles").create(
         {
             "id": int,
             "run_id": int,
@@ -462,8 +462,8 @@ def _m5_service(db: sqlite_utils.Database) -> None:
         not_null={"run_id", "started_at"},
         if_not_exists=True,
     )
-    db["service_cycles"].create_index(["run_id"], if_not_exists=True)
-    db["service_digests"].create(
+    db.table("service_cycles").create_index(["run_id"], if_not_exists=True)
+    db.table("service_digests").create(
         {
             "day": str,
             "run_id": int,
@@ -497,7 +497,7 @@ def _m7_raw_item_hashes(db: sqlite_utils.Database) -> None:
     item a feed sends again unchanged is recognised without being parsed."""
     if "raw_hash" not in {c.name for c in db["sightings"].columns}:
         db.execute("ALTER TABLE sightings ADD COLUMN raw_hash TEXT")
-    db["sightings"].create_index(["feed_id", "raw_hash"], if_not_exists=True)
+    db.table("sightings").create_index(["feed_id", "raw_hash"], if_not_exists=True)
 
 
 def _m8_guid_keys_by_outlet_id(db: sqlite_utils.Database) -> None:
@@ -560,9 +560,9 @@ def _m11_alerts(db: sqlite_utils.Database) -> None:
   UNIQUE (article_id, item_id, target)
 )"""
     )
-    db["alerts"].create_index(["status", "queued_at"], if_not_exists=True)
+    db.table("alerts").create_index(["status", "queued_at"], if_not_exists=True)
     # deleting an item looks its alerts up by item_id
-    db["alerts"].create_index(["item_id"], if_not_exists=True)
+    db.table("alerts").create_index(["item_id"], if_not_exists=True)
 
 
 def _m12_one_rule_per_question(db: sqlite_utils.Database) -> None:
@@ -728,7 +728,7 @@ def _m13_judgements(db: sqlite_utils.Database) -> None:
 )"""
     )
     # deleting an item looks its judgements up by item_id
-    db["judgements"].create_index(["item_id"], if_not_exists=True)
+    db.table("judgements").create_index(["item_id"], if_not_exists=True)
     db.create_view("coverage", QUERY_VIEWS_13["coverage"], replace=True)
 
 
