@@ -138,7 +138,7 @@ class FaultRun:
             enabled=feed.enabled,
             disabled_reason=feed.disabled_reason,
             next_poll_at=feed.next_poll_at,
-            consecutive_errors=feed["consecutive_errors"],
+            consecutive_errors=feed.consecutive_errors,
         )
 
     def assert_failed(self, url: str, kind: str, *words: str) -> Recorded:
