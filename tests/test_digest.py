@@ -346,7 +346,7 @@ def test_items_seen_in_another_outlets_feed_are_also_in_that_outlet(
     t.add_feed(server.add("/s.xml", GUARDIAN_19), "Syndicator")
     t.poll(all_feeds=True)
     md = t.digest(DAY, formats=("md",), write=False).texts["md"]
-    stories = {r["story_id"] for r in t.coverage()}
+    stories = {r.story_id for r in t.coverage()}
     also = [s for s in md.splitlines() if s.startswith("  - also in: ")]
     assert len(also) == len(stories)
     assert all("Syndicator (13:00)" in s for s in also)
@@ -365,7 +365,7 @@ def test_each_tracked_article_gets_its_own_section(
     assert heads[1] == f"## {other.draft.title}" or heads[1].startswith(f"## [{other.draft.title}]")
     assert heads[2:] == ["## Feed health"]
     second = md.split(heads[1])[1].split("## Feed health")[0]
-    linked = [r for r in t.coverage() if r["article_id"] == other.article_id]
+    linked = [r for r in t.coverage() if r.article_id == other.article_id]
     assert ("No new coverage" in second) == (not linked)
 
 
@@ -695,7 +695,7 @@ def test_dst_day_boundaries_put_items_on_their_local_day(
         server.add("/g.xml", (REPLAY / f"guardian-world-{snapshot}.xml").read_bytes())
         t.poll(all_feeds=True)
         stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        found[when] = [r["title"] for r in t.coverage() if r["first_seen_at"] == stamp]
+        found[when] = [r.title for r in t.coverage() if r.first_seen_at == stamp]
     assert all(found.values())
     clock.set(datetime(2025, 10, 28, 8, tzinfo=UTC))
     md = t.digest(date(2025, 10, 26), formats=("md",), write=False).texts["md"]
@@ -825,6 +825,13 @@ def test_tomorrow_has_not_started_but_today_has(golden: Tracker) -> None:
     ):
         golden.digest(today + timedelta(days=1), write=False)
     assert golden.digest(today, formats=("md",), write=False).texts["md"]
+
+
+@pytest.mark.parametrize("formats", [("pdf",), ("md", "txt"), ()])
+def test_an_unknown_digest_format_is_a_digest_error(golden: Tracker, formats) -> None:
+    """It was a bare ValueError, outside the TrackerError family every caller catches."""
+    with pytest.raises(DigestError, match=r"^digest: formats are md, html, atom; got "):
+        golden.digest(golden.local_today(), formats=formats, write=False)
 
 
 def test_digest_before_init_explains_what_to_do(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from tracker.cli import cli
 from tracker.config import load_config
 from tracker.demo.localserver import FeedServer
 from tracker.errors import ArticleNeededError, JudgementError, NotFoundError
-from tracker.models import ManualClock, Relevance
+from tracker.models import CoverageRow, ManualClock, Relevance
 from tracker.storage import Store
 from tracker.storage.schema import MIGRATIONS
 
@@ -233,9 +233,9 @@ def replay(replay_db: Path, tmp_path: Path) -> Any:
     t.close()
 
 
-def first_of_day(t: Tracker, day: str, tier: str) -> dict[str, Any]:
+def first_of_day(t: Tracker, day: str, tier: str) -> CoverageRow:
     """The first item of a tier first seen on a (London) day."""
-    rows = [r for r in t.coverage(1, tier=tier) if r["first_seen_at"][:10] == day]
+    rows = [r for r in t.coverage(1, tier=tier) if r.first_seen_at[:10] == day]
     assert rows
     return rows[-1]
 
@@ -246,19 +246,19 @@ def test_the_digest_says_marked_by_you_in_markdown_html_and_atom(replay: Any) ->
     story = first_of_day(t, "2025-08-20", "story")
     before = t.digest(date(2025, 8, 20), write=False).texts
     assert all("marked by you" not in text for text in before.values())
-    t.mark(related["item_id"], "story")
-    t.mark(story["item_id"], "unrelated")
+    t.mark(related.item_id, "story")
+    t.mark(story.item_id, "unrelated")
     texts = t.digest(date(2025, 8, 20), write=False).texts
     for fmt in ("md", "html"):
         text = texts[fmt]
         assert text.count("marked by you: same story") == 1, fmt
         assert "marked story by you" not in text, fmt  # the stored reason is not a term
-        assert story["url"] not in text, fmt  # unrelated: not in the digest at all
+        assert story.url not in text, fmt  # unrelated: not in the digest at all
     assert "marked by you" in texts["atom"]
     digest = t.digest(date(2025, 8, 20), write=False).digest
     judged = [i for a in digest.articles for i in a.items if i.judgement]
     assert [(i.item_id, i.tier, i.judgement) for i in judged] == [
-        (related["item_id"], "story", "story")
+        (related.item_id, "story", "story")
     ]
     assert all(not term.startswith("marked") for i in judged for term in i.terms)
 
@@ -267,53 +267,53 @@ def test_coverage_export_and_explain_show_the_judgement(replay: Any, tmp_path: P
     t, config = replay
     run = CliRunner().invoke
     item = first_of_day(t, "2025-08-21", "related")
-    marked = run(cli, ["-c", str(config), "mark", str(item["item_id"]), "story", "--note", "yes"])
+    marked = run(cli, ["-c", str(config), "mark", str(item.item_id), "story", "--note", "yes"])
     assert marked.exit_code == 0, marked.output
-    assert f"item {item['item_id']} marked story for article 1: {item['title']}" in marked.stdout
+    assert f"item {item.item_id} marked story for article 1: {item.title}" in marked.stdout
     assert "the score alone: linked as related" in marked.stdout
-    assert f"until 'tracker unmark {item['item_id']}'" in marked.stdout
+    assert f"until 'tracker unmark {item.item_id}'" in marked.stdout
 
     rows = json.loads(run(cli, ["-c", str(config), "coverage", "--json"]).stdout)
     judged = [r for r in rows if r["judgement"]]
     assert [(r["item_id"], r["tier"], r["judgement"], r["judgement_note"]) for r in judged] == [
-        (item["item_id"], "story", "story", "yes")
+        (item.item_id, "story", "story", "yes")
     ]
     table = run(cli, ["-c", str(config), "coverage"]).stdout.splitlines()
     header = table[0].split("\t")
     assert header[:6] == ["item_id", "reported", "outlet", "score", "tier", "judgement"]
     shown = {line.split("\t")[0]: line.split("\t") for line in table[1:]}
-    assert shown[str(item["item_id"])][5] == "marked story by you"
-    assert "marked" not in shown[str(item["item_id"])][7]  # the reasons column: terms only
+    assert shown[str(item.item_id)][5] == "marked story by you"
+    assert "marked" not in shown[str(item.item_id)][7]  # the reasons column: terms only
 
     t.export(tmp_path / "c.csv", "csv")
     with (tmp_path / "c.csv").open(encoding="utf-8", newline="") as f:
         exported = list(csv.DictReader(f))
     assert {r["item_id"]: r["judgement"] for r in exported if r["judgement"]} == {
-        str(item["item_id"]): "story"
+        str(item.item_id): "story"
     }
     out = io.StringIO()
     t.export(out, "jsonl", tier="story")
     assert any(json.loads(x)["judgement"] == "story" for x in out.getvalue().splitlines())
 
-    explained = run(cli, ["-c", str(config), "explain", str(item["item_id"])]).stdout
+    explained = run(cli, ["-c", str(config), "explain", str(item.item_id)]).stdout
     assert "tier story (marked by you; the score alone: related)" in explained
-    judged_at = t.store.judgement(1, item["item_id"]).judged_at
+    judged_at = t.store.judgement(1, item.item_id).judged_at
     assert f"marked story by you on {judged_at} (yes): this overrides the score" in explained
     assert "linked as story: marked story by you, which overrides the score alone (linked:" in (
         explained
     )
-    data = json.loads(
-        run(cli, ["-c", str(config), "explain", str(item["item_id"]), "--json"]).stdout
-    )[0]
+    data = json.loads(run(cli, ["-c", str(config), "explain", str(item.item_id), "--json"]).stdout)[
+        0
+    ]
     assert (data["tier"], data["score_tier"], data["linked"]) == ("story", "related", True)
     assert data["judgement"] == {"label": "story", "judged_at": judged_at, "note": "yes"}
 
-    undone = run(cli, ["-c", str(config), "unmark", str(item["item_id"])])
+    undone = run(cli, ["-c", str(config), "unmark", str(item.item_id)])
     assert undone.exit_code == 0, undone.output
     assert "it was marked story; back to the score: linked as related" in undone.stdout
     rows = json.loads(run(cli, ["-c", str(config), "coverage", "--json"]).stdout)
     assert not any(r["judgement"] for r in rows)
-    assert {r["item_id"]: r["tier"] for r in rows}[item["item_id"]] == "related"
+    assert {r["item_id"]: r["tier"] for r in rows}[item.item_id] == "related"
 
 
 @pytest.mark.parametrize(
@@ -329,7 +329,7 @@ def test_coverage_export_and_explain_show_the_judgement(replay: Any, tmp_path: P
 )
 def test_mistakes_are_one_clear_line(replay: Any, args: list[str], message: str) -> None:
     t, config = replay
-    item = str(first_of_day(t, "2025-08-21", "related")["item_id"])
+    item = str(first_of_day(t, "2025-08-21", "related").item_id)
     args = [a.replace("{item}", item) for a in args]
     result = CliRunner().invoke(cli, ["-c", str(config), *args])
     assert result.exit_code != 0 and "Traceback" not in result.output

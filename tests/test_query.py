@@ -28,8 +28,8 @@ from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
 from tracker.demo.localserver import FeedServer, send_status
-from tracker.errors import NotFoundError, OutputError, QueryError
-from tracker.models import CycleSummary, ManualClock, Relevance
+from tracker.errors import NotFoundError, OutputError, QueryError, StorageError
+from tracker.models import CycleSummary, ManualClock, Relevance, SearchHit
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
 from tracker.storage import ReadOnlyStore, Store, to_db
 from tracker.storage.schema import MIGRATIONS
@@ -69,15 +69,15 @@ def test_coverage_view_is_the_linked_items_with_their_scores(replay: Tracker) ->
     assert len(view) == len(api) > 100
     by_item = {r["item_id"]: r for r in view}
     for row in api:
-        v = by_item[row["item_id"]]
+        v = by_item[row.item_id]
         assert (v["outlet"], v["title"], v["url"], v["score"], v["tier"]) == (
-            row["outlet"],
-            row["title"],
-            row["url"],
-            row["score"],
-            row["tier"],
+            row.outlet,
+            row.title,
+            row.url,
+            row.score,
+            row.tier,
         )
-        assert json.loads(v["reasons"]) == row["reasons"]
+        assert json.loads(v["reasons"]) == list(row.reasons)
         assert v["story_id"] is not None and v["article"].startswith("The Shifting Sands")
 
 
@@ -219,15 +219,15 @@ def test_who_reported_first_is_the_same_in_every_output(replay: Tracker) -> None
     view = {
         r["story_id"]: r for r in sql(replay, "SELECT * FROM first_reports WHERE article_id = 1")
     }
-    stories = {r["story_id"]: r for r in replay.story_coverage(1)}
+    stories = {r.story_id: r for r in replay.story_coverage(1)}
     assert set(view) == set(stories) == set(expected)
     for story_id, outlets in expected.items():
         first = next(iter(outlets.items()))
         row = view[story_id]
         assert (row["first_outlet"], row["first_reported_at"]) == first, story_id
         story = stories[story_id]
-        assert (story["first_outlet"], story["first_reported_at"]) == first
-        assert story["outlets"] == list(outlets)
+        assert (story.first_outlet, story.first_reported_at) == first
+        assert list(story.outlets) == list(outlets)
     # the digest of every day: each story's first reporter as of the end of that day
     days = sorted({local_day(r["first_seen_at"]) for r in rows})
     for day in days:
@@ -246,7 +246,7 @@ def test_who_reported_first_is_the_same_in_every_output(replay: Tracker) -> None
             dict.fromkeys(r["outlet"] for r in rows if local_day(r["first_seen_at"]) == day)
         )
     # the outlets in the order of their first linked item (the demo's summary)
-    assert [m["outlet"] for m in replay.store.first_movers(1)] == list(
+    assert [m.outlet for m in replay.store.first_movers(1)] == list(
         dict.fromkeys(r["outlet"] for r in rows)
     )
 
@@ -274,10 +274,10 @@ def first_of_the_story(t: Tracker) -> tuple[tuple[str, str, str, int], list[str]
     (story,) = t.story_coverage(1)
     md = t.digest(date(2025, 8, 19), formats=("md",), write=False).texts["md"]
     first = re.search(r"first reported by (.+)", md)
-    assert first and story["first_outlet"] == row["first_outlet"]
+    assert first and story.first_outlet == row["first_outlet"]
     return (
         (row["first_outlet"], row["first_reported_at"], row["next_outlet"], row["lead_minutes"]),
-        story["outlets"],
+        list(story.outlets),
         first.group(1),
     )
 
@@ -671,35 +671,57 @@ def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_pa
     assert json.loads(result.stdout)[0]["n"] > 10
 
 
+def test_opening_is_a_step_of_its_own(replay_db: Path, tmp_path: Path) -> None:
+    """Reading ``Tracker.store`` migrated the database and synced its time zone as a side
+    effect; ``open`` is that step, and every command takes it when it first needs to."""
+    config = copy_replay(replay_db, tmp_path)
+    db = sqlite3.connect(tmp_path / "tracker.db")
+    db.execute("DROP VIEW daily_coverage")
+    db.execute("UPDATE timezone_spans SET timezone = 'Asia/Tokyo'")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    t = Tracker(load_config(config))
+    store = t.open()
+    assert t.open() is store and t.store is store
+    assert store.timezone() == t.config.timezone
+    assert sql(t, "SELECT count(*) AS n FROM daily_coverage")[0]["n"] > 10
+    t.close()
+    missing = Tracker(load_config(config))
+    missing.config = missing.config.__class__(
+        **{**missing.config.__dict__, "database": tmp_path / "none.db"}
+    )
+    with pytest.raises(StorageError, match="run 'tracker init' first"):
+        missing.open()
+
+
 # --- search --------------------------------------------------------------------------------------
 
 
 def test_search_ranks_matches_and_filters(replay: Tracker) -> None:
     hits = replay.search("troops", limit=0)
     assert len(hits) > 10
-    assert all("troop" in (h["title"] + " " + summary(replay, h)).lower() for h in hits)
-    assert [h["rank"] for h in hits] == sorted(h["rank"] for h in hits)
-    assert "troops" in hits[0]["title"].lower()  # a title match ranks first
+    assert all("troop" in (h.title + " " + summary(replay, h)).lower() for h in hits)
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+    assert "troops" in hits[0].title.lower()  # a title match ranks first
     guardian = replay.search("troops", outlet="the guardian", limit=0)
-    assert guardian and {h["outlet"] for h in guardian} == {"The Guardian"}
-    linked = {r["item_id"] for r in replay.coverage(1)}
+    assert guardian and {h.outlet for h in guardian} == {"The Guardian"}
+    linked = {r.item_id for r in replay.coverage(1)}
     on_article = replay.search("troops", article_id=1, limit=0)
-    assert (
-        on_article and {h["item_id"] for h in on_article} == {h["item_id"] for h in hits} & linked
-    )
+    assert on_article and {h.item_id for h in on_article} == {h.item_id for h in hits} & linked
     window = replay.search("troops", since="2025-08-19", until="2025-08-20", limit=0)
     assert window and all(
-        local_day(h["published_at"] or h["first_seen_at"]) == "2025-08-19" for h in window
+        local_day(h.published_at or h.first_seen_at) == "2025-08-19" for h in window
     )
     assert len(replay.search("troops", limit=3)) == 3
     phrase = replay.search('"security guarantees"', limit=0)
     assert phrase and all(
-        "security guarantee" in (h["title"] + summary(replay, h)).lower() for h in phrase
+        "security guarantee" in (h.title + summary(replay, h)).lower() for h in phrase
     )
 
 
-def summary(t: Tracker, hit: dict[str, Any]) -> str:
-    return sql(t, "SELECT summary FROM items WHERE id = ?", (hit["item_id"],))[0]["summary"] or ""
+def summary(t: Tracker, hit: SearchHit) -> str:
+    return sql(t, "SELECT summary FROM items WHERE id = ?", (hit.item_id,))[0]["summary"] or ""
 
 
 @pytest.mark.parametrize("query", ["troops AND", '"unclosed', "NEAR(", "title:", "*", "AND OR"])
@@ -782,7 +804,28 @@ def test_an_empty_outlet_name_is_refused_not_ignored(replay_db: Path, outlet: st
 
 def test_an_outlet_name_may_carry_spaces_around_it(replay: Tracker) -> None:
     hits = replay.search("troops", outlet=" The Guardian ", limit=0)
-    assert hits and {h["outlet"] for h in hits} == {"The Guardian"}
+    assert hits and {h.outlet for h in hits} == {"The Guardian"}
+
+
+def test_library_errors_name_arguments_and_the_cli_maps_them_to_options(replay: Tracker) -> None:
+    """The library's messages named the CLI's flags (--since, --older-than) to Python callers;
+    the CLI's lines stay as they were (see the tests above)."""
+    with pytest.raises(QueryError) as reversed_:
+        replay.coverage(since="2025-08-20", until="2025-08-18")
+    assert str(reversed_.value) == (
+        "since 2025-08-20 is after until 2025-08-18: nothing can match "
+        "(since is the start, until the end)"
+    )
+    assert reversed_.value.worded(lambda a: f"--{a}").startswith("--since 2025-08-20 is after")
+    with pytest.raises(QueryError, match=r"^since: expected a time such as 7d"):
+        replay.search("troops", since="soon")
+    with pytest.raises(QueryError, match=r"^outlet: the outlet name is empty$"):
+        replay.coverage(outlet="  ")
+    with pytest.raises(QueryError, match=r"^older_than: expected an age such as 90d"):
+        replay.prune("soon", dry_run=True)
+    with pytest.raises(QueryError) as fts:
+        replay.search("-russia")
+    assert str(fts.value).endswith("or use literal") and "--" not in str(fts.value)
 
 
 @pytest.mark.parametrize(
@@ -916,7 +959,7 @@ def test_a_failed_export_leaves_no_temporary_file_and_the_old_file_whole(
         out.write("item_id,outlet\n" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("tracker.app.write_rows", disk_full)
+    monkeypatch.setattr("tracker.app.reads.write_rows", disk_full)
     with pytest.raises(OutputError, match=r"coverage\.csv: cannot write: No space left on device"):
         replay.export(target)
     assert target.read_text(encoding="utf-8") == "the previous export\n"
@@ -1030,9 +1073,7 @@ def test_prune_keeps_linked_items_and_leaves_a_sound_database(
         "SELECT title FROM items WHERE id = ?",
         (min(old_unlinked),),
     )[0]["title"]
-    assert all(
-        h["item_id"] not in old_unlinked for h in t.search(gone_title, literal=True, limit=0)
-    )
+    assert all(h.item_id not in old_unlinked for h in t.search(gone_title, literal=True, limit=0))
     t.close()
 
 
@@ -1060,7 +1101,7 @@ def test_prune_removes_old_service_cycles_and_keeps_the_latest(
     assert t.prune("4d", vacuum=False).counts["service_cycles"] == 3
     kept = [r["started_at"] for r in sql(t, "SELECT started_at FROM service_cycles ORDER BY id")]
     assert kept == [to_db(s) for s in starts[3:]]
-    assert t.store.service_cycles()[0]["started_at"] == to_db(AFTER_REPLAY)
+    assert t.store.service_cycles()[0].started_at == to_db(AFTER_REPLAY)
     integrity(t)
     t.close()
 

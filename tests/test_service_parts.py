@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from tracker.cli import cli
 from tracker.config import parse_config
 from tracker.demo.localserver import FeedServer, send_status
-from tracker.errors import ConfigError
+from tracker.errors import AlreadyRunningError, ConfigError
 from tracker.models import ManualClock
 from tracker.service.daily import days_owed, due_moment
-from tracker.service.instance import AlreadyRunningError, InstanceLock, LockState, probe
+from tracker.service.instance import InstanceLock, LockState, probe
 from tracker.service.logs import setup_logging, writes_to_journal
 from tracker.service.service import (
     cycle_line,
@@ -189,26 +189,26 @@ NOW = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
 
 def test_status_states(tmp_path: Path) -> None:
     store, lock = Store.memory(), tmp_path / "t.db.lock"
-    state = lambda now=NOW: service_status(store, lock, now)["service"]  # noqa: E731
-    assert state()["state"] == "never-started"
+    state = lambda now=NOW: service_status(store, lock, now).service  # noqa: E731
+    assert state().state == "never-started"
     run = store.start_service_run(
         pid=os.getpid(), host="h", version="1", config="c", heartbeat_every=30, now=NOW
     )
     crashed = state()  # recorded, never stopped, no lock: it was killed
-    assert (crashed["state"], crashed["stop_reason"]) == (
+    assert (crashed.state, crashed.stop_reason) == (
         "stopped",
         "not stopped cleanly (killed or crashed)",
     )
     with InstanceLock(lock):
-        assert state()["state"] == "running"
-        assert state()["uptime_s"] == 0 and state()["pid"] == os.getpid()
-        assert state(NOW + timedelta(seconds=200))["state"] == "unresponsive"
+        assert state().state == "running"
+        assert state().uptime_s == 0 and state().pid == os.getpid()
+        assert state(NOW + timedelta(seconds=200)).state == "unresponsive"
         store.service_heartbeat(run, NOW + timedelta(seconds=190), 3)
-        assert state(NOW + timedelta(seconds=200))["state"] == "running"
-        assert state(NOW + timedelta(seconds=200))["in_flight"] == 3
+        assert state(NOW + timedelta(seconds=200)).state == "running"
+        assert state(NOW + timedelta(seconds=200)).in_flight == 3
     store.finish_service_run(run, NOW + timedelta(minutes=5), "SIGTERM")
     stopped = state()
-    assert (stopped["state"], stopped["stop_reason"]) == ("stopped", "SIGTERM")
+    assert (stopped.state, stopped.stop_reason) == ("stopped", "SIGTERM")
 
 
 def test_a_new_run_marks_an_unfinished_one_as_crashed() -> None:
@@ -221,8 +221,8 @@ def test_a_new_run_marks_an_unfinished_one_as_crashed() -> None:
         pid=2, host="h", version="1", config="c", heartbeat_every=30, now=NOW + timedelta(hours=1)
     )
     old = store.service_runs(limit=2)[1]
-    assert old["stopped_at"] == "2025-08-19T12:03:00Z"
-    assert old["stop_reason"] == "not stopped cleanly (killed or crashed)"
+    assert old.stopped_at == "2025-08-19T12:03:00Z"
+    assert old.stop_reason == "not stopped cleanly (killed or crashed)"
 
 
 def test_digest_records_count_attempts_and_only_successes_are_written() -> None:
@@ -236,7 +236,7 @@ def test_digest_records_count_attempts_and_only_successes_are_written() -> None:
     store.record_digest(day, run_id=run, trigger="catch-up", now=NOW)
     assert store.digest_days_written(date(2025, 8, 1)) == {day}
     record = store.service_digests()[0]
-    assert (record["attempts"], record["result"], record["error"]) == (2, "ok", None)
+    assert (record.attempts, record.result, record.error) == (2, "ok", None)
 
 
 def test_status_command_before_and_after_init(tmp_path: Path) -> None:
@@ -263,8 +263,8 @@ def test_status_counts_each_stored_item_once(
     stored = t.store.counts()
     assert stored["sightings"] == 2 * stored["items"] > 0
     report = t.status()
-    assert report["totals"]["items"] == stored["items"]
-    assert sorted(f["items"] for f in report["feeds"]) == [stored["items"]] * 2
+    assert report.totals.items == stored["items"]
+    assert sorted(f.items for f in report.feeds) == [stored["items"]] * 2
     shown = CliRunner().invoke(cli, ["-c", str(t.config.path), "status"])
     assert f"; {stored['items']} items;" in shown.output
 
@@ -546,7 +546,7 @@ def test_only_permanent_redirects_move_the_stored_feed_url(
     old = server.add("/old.xml", lambda h: send_status(h, status, {"Location": new}))
     t = make_tracker({"The Guardian": [old]})
     assert t.poll(all_feeds=True).results[0].result == "ok"
-    assert [f["url"] for f in t.feeds()] == [new if moved else old]
+    assert [f.url for f in t.feeds()] == [new if moved else old]
 
 
 # --- the scheduler's job listener ----------------------------------------------------------------

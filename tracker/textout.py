@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -74,7 +75,24 @@ def table(
 
 
 def as_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """JSON for people and scripts: the library's typed rows (dataclasses) as objects of
+    their fields, in order (or as their ``to_json`` gives them), anything else unknown as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_plain)
+
+
+def fields_of(row: Any) -> dict[str, Any]:
+    """A typed row's fields as a dict, in order (not recursively: values stay as they are)."""
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot write itself: a row's fields (its values go through json again)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        to_json = getattr(value, "to_json", None)
+        if callable(to_json):
+            return to_json()
+        return fields_of(value)
+    return str(value)
 
 
 def _cell(value: Any) -> str:

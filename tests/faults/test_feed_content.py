@@ -553,13 +553,13 @@ def test_hostile_titles_and_summaries_are_inert(server: FeedServer, faults) -> N
             for href in re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", tag):
                 assert href.startswith(("https://", "http://")), tag
         assert row["url"] is None or row["url"].startswith("https://")
-    feed = next(f for f in run.tracker.feeds() if f["url"] == url)
-    assert feed["title"] == "Hostile feed"
+    feed = next(f for f in run.tracker.feeds() if f.url == url)
+    assert feed.title == "Hostile feed"
     titles = [r["title"] for r in rows]
     # Markdown stays literal text: harmless here; the digest must escape it (pending, issue 5)
     assert any(t.startswith("[Ukraine talks: Markdown link](javascript:") for t in titles)
     assert "Ukraine talks: double-escaped script" in titles
-    linked = {r["title"] for r in run.tracker.coverage()}
+    linked = {r.title for r in run.tracker.coverage()}
     assert not any(TAG.search(t) for t in linked)
 
 
@@ -588,8 +588,8 @@ def test_bidi_controls_and_link_credentials_never_reach_the_database_or_the_dige
     run = faults({"Spoof": [url]})
     assert run.result(run.poll(), url).items_new == 2
     rows = items_of(run, url)
-    feed = next(f for f in run.tracker.feeds() if f["url"] == url)
-    texts = [feed["title"], *(r[c] or "" for r in rows for c in ("title", "summary", "author"))]
+    feed = next(f for f in run.tracker.feeds() if f.url == url)
+    texts = [feed.title or "", *(r[c] or "" for r in rows for c in ("title", "summary", "author"))]
     assert not [t for t in texts if set(t) & set(BIDI)]
     assert rows[0]["title"] == "Ukraine troops: security guarantees gnp.exe"
     assert {r["url"] for r in rows} == {
@@ -600,7 +600,7 @@ def test_bidi_controls_and_link_credentials_never_reach_the_database_or_the_dige
         "https://spoof.example/ukraine-troops",
         "https://spoof.example/ukraine-guarantees",
     }
-    linked = [r for r in run.tracker.coverage() if r["outlet"] == "Spoof"]
+    linked = [r for r in run.tracker.coverage() if r.outlet == "Spoof"]
     assert linked, "the items are linked, so the digest shows them"
     for text in run.tracker.digest(formats=("md", "html", "atom"), write=False).texts.values():
         assert not set(text) & set(BIDI) and "secret" not in text
@@ -634,7 +634,7 @@ def test_feed_data_that_crashed_the_cycle(server: FeedServer, faults) -> None:
     assert [run.result(summary, u).result for u in urls] == ["ok", "ok", "ok"]
     titles = [r["title"] for r in items_of(run, urls[0])]
     assert titles == [f"😀 \ufffd \ufffd Story {n}" for n in range(3)]
-    assert next(f for f in run.tracker.feeds() if f["url"] == urls[1])["ttl_minutes"] is None
+    assert next(f for f in run.tracker.feeds() if f.url == urls[1]).ttl_minutes is None
     assert [r["url"] for r in items_of(run, urls[2])] == [None]
 
 

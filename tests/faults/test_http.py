@@ -83,7 +83,7 @@ def test_permanent_redirect_chain_moves_the_feed(server: FeedServer, faults) -> 
     temporary = server.add("/t-old", redirect("/t-mid", 301))
     run = faults({"Moved": [old], "Moved for now": [temporary]})
     run.poll()
-    urls = {f["url"] for f in run.tracker.feeds()}
+    urls = {f.url for f in run.tracker.feeds()}
     assert new in urls and old not in urls  # 301 then 308: the stored URL follows
     assert temporary in urls  # one 302 on the way: the feed stays where it was
     run.later(hours=1)
@@ -113,7 +113,7 @@ def test_a_permanent_redirect_stores_only_a_url_config_would_take(
     }
     run = faults({"Redirected": list(feeds.values())})
     run.poll()
-    stored = [f["url"] for f in run.tracker.feeds()]
+    stored = [f.url for f in run.tracker.feeds()]
     assert not [u for u in stored if "s3cret" in u or "user@" in u or "#" in u], stored
     assert feeds["credentials"] in stored  # the feed stays where it was
     assert server.url("/ft-moved.xml") in stored and feeds["fragment"] not in stored

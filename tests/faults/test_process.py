@@ -509,9 +509,7 @@ def test_digests_across_a_clock_change_cover_each_local_day_once(
     run = t.store.start_service_run(
         pid=1, host="test", version="test", config="c", heartbeat_every=60, now=start
     )
-    digests = DailyDigests(
-        t.store, t.write_digest, clock, lambda: t.config, run_id=run, since=start
-    )
+    digests = DailyDigests(t, t.write_digest, clock, lambda: t.config, run_id=run, since=start)
     trigger = digest_trigger(t.config)
     end = start + timedelta(days=4)
     fire = trigger.get_next_fire_time(None, start.astimezone(tz))
@@ -533,7 +531,7 @@ def test_digests_across_a_clock_change_cover_each_local_day_once(
     assert list(written) == [first + timedelta(days=n) for n in range(len(written))]
     assert len(written) == 4
     assert all(when == due_moment(day, at, tz) for day, when in written.items())
-    assert [r["attempts"] for r in t.store.service_digests(10)] == [1] * 4
+    assert [r.attempts for r in t.store.service_digests(10)] == [1] * 4
 
     linked = list(
         t.store.db.query(

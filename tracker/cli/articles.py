@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,7 +70,7 @@ def article_list(state: State, as_json_: bool) -> None:
     """
     with state.tracker() as t:
         tz = t.config.tz
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": a.id,
                 "title": a.title,

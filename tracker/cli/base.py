@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from functools import wraps
 from typing import Any, TypeVar
@@ -12,8 +12,9 @@ import click
 
 from ..app import Registered, Tracker
 from ..config import ENV_VAR, config_path, load_config
-from ..errors import ConfigError, TrackerError
-from ..models import CycleSummary
+from ..errors import ConfigError, QueryError, TrackerError
+from ..models import CycleSummary, FeedRow
+from ..service.status import FeedHealth
 from ..textout import plural, shown_time, table
 from ..urls import redacted, url_problem
 
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class TrackerCLIError(click.ClickException):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class constant; this error's depends on what failed
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def reports_errors(func: F) -> F:
@@ -35,10 +37,18 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ConfigError as exc:
             raise TrackerCLIError(str(exc), exit_code=2) from None
+        except QueryError as exc:
+            raise TrackerCLIError(exc.worded(option_of)) from None
         except TrackerError as exc:
             raise TrackerCLIError(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def option_of(argument: str) -> str:
+    """The option that sets a library argument, as click names them: older_than is
+    --older-than."""
+    return "--" + argument.replace("_", "-")
 
 
 class State:
@@ -253,26 +263,27 @@ FEED_COLUMNS = (
 )
 
 
-def feed_state(row: dict[str, Any]) -> str:
-    return "enabled" if row["enabled"] else f"disabled: {row['disabled_reason'] or 'no reason'}"
+def feed_state(row: FeedRow | FeedHealth) -> str:
+    return "enabled" if row.enabled else f"disabled: {row.disabled_reason or 'no reason'}"
 
 
-def feed_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+def feed_table(rows: Sequence[FeedRow | FeedHealth], tz: tzinfo) -> str:
     """Feeds as 'feeds list' and 'status' print them: one set of columns, times local with
     the zone on a terminal (ISO in UTC when piped); a disabled feed has no next poll, and on a
     terminal a feed whose time has come is 'due'."""
     tty = _tty()
 
-    def next_poll(row: dict[str, Any]) -> str:
-        if not row["enabled"]:
+    def next_poll(row: FeedRow | FeedHealth) -> str:
+        if not row.enabled:
             return ""
-        return "due" if tty and row.get("due") else shown_time(row["next_poll_at"], tz, tty=tty)
+        due = isinstance(row, FeedHealth) and row.due
+        return "due" if tty and due else shown_time(row.next_poll_at, tz, tty=tty)
 
     shown = [
         {
-            **r,
+            **{column: getattr(r, column, None) for column in FEED_COLUMNS},
             "state": feed_state(r),
-            "last_success_at": shown_time(r["last_success_at"], tz, tty=tty),
+            "last_success_at": shown_time(r.last_success_at, tz, tty=tty),
             "next_poll_at": next_poll(r),
         }
         for r in rows

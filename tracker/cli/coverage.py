@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from ..app import Explanation
+from ..models import CoverageRow, StoryRow
 from ..storage import is_marked_reason
-from ..textout import as_json, shown_time, table
+from ..textout import as_json, fields_of, shown_time, table
 from .base import (
     _SINCE_HELP,
     ID,
@@ -62,15 +63,13 @@ def coverage(
     """
     with state.tracker() as t:
         filters = {"tier": tier, "since": since, "until": until, "outlet": outlet}
-        if by_story:
-            rows = t.story_coverage(article_id, limit=limit, **filters)
-        else:
-            rows = t.coverage(article_id, limit=limit, **filters)
+        stories = t.story_coverage(article_id, limit=limit, **filters) if by_story else []
+        items = [] if by_story else t.coverage(article_id, limit=limit, **filters)
         tz = t.config.tz
     if as_json_:
-        click.echo(as_json(rows))
+        click.echo(as_json(stories if by_story else items))
         return
-    if not rows:
+    if not stories and not items:
         filtered = any(v is not None for v in filters.values()) or article_id is not None
         click.echo(
             "No linked items match."
@@ -78,16 +77,16 @@ def coverage(
             else "No linked items yet. Run 'tracker poll' (or 'tracker demo' to try it offline)."
         )
         return
-    click.echo(_story_table(rows, tz) if by_story else _coverage_table(rows, tz))
+    click.echo(_story_table(stories, tz) if by_story else _coverage_table(items, tz))
 
 
-def _story_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+def _story_table(rows: list[StoryRow], tz: tzinfo) -> str:
     tty = _tty()
     shown = [
         {
-            **r,
-            "first_reported": shown_time(r["first_reported_at"], tz, tty=tty),
-            "also": ", ".join(o for o in r["outlets"] if o != r["first_outlet"]),
+            **fields_of(r),
+            "first_reported": shown_time(r.first_reported_at, tz, tty=tty),
+            "also": ", ".join(o for o in r.outlets if o != r.first_outlet),
         }
         for r in rows
     ]
@@ -99,14 +98,14 @@ def _story_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
     )
 
 
-def _coverage_table(rows: list[dict[str, Any]], tz: tzinfo) -> str:
+def _coverage_table(rows: list[CoverageRow], tz: tzinfo) -> str:
     tty = _tty()
     shown = [
         {
-            **r,
-            "reported": shown_time(r["reported_at"], tz, tty=tty),
-            "judgement": f"marked {r['judgement']} by you" if r["judgement"] else "",
-            "reasons": ", ".join([x for x in r["reasons"] if not is_marked_reason(x)][:4]),
+            **fields_of(r),
+            "reported": shown_time(r.reported_at, tz, tty=tty),
+            "judgement": f"marked {r.judgement} by you" if r.judgement else "",
+            "reasons": ", ".join([x for x in r.reasons if not is_marked_reason(x)][:4]),
         }
         for r in rows
     ]

@@ -47,11 +47,19 @@ def feeds_list(state: State, as_json_: bool) -> None:
     with state.tracker() as t:
         rows = t.feeds()
         tz = t.config.tz
-    for r in rows:
-        r["state"] = feed_state(r)
-        if not r["enabled"]:
-            r["next_poll_at"] = None
-    click.echo(as_json(rows) if as_json_ else feed_table(rows, tz))
+    if not as_json_:
+        click.echo(feed_table(rows, tz))
+        return
+    # a disabled feed has no next poll, whatever its row kept (as in 'tracker status')
+    shown = [
+        {
+            **r.to_json(),
+            "next_poll_at": r.next_poll_at if r.enabled else None,
+            "state": feed_state(r),
+        }
+        for r in rows
+    ]
+    click.echo(as_json(shown))
 
 
 @feeds.command("add")

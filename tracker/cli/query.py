@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..textout import local_time, plural, write_rows
+from ..models import SearchHit
+from ..textout import fields_of, local_time, plural, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
@@ -59,7 +61,7 @@ def search(
     Example: tracker search '"security guarantees" OR troops' --since 2025-08-18 --limit 10
     """
     with state.tracker() as t:
-        rows = t.search(
+        hits = t.search(
             text,
             article_id=article_id,
             outlet=outlet,
@@ -69,21 +71,18 @@ def search(
             literal=literal,
         )
         tz = t.config.tz
-    if not rows and fmt is None and _tty():
+    if not hits and fmt is None and _tty():
         click.echo("No matching items.")
         return
-    columns = list(rows[0]) if rows else list(_SEARCH_COLUMNS)
+    shown = [fields_of(r) for r in hits]
+    columns = list(_SEARCH_COLUMNS)
     if fmt is None and _tty():
-        rows = [
-            {
-                **r,
-                "reported": local_time(r["reported_at"], tz),
-                "linked to": r["articles"],
-            }
-            for r in rows
+        shown = [
+            {**row, "reported": local_time(hit.reported_at, tz), "linked to": hit.articles}
+            for row, hit in zip(shown, hits, strict=True)
         ]
         columns = ["item_id", "reported", "outlet", "title", "linked to"]
-    write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
+    write_rows(_stdout(), columns, shown, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
 @cli.command()
@@ -193,7 +192,7 @@ def export(
     fmt = fmt or (_format_from_suffix(output) if not to_stdout else None) or "csv"
     with state.tracker() as t:
         count = t.export(
-            _stdout() if to_stdout else output,
+            _stdout() if to_stdout or output is None else output,
             fmt,
             article_id=article_id,
             tier=tier,
@@ -204,17 +203,8 @@ def export(
         click.echo(f"exported {plural(count, 'row')} to {output}", err=True)
 
 
-_SEARCH_COLUMNS = (
-    "item_id",
-    "outlet",
-    "published_at",
-    "first_seen_at",
-    "reported_at",
-    "title",
-    "url",
-    "articles",
-    "rank",
-)
+#: the columns of search's output: a SearchHit's fields
+_SEARCH_COLUMNS = tuple(f.name for f in fields(SearchHit))
 
 
 def _format_from_suffix(path: Path | None) -> str | None:

@@ -23,7 +23,8 @@ from ..app import Tracker
 from ..config import load_config
 from ..errors import OutputError
 from ..models import ManualClock
-from ..textout import local_time, plural, table
+from ..storage.rows import DailyCoverageRow
+from ..textout import fields_of, local_time, plural, table
 from .localserver import Document, FeedServer, http_date
 
 #: feed file prefix -> (outlet, the outlet's real feed URL the snapshot was recorded from)
@@ -102,8 +103,9 @@ def cut_to(body: bytes, until: datetime) -> bytes:
     root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
     for item in root.iter("item"):
         published = item.findtext("pubDate")
-        if published and parsedate_to_datetime(published) > until:
-            item.getparent().remove(item)
+        parent = item.getparent()
+        if published and parent is not None and parsedate_to_datetime(published) > until:
+            parent.remove(item)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -261,28 +263,31 @@ def _replay_day(
 def day_rows(tracker: Tracker, article_id: int) -> list[dict[str, object]]:
     """One row per local day of the replay, counted as daily_coverage counts (the day an item
     was first seen), then the totals: the days add up to the whole."""
-    activity = {r["day"]: r for r in tracker.store.daily_activity()}
-    linked: dict[str, list[dict[str, object]]] = {}
+    activity = {r.day: r for r in tracker.store.daily_activity()}
+    linked: dict[str, list[DailyCoverageRow]] = {}
     for row in tracker.store.daily_coverage(article_id):
-        linked.setdefault(row["day"], []).append(row)
-    rows = []
+        linked.setdefault(row.day, []).append(row)
+    rows: list[dict[str, object]] = []
+    totals = dict.fromkeys(("polls", "new items", "linked", "story"), 0)
     for day in sorted(activity.keys() | linked.keys()):
         outlets = linked.get(day, [])
+        active = activity.get(day)
+        counts = {
+            "polls": active.fetches if active else 0,
+            "new items": active.items if active else 0,
+            "linked": sum(o.items for o in outlets),
+            "story": sum(o.story_items for o in outlets),
+        }
+        for key, count in counts.items():
+            totals[key] += count
         rows.append(
             {
                 "day": day,
-                "polls": activity.get(day, {}).get("fetches", 0),
-                "new items": activity.get(day, {}).get("items", 0),
-                "linked": sum(int(o["items"]) for o in outlets),
-                "story": sum(int(o["story_items"]) for o in outlets),
-                "linked by outlet": ", ".join(f"{o['outlet']} {o['items']}" for o in outlets),
+                **counts,
+                "linked by outlet": ", ".join(f"{o.outlet} {o.items}" for o in outlets),
             }
         )
-    total = {
-        key: sum(int(r[key]) for r in rows)  # type: ignore[call-overload]
-        for key in ("polls", "new items", "linked", "story")
-    }
-    return [*rows, {"day": "total", **total, "linked by outlet": ""}]
+    return [*rows, {"day": "total", **totals, "linked by outlet": ""}]
 
 
 def _digests(
@@ -331,7 +336,7 @@ def _summaries(tracker: Tracker, article_id: int, echo: Callable[[str], None]) -
         f"{counts['article_items']} linked to the article."
     )
     order = ", ".join(
-        f"{m['outlet']} ({local_time(m['reported_at'], tz)})"
+        f"{m.outlet} ({local_time(m.reported_at, tz)})"
         for m in tracker.store.first_movers(article_id)
     )
     echo(
@@ -342,9 +347,9 @@ def _summaries(tracker: Tracker, article_id: int, echo: Callable[[str], None]) -
     echo(f"Coverage linked to the article, latest reported 25 of {len(rows)}:")
     shown = [
         {
-            **r,
-            "reported": local_time(r["reported_at"], tz),
-            "why": ", ".join(r["reasons"][:3]),
+            **fields_of(r),
+            "reported": local_time(r.reported_at, tz),
+            "why": ", ".join(r.reasons[:3]),
         }
         for r in rows[:25]
     ]

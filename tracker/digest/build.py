@@ -19,13 +19,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from ..config import DigestSettings
 from ..errors import DigestError
 from ..files import atomic_write_files
 from ..storage import Store, StoredArticle, from_db, is_marked_reason, to_db
+from ..storage.rows import (
+    DigestItemRow,
+    FeedHealthRow,
+    StoryListingRow,
+    StoryReportRow,
+    VersionRow,
+)
 from .data import (
     AlsoIn,
     ArticleDigest,
@@ -143,22 +150,19 @@ def _article_digest(
         cited_silent=tuple(o for o in quiet if o in polled),
         cited_unpolled=tuple(o for o in quiet if o not in polled),
         first_movers=tuple(
-            FirstMover(m["outlet"], _dt(m["reported_at"]), m["items"])
-            for m in movers[:FIRST_MOVERS]
+            FirstMover(m.outlet, _dt(m.reported_at), m.items) for m in movers[:FIRST_MOVERS]
         ),
         changes=changes_from_versions(store.digest_versions(article.id, start, end), start, end),
         timeline=None if brief else _timeline(store, article.id, day, tz),
     )
 
 
-def polled_outlets(feeds: Sequence[Mapping[str, Any]], cutoff: datetime) -> frozenset[str]:
+def polled_outlets(feeds: Sequence[FeedHealthRow], cutoff: datetime) -> frozenset[str]:
     """Outlets with a feed being polled at ``cutoff``: enabled, or (the database keeps no date
     of disabling) fetched after the cut-off, so still on then. A cited outlet without one is
     not silent: the tracker could not have heard from it."""
     return frozenset(
-        row["outlet"]
-        for row in feeds
-        if row["enabled"] or (_dt(row["last_fetch_at"]) or cutoff) > cutoff
+        row.outlet for row in feeds if row.enabled or (_dt(row.last_fetch_at) or cutoff) > cutoff
     )
 
 
@@ -168,7 +172,7 @@ def _timeline(store: Store, article_id: int, day: date, tz: ZoneInfo) -> Timelin
     _, end = day_window(day, tz)
     rows = store.digest_timeline(article_id, _db(start), _db(end))
     days = tuple(first + timedelta(days=n) for n in range(TIMELINE_DAYS))
-    return build_timeline(days, ((r["outlet"], _dt(r["first_seen_at"])) for r in rows), tz)
+    return build_timeline(days, ((r.outlet, _dt(r.first_seen_at)) for r in rows), tz)
 
 
 def build_timeline(
@@ -190,8 +194,8 @@ def build_timeline(
 
 def group_stories(
     items: Sequence[DigestItem],
-    reports: Sequence[Mapping[str, Any]],
-    listings: Sequence[Mapping[str, Any]] = (),
+    reports: Sequence[StoryReportRow],
+    listings: Sequence[StoryListingRow] = (),
 ) -> tuple[StoryGroup, ...]:
     """The day's items grouped by story, in the order they were reported, with who reported
     each story first and which other outlets carried it.
@@ -205,12 +209,12 @@ def group_stories(
     by_story: dict[int, list[DigestItem]] = {}
     for item in items:
         by_story.setdefault(item.story_id, []).append(item)
-    reported: dict[int, list[Mapping[str, Any]]] = {}
-    for row in reports:
-        reported.setdefault(row["story_id"], []).append(row)
-    listed: dict[int, list[Mapping[str, Any]]] = {}
-    for row in listings:
-        listed.setdefault(row["story_id"], []).append(row)
+    reported: dict[int, list[StoryReportRow]] = {}
+    for report in reports:
+        reported.setdefault(report.story_id, []).append(report)
+    listed: dict[int, list[StoryListingRow]] = {}
+    for listing in listings:
+        listed.setdefault(listing.story_id, []).append(listing)
     groups = []
     for story_id, members in by_story.items():
         lead = members[0]
@@ -220,9 +224,9 @@ def group_stories(
                 story_id=story_id,
                 tier="story" if any(m.tier == "story" for m in members) else "related",
                 items=tuple(members),
-                first_outlet=first["outlet"] if first else lead.outlet,
-                first_reported_at=_dt(first["reported_at"]) if first else lead.reported_at,
-                first_item_id=first["item_id"] if first else lead.item_id,
+                first_outlet=first.outlet if first else lead.outlet,
+                first_reported_at=_dt(first.reported_at) if first else lead.reported_at,
+                first_item_id=first.item_id if first else lead.item_id,
                 also_in=_also_in(
                     {m.outlet for m in members},
                     reported.get(story_id, ()),
@@ -234,11 +238,11 @@ def group_stories(
 
 
 def _also_in(
-    shown: set[str], reports: Sequence[Mapping[str, Any]], listings: Sequence[Mapping[str, Any]]
+    shown: set[str], reports: Sequence[StoryReportRow], listings: Sequence[StoryListingRow]
 ) -> tuple[AlsoIn, ...]:
     earliest: dict[str, datetime] = {}
-    for outlet, at in [(r["outlet"], r["reported_at"]) for r in reports] + [
-        (r["outlet"], r["listed_at"]) for r in listings
+    for outlet, at in [(r.outlet, r.reported_at) for r in reports] + [
+        (r.outlet, r.listed_at) for r in listings
     ]:
         moment = _dt(at)
         if outlet not in shown and (outlet not in earliest or moment < earliest[outlet]):
@@ -248,44 +252,39 @@ def _also_in(
     )
 
 
-def changes_from_versions(
-    rows: Sequence[Mapping[str, Any]], start: str, end: str
-) -> tuple[Change, ...]:
+def changes_from_versions(rows: Sequence[VersionRow], start: str, end: str) -> tuple[Change, ...]:
     """Before and after of each item that changed in [start, end).
 
     ``rows`` hold every earlier version of the changed items (digest_versions). "Before" is the
     version the window's first change replaced; "after" is what the item said at the end of the
     window: the version replaced next after it, or the item as it is now.
     """
-    by_item: dict[int, list[Mapping[str, Any]]] = {}
+    by_item: dict[int, list[VersionRow]] = {}
     for row in rows:
-        by_item.setdefault(row["item_id"], []).append(row)
+        by_item.setdefault(row.item_id, []).append(row)
     changes = []
     for versions in by_item.values():
-        today = [v for v in versions if start <= v["replaced_at"] < end]
+        today = [v for v in versions if start <= v.replaced_at < end]
         if not today:
             continue
-        later = [v for v in versions if v["replaced_at"] >= end]
+        later = [v for v in versions if v.replaced_at >= end]
         before, now = today[0], versions[-1]
         after = (
-            (later[0]["title"], later[0]["summary"])
+            (later[0].title, later[0].summary)
             if later
-            else (
-                now["current_title"],
-                now["current_summary"],
-            )
+            else (now.current_title, now.current_summary)
         )
         change = Change(
-            item_id=now["item_id"],
-            outlet=now["outlet"],
-            url=now["url"],
-            tier=now["tier"],
-            first_seen_at=_dt(now["first_seen_at"]),
-            changed_at=_dt(today[-1]["replaced_at"]),
+            item_id=now.item_id,
+            outlet=now.outlet,
+            url=now.url,
+            tier=now.tier,
+            first_seen_at=_dt(now.first_seen_at),
+            changed_at=_dt(today[-1].replaced_at),
             changes=len(today),
-            old_title=before["title"] or "",
+            old_title=before.title or "",
             new_title=after[0] or "",
-            old_summary=before["summary"] or "",
+            old_summary=before.summary or "",
             new_summary=after[1] or "",
         )
         if change.title_changed or change.summary_changed:
@@ -293,35 +292,31 @@ def changes_from_versions(
     return tuple(sorted(changes, key=lambda c: (c.changed_at, c.item_id)))
 
 
-def feed_issues(rows: Sequence[Mapping[str, Any]], cutoff: datetime) -> tuple[FeedIssue, ...]:
+def feed_issues(rows: Sequence[FeedHealthRow], cutoff: datetime) -> tuple[FeedIssue, ...]:
     """Failing, disabled and silent feeds as of ``cutoff``, in that order."""
     order = {"failing": 0, "disabled": 1, "silent": 2}
     issues = [issue for row in rows if (issue := _feed_issue(row, cutoff)) is not None]
     return tuple(sorted(issues, key=lambda i: (order[i.state], i.outlet.casefold(), i.url)))
 
 
-def _feed_issue(row: Mapping[str, Any], cutoff: datetime) -> FeedIssue | None:
-    base = {
-        "outlet": row["outlet"],
-        "feed": feed_name(row["title"], row["note"]),
-        "url": row["url"],
-    }
-    last_fetch = _dt(row["last_fetch_at"])
+def _feed_issue(row: FeedHealthRow, cutoff: datetime) -> FeedIssue | None:
+    base = (row.outlet, feed_name(row.title, row.note), row.url)
+    last_fetch = _dt(row.last_fetch_at)
     # the database keeps no date of disabling: a feed fetched after the cut-off was still on
-    if not row["enabled"] and (last_fetch is None or last_fetch <= cutoff):
-        return FeedIssue("disabled", **base, since=last_fetch, reason=row["disabled_reason"])
-    if row["errors_in_a_row"]:
+    if not row.enabled and (last_fetch is None or last_fetch <= cutoff):
+        return FeedIssue("disabled", *base, since=last_fetch, reason=row.disabled_reason)
+    if row.errors_in_a_row:
         return FeedIssue(
             "failing",
-            **base,
-            since=_dt(row["failing_since"]),
-            errors=row["errors_in_a_row"],
-            error=row["last_error"],
+            *base,
+            since=_dt(row.failing_since),
+            errors=row.errors_in_a_row,
+            error=row.last_error,
         )
-    last_item = _dt(row["last_item_at"])
-    quiet_since = last_item or _dt(row["added_at"])
+    last_item = _dt(row.last_item_at)
+    quiet_since = last_item or _dt(row.added_at)
     if quiet_since is not None and cutoff - quiet_since >= SILENT_AFTER:
-        return FeedIssue("silent", **base, since=quiet_since, had_items=last_item is not None)
+        return FeedIssue("silent", *base, since=quiet_since, had_items=last_item is not None)
     return None
 
 
@@ -347,21 +342,21 @@ def terms_of(reasons: Iterable[str]) -> tuple[str, ...]:
     return tuple(t for t in dict.fromkeys(terms) if t)
 
 
-def _item(row: Mapping[str, Any]) -> DigestItem:
+def _item(row: DigestItemRow) -> DigestItem:
     return DigestItem(
-        item_id=row["item_id"],
-        story_id=row["story_id"] if row["story_id"] is not None else -row["item_id"],
-        outlet=row["outlet"],
-        title=row["title"],
-        url=row["url"],
-        summary=row["summary"] or "",
-        first_seen_at=_dt(row["first_seen_at"]),
-        published_at=_dt(row["published_at"]),
-        reported_at=_dt(row["reported_at"]),
-        score=row["score"] or 0.0,
-        tier=row["tier"],
-        terms=terms_of(row["reasons"]),
-        judgement=row["judgement"],
+        item_id=row.item_id,
+        story_id=row.story_id if row.story_id is not None else -row.item_id,
+        outlet=row.outlet,
+        title=row.title,
+        url=row.url,
+        summary=row.summary or "",
+        first_seen_at=_dt(row.first_seen_at),
+        published_at=_dt(row.published_at),
+        reported_at=_dt(row.reported_at),
+        score=row.score or 0.0,
+        tier=row.tier,
+        terms=terms_of(row.reasons),
+        judgement=row.judgement,
     )
 
 
@@ -369,7 +364,11 @@ def _db(moment: datetime) -> str:
     return to_db(moment) or ""
 
 
-def _dt(value: str | None) -> Any:
+@overload
+def _dt(value: str) -> datetime: ...
+@overload
+def _dt(value: str | None) -> datetime | None: ...
+def _dt(value: str | None) -> datetime | None:
     moment = from_db(value)
     return moment.astimezone(UTC) if moment is not None else None
 

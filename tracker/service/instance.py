@@ -24,16 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import StorageError, TrackerError
+from ..errors import AlreadyRunningError, StorageError
 
 #: ``tracker status`` probes the lock with a shared lock held for an instant; a service starting
 #: in that instant tries again rather than reporting a second instance that does not exist
 ACQUIRE_ATTEMPTS = 5
 ACQUIRE_PAUSE = 0.05
-
-
-class AlreadyRunningError(TrackerError):
-    """Another ``tracker run`` holds the lock of this database."""
 
 
 @dataclass(frozen=True)

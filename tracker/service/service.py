@@ -126,16 +126,15 @@ class Service:
         return 0
 
     def _start(self) -> None:
-        config, store = self.config, self.tracker.store  # StorageError before 'tracker init'
+        config = self.config
+        self.tracker.open()  # StorageError before 'tracker init'
         self._use_config(config)
         heartbeat = heartbeat_interval(config)
-        self.run_id = store.start_service_run(
+        self.run_id = self.tracker.start_service_run(
             pid=os.getpid(),
             host=socket.gethostname(),
             version=_version(),
-            config=str(config.path),
             heartbeat_every=heartbeat,
-            now=self.clock(),
         )
         self._dispatcher = Dispatcher(
             self.tracker.context, config.polling.workers, self._cycle_done
@@ -147,7 +146,7 @@ class Service:
             "started: pid %d, database %s, %s enabled, %s, dispatch every %g s, %s",
             os.getpid(),
             config.database,
-            plural(sum(1 for f in store.feeds() if f["enabled"]), "feed"),
+            plural(sum(1 for f in self.tracker.feeds() if f.enabled), "feed"),
             plural(config.polling.workers, "worker"),
             config.polling.dispatch_every,
             f"digest daily at {config.digest.time} {config.timezone}"
@@ -162,11 +161,10 @@ class Service:
             log.warning("this tracker has no digest writer: the daily digest job is off")
             return None
         assert self.run_id is not None
-        store = self.tracker.store
         # owed: the days due since the service first ran here (a failed day is retried too)
-        since = store.first_service_start() or self.clock()
+        since = self.tracker.first_service_start() or self.clock()
         return DailyDigests(
-            store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
+            self.tracker, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
         )
 
     def _serve(self) -> str:
@@ -210,10 +208,10 @@ class Service:
         if self.run_id is not None:
             # the grace period is over: what other threads still write is rolled back, so an
             # abandoned poll stores nothing and the stop does not wait for its transaction
-            self.tracker.store.keep_to_this_thread()
+            self.tracker.keep_to_this_thread()
         if self.run_id is not None and not self._lost:  # a lost file takes no more writes
             try:
-                self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
+                self.tracker.finish_service_run(self.run_id, reason)
             except Exception:
                 log.exception("could not record the stop in the database")
         # closing takes the store's lock: a transaction still open in a worker commits first
@@ -314,7 +312,7 @@ class Service:
         path would be polled by nobody, or by a second service. The store refuses every write
         from then on; this notices it even when nothing is written.
         """
-        problem = self.tracker.store.file_problem()
+        problem = self.tracker.database_problem()
         if problem and self._lost is None and not self._stopping:
             self._lost = problem
             log.error("%s; the service stops (nothing more is written to it)", problem)
@@ -326,9 +324,7 @@ class Service:
         if self._stopping or self._lost:
             return  # the stop records the last heartbeat itself (unless the file is gone)
         try:
-            self.tracker.store.service_heartbeat(
-                self.run_id, self.clock(), self._dispatcher.in_flight()
-            )
+            self.tracker.service_heartbeat(self.run_id, self._dispatcher.in_flight())
         except StorageError:
             if self._stopping:
                 return  # a stop began while this heartbeat waited for a poll's transaction
@@ -341,14 +337,7 @@ class Service:
             self.tracker.after_cycle(report.started_at)
         elif not self._stopping:
             self.tracker.send_alerts()  # retry the alerts that failed before
-        cycle_id = self.tracker.store.record_cycle(
-            self.run_id,
-            started_at=report.started_at,
-            finished_at=report.finished_at,
-            due=report.due,
-            cancelled=report.cancelled,
-            summary=report.summary,
-        )
+        cycle_id = self.tracker.record_cycle(self.run_id, report)
         line = cycle_line(cycle_id, report)
         log.info("%s", line)
         notify(f"STATUS={line}")
@@ -375,9 +364,9 @@ class Service:
     def _apply(self, new: Config) -> None:
         assert self._scheduler is not None and self._dispatcher is not None
         old = self.config
-        before = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        before = {f.url for f in self.tracker.feeds() if f.enabled}
         self._use_config(new)
-        after = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        after = {f.url for f in self.tracker.feeds() if f.enabled}
         self._dispatcher.resize(new.polling.workers)
         if new.polling.dispatch_every != old.polling.dispatch_every:
             self._scheduler.reschedule_job("dispatch", trigger=dispatch_trigger(new))

@@ -7,7 +7,8 @@ analyst's labels for items, and the one place a link is written, under them), ``
 ``digest`` (the digest's reads), ``search`` (time zone and full-text search), ``prune``
 (retention), ``remove`` (removing a feed or an article), ``alerts`` (what to alert, what was
 sent) and ``service_log`` (the service's runs and cycles).
-``base`` holds the connection and transactions, ``schema`` the migrations and views,
+``base`` holds the connection and transactions, ``schema`` the migrations, ``views`` the SQL of
+the query views they create,
 ``readonly`` the connection for user SQL.
 """
 

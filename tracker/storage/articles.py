@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
-from ..models import Relevance
+from ..models import CoverageRow, Relevance
 from .judgements import JUDGED_LINKED, JudgementsMixin
 from .reported import REPORT_ORDER_DESC, REPORTED_AT
 from .rows import StoredArticle, to_db
@@ -107,7 +107,7 @@ class ArticlesMixin(JudgementsMixin):
         since: datetime | None = None,
         until: datetime | None = None,
         outlet_id: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CoverageRow]:
         """Items linked to the articles, latest reported first (``storage.reported``), with the
         analyst's judgement (``judgement``: story or related, or None) and its note.
 
@@ -142,10 +142,10 @@ class ArticlesMixin(JudgementsMixin):
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._rows(sql, params)
-        for row in rows:
-            row["reasons"] = json.loads(row["reasons"])
-        return rows
+        return [
+            CoverageRow(**{**row, "reasons": tuple(json.loads(row["reasons"]))})
+            for row in self._rows(sql, params)
+        ]
 
     def save_article_model(
         self,

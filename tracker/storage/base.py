@@ -196,11 +196,15 @@ class StoreBase:
             self._check_owner()
             return list(self.db.query(sql, params))
 
+    def _outlet_id(self, name: str, homepage: str | None = None) -> int:
+        """The outlet of that name, created when there is none (the ``feeds`` part has it)."""
+        raise NotImplementedError
+
     # --- migrations ----------------------------------------------------------------------------
 
     @property
     def schema_version(self) -> int:
-        return self._x("PRAGMA user_version").fetchone()[0]
+        return int(self._x("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
         with self._lock:
@@ -339,7 +343,7 @@ def storage_error(path: Path | None, exc: sqlite3.Error) -> StorageError:
         problem = f"another process kept the database locked for over {BUSY_TIMEOUT_MS // 1000} s"
     elif name.startswith("SQLITE_FULL"):
         problem = "the disk is full; the write was rolled back"
-    elif name.startswith("SQLITE_IOERR") and disk_full(path):
+    elif name.startswith("SQLITE_IOERR") and path is not None and disk_full(path):
         # SQLite says "disk I/O error" when it cannot even create its -shm file to read
         return disk_full_error(path)
     elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):

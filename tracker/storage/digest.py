@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from .base import StoreBase
-from .reported import REPORT_ORDER, REPORTED_AT, local_day, report_key
+from .reported import REPORT_ORDER, REPORTED_AT, local_day
+from .rows import (
+    DailyActivityRow,
+    DailyCoverageRow,
+    DigestItemRow,
+    FeedHealthRow,
+    FirstMoverRow,
+    SeenRow,
+    StoryListingRow,
+    StoryReportRow,
+    VersionRow,
+)
 
 
 class DigestMixin(StoreBase):
-    def digest_items(self, article_id: int, start: str, end: str) -> list[dict[str, Any]]:
+    def digest_items(self, article_id: int, start: str, end: str) -> list[DigestItemRow]:
         """Items linked to an article and first seen in [start, end), in the order they were
         reported (``storage.reported``), with the analyst's judgement (None: not judged)."""
         rows = self._rows(
@@ -31,13 +41,14 @@ class DigestMixin(StoreBase):
             f"ORDER BY {REPORT_ORDER}",
             (article_id, start, end),
         )
-        for row in rows:
-            row["reasons"] = json.loads(row["reasons"] or "[]")
-        return rows
+        return [
+            DigestItemRow(**{**row, "reasons": tuple(json.loads(row["reasons"] or "[]"))})
+            for row in rows
+        ]
 
     def digest_story_reports(
         self, article_id: int, story_ids: Sequence[int], end: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoryReportRow]:
         """The items of these stories linked to the article and first seen before ``end``, in
         the order they were reported: who reported each story first, and which outlets did."""
         rows = self._in_chunks(
@@ -53,11 +64,11 @@ class DigestMixin(StoreBase):
             before=(article_id,),
         )
         # chunks are read apart, so they are put in order here
-        return sorted(rows, key=report_key)
+        return sorted((StoryReportRow(**r) for r in rows), key=StoryReportRow.order)
 
     def digest_story_listings(
         self, article_id: int, story_ids: Sequence[int], end: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoryListingRow]:
         """Where feeds of other outlets listed the stories' linked items before ``end`` (an
         outlet syndicating another's item), earliest first."""
         rows = self._in_chunks(
@@ -73,14 +84,15 @@ class DigestMixin(StoreBase):
             (end,),
             before=(article_id,),
         )
-        return sorted(rows, key=lambda r: (r["listed_at"], r["outlet"], r["item_id"]))
+        listings = [StoryListingRow(**r) for r in rows]
+        return sorted(listings, key=lambda r: (r.listed_at, r.outlet, r.item_id))
 
-    def digest_versions(self, article_id: int, start: str, end: str) -> list[dict[str, Any]]:
+    def digest_versions(self, article_id: int, start: str, end: str) -> list[VersionRow]:
         """Every earlier version of the linked items that changed in [start, end).
 
         Rows are ordered by item and version; ``current_*`` are the item's values now.
         """
-        return self._rows(
+        rows = self._rows(
             "SELECT item_versions.item_id, item_versions.version, item_versions.title, "
             "item_versions.summary, item_versions.replaced_at, items.title AS current_title, "
             "items.summary AS current_summary, coalesce(items.canonical_url, items.url) AS url, "
@@ -94,10 +106,11 @@ class DigestMixin(StoreBase):
             "ORDER BY item_versions.item_id, item_versions.version",
             (article_id, start, end),
         )
+        return [VersionRow(**r) for r in rows]
 
-    def digest_timeline(self, article_id: int, start: str, end: str) -> list[dict[str, Any]]:
+    def digest_timeline(self, article_id: int, start: str, end: str) -> list[SeenRow]:
         """Outlet and first-seen time of each item linked to an article in [start, end)."""
-        return self._rows(
+        rows = self._rows(
             "SELECT outlets.name AS outlet, items.first_seen_at, article_items.tier FROM items "
             "CROSS JOIN article_items ON article_items.item_id = items.id "
             "AND article_items.article_id = ? "
@@ -106,20 +119,22 @@ class DigestMixin(StoreBase):
             "ORDER BY items.first_seen_at",
             (article_id, start, end),
         )
+        return [SeenRow(**r) for r in rows]
 
     def first_movers(
         self, article_id: int, *, tier: str | None = None, before: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FirstMoverRow]:
         """Outlets in the order they first reported items linked to an article (of one tier,
         first seen before a time): each outlet's first item by ``storage.reported``'s order."""
-        where, params = ["article_items.article_id = :article"], {"article": article_id}
+        where = ["article_items.article_id = :article"]
+        params: dict[str, str | int] = {"article": article_id}
         if tier is not None:
             where.append("article_items.tier = :tier")
             params["tier"] = tier
         if before is not None:
             where.append("items.first_seen_at < :before")
             params["before"] = before
-        return self._rows(
+        rows = self._rows(
             "WITH ranked AS (SELECT outlets.name AS outlet, items.id AS item_id, "
             f"{REPORTED_AT} AS reported_at, items.first_seen_at, "
             f"row_number() OVER (ORDER BY {REPORT_ORDER}) AS place, "
@@ -132,14 +147,15 @@ class DigestMixin(StoreBase):
             "WHERE nth = 1 ORDER BY place",
             params,
         )
+        return [FirstMoverRow(**r) for r in rows]
 
-    def digest_feed_health(self, cutoff: str) -> list[dict[str, Any]]:
+    def digest_feed_health(self, cutoff: str) -> list[FeedHealthRow]:
         """Every feed added by ``cutoff`` with its state as the fetch log shows it then.
 
         ``errors_in_a_row`` and ``failing_since`` describe the run of failed fetches that ends
         the log at the cut-off, inclusive (0 and NULL when the last fetch succeeded).
         """
-        return self._rows(
+        rows = self._rows(
             "WITH last_ok AS (SELECT feed_id, max(started_at) AS at FROM fetches "
             "WHERE result != 'error' AND started_at <= :cutoff GROUP BY feed_id), "
             "streak AS (SELECT fetches.feed_id, count(*) AS errors, min(started_at) AS since "
@@ -162,24 +178,27 @@ class DigestMixin(StoreBase):
             "ORDER BY outlets.name, feeds.id",
             {"cutoff": cutoff},
         )
+        return [FeedHealthRow(**{**r, "enabled": bool(r["enabled"])}) for r in rows]
 
-    def daily_coverage(self, article_id: int) -> list[dict[str, Any]]:
+    def daily_coverage(self, article_id: int) -> list[DailyCoverageRow]:
         """The daily_coverage view for one article: linked items per local day (first seen)
         and outlet, oldest day first, the busiest outlet first."""
-        return self._rows(
+        rows = self._rows(
             "SELECT day, outlet, items, story_items, timezone, day_rule FROM daily_coverage "
             "WHERE article_id = ? ORDER BY day, items DESC, outlet",
             (article_id,),
         )
+        return [DailyCoverageRow(**r) for r in rows]
 
-    def daily_activity(self) -> list[dict[str, Any]]:
+    def daily_activity(self) -> list[DailyActivityRow]:
         """Per local day (the rule of daily_coverage): feeds fetched and items first seen."""
-        return self._rows(
+        rows = self._rows(
             "SELECT day, sum(fetches) AS fetches, sum(items) AS items FROM ("
             f"SELECT {local_day('fetches.started_at')} AS day, 1 AS fetches, 0 AS items "
             f"FROM fetches UNION ALL SELECT {local_day('items.first_seen_at')}, 0, 1 FROM items"
             ") GROUP BY day ORDER BY day"
         )
+        return [DailyActivityRow(**r) for r in rows]
 
     def digest_totals(self) -> dict[str, int]:
         """Whole-database figures for the digest's footer."""

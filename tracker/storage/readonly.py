@@ -242,7 +242,7 @@ def _statement_name(sql: str) -> str | None:
     if first in ("CREATE", "DROP") and len(words) > 1:
         kind = words[2] if words[1].upper() in ("TEMP", "TEMPORARY", "VIRTUAL") else words[1]
         return f"{first} {kind.upper()}"
-    return first
+    return str(first)
 
 
 class Rows:

@@ -12,14 +12,12 @@ and which local day an item counts on.
   tracker first saw it. So every item is counted once, on a day that has ended by the time its
   digest is written, and a day's figures never move afterwards.
 
-The query views of the schema carry their own frozen copies of these expressions (a released
+``rows.StoryReportRow.order`` is the same order in Python, for rows read in pieces. The query
+views of the schema carry their own frozen copies of these expressions (a released
 migration is never edited); ``tests/test_query.py`` checks the views and these agree.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 #: an item's reported time; needs ``items`` in the query
 REPORTED_AT = "min(coalesce(items.published_at, items.first_seen_at), items.first_seen_at)"
@@ -36,20 +34,6 @@ _ORDER_TERMS = (
 REPORT_ORDER = ", ".join(_ORDER_TERMS)
 #: the same order, latest first
 REPORT_ORDER_DESC = ", ".join(f"{term} DESC" for term in _ORDER_TERMS)
-
-
-def report_key(row: Mapping[str, Any]) -> tuple[str, str, str, str, str, int]:
-    """REPORT_ORDER in Python, for rows read in pieces: ``reported_at``, ``first_seen_at``,
-    ``outlet``, ``link`` (canonical URL, else URL, else ''), ``title`` and ``item_id``. Text
-    compares by code point here and by UTF-8 bytes in SQLite: the same order."""
-    return (
-        row["reported_at"],
-        row["first_seen_at"],
-        row["outlet"],
-        row["link"],
-        row["title"],
-        row["item_id"],
-    )
 
 
 #: the rule of a day's count, in words, for outputs that print it

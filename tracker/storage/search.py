@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from ..errors import QueryError
+from ..errors import Argument, QueryError
+from ..models import SearchHit
 from .base import StoreBase
 from .reported import REPORTED_AT
 from .rows import to_db
@@ -46,13 +46,14 @@ class SearchMixin(StoreBase):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = 20,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchHit]:
         """Items matching an FTS5 query, best first (bm25; a title match counts double).
 
         Matches are ranked inside the full-text index and only the best ``limit`` are joined
         to their items, so a common word costs microseconds per match, not an item read each.
         """
-        where, params = ["items_fts MATCH :match"], {"match": match}
+        where = ["items_fts MATCH :match"]
+        params: dict[str, str | int] = {"match": match}
         if article_id is not None:
             where.append(
                 "items_fts.rowid IN (SELECT item_id FROM article_items WHERE article_id = :article)"
@@ -76,30 +77,35 @@ class SearchMixin(StoreBase):
         )
         params["limit"] = limit or -1
         try:
-            return self._rows(sql, params)
+            return [SearchHit(**r) for r in self._rows(sql, params)]
         except sqlite3.OperationalError as exc:
             raise QueryError(
-                f"search: {match!r} is not a valid full-text query ({exc}); "
-                f"{_fts_hint(match, str(exc))}"
+                f"search: {match!r} is not a valid full-text query ({exc}); ",
+                *_fts_hint(match, str(exc)),
             ) from None
 
 
-def _fts_hint(match: str, error: str) -> str:
-    """What to write instead, for the FTS5 mistakes people make most."""
+def _fts_hint(match: str, error: str) -> tuple[str, ...]:
+    """What to write instead, for the FTS5 mistakes people make most (in pieces: the
+    ``literal`` argument is named as the caller names it)."""
+    literal = Argument("literal")
     if "no such column" in error and "-" in match:
         # FTS5 reads "-russia" (and "ukraine-russia") as a column filter, not as negation
         return (
             "a '-' is not negation in this syntax: write 'ukraine NOT russia' to leave a word "
-            'out, put hyphenated words in double quotes ("ukraine-russia"), or use --literal'
+            'out, put hyphenated words in double quotes ("ukraine-russia"), or use ',
+            literal,
         )
     if "no such column" in error:
         return (
             "'word:' filters on a column (title or summary): put the text in double quotes, or "
-            "use --literal"
+            "use ",
+            literal,
         )
     return (
-        'put phrases in double quotes ("security guarantees"), or use --literal to match the '
-        "words as typed"
+        'put phrases in double quotes ("security guarantees"), or use ',
+        literal,
+        " to match the words as typed",
     )
 
 

@@ -116,20 +116,13 @@ def cluster_new_items(
     rows = store.items_for_clustering(since - IDF_PERIOD)
     members = []
     for r in rows:
-        terms = memo.get(r["id"])
+        terms = memo.get(r.id)
         if terms is None:
-            terms = memo[r["id"]] = cluster.terms(r["title"], r["summary"] or "")
+            terms = memo[r.id] = cluster.terms(r.title, r.summary or "")
         members.append(
-            cluster.Member(
-                r["id"],
-                r["story_id"],
-                r["outlet_id"],
-                terms,
-                datetime.fromisoformat(r["first_seen_at"]),
-                datetime.fromisoformat(r["happened_at"]),
-            )
+            cluster.Member(r.id, r.story_id, r.outlet_id, terms, r.first_seen_at, r.happened_at)
         )
-    keep = sorted(r["id"] for r in rows)[-memo_limit:] if memo_limit else [r["id"] for r in rows]
+    keep = sorted(r.id for r in rows)[-memo_limit:] if memo_limit else [r.id for r in rows]
     for gone in memo.keys() - set(keep):
         del memo[gone]
     # times are stored to the second: an item stored in this cycle's first second is new
