@@ -489,9 +489,13 @@ def test_the_python_api_refuses_such_an_id_with_a_tracker_error(replay_copy: Pat
 
 #: the tracker's own command, reporting its peak resident memory (kB) on stderr as it exits
 MEASURED = """
-import atexit, resource, runpy, sys
+import atexit, runpy, sys
 atexit.register(
-    lambda: sys.stderr.write(f"maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+    # VmHWM, not getrusage's ru_maxrss: Linux carries that one over from the forked test runner
+    # through exec, so a runner that had grown to 400 MB made every child seem that large
+    lambda: sys.stderr.write(
+        "maxrss " + open("/proc/self/status").read().split("VmHWM:")[1].split()[0] + "\\n"
+    )
 )
 sys.argv[0] = "tracker"
 runpy.run_module("tracker", run_name="__main__", alter_sys=True)

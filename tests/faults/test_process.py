@@ -694,10 +694,14 @@ UNBOUNDED_CONFIGS = {
 #: the tracker's own command under a 2 GiB address-space limit (the bomb took 5.5 GB), its
 #: peak resident memory (kB) written on stderr as it exits
 BOUNDED = """
-import atexit, resource, runpy, sys
+import atexit, runpy, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 atexit.register(
-    lambda: sys.stderr.write(f"maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+    # VmHWM, not getrusage's ru_maxrss: Linux carries that one over from the forked test runner
+    # through exec, so a runner that had grown to 400 MB made every child seem that large
+    lambda: sys.stderr.write(
+        "maxrss " + open("/proc/self/status").read().split("VmHWM:")[1].split()[0] + "\\n"
+    )
 )
 sys.argv[0] = "tracker"
 runpy.run_module("tracker", run_name="__main__", alter_sys=True)
