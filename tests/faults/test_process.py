@@ -694,7 +694,7 @@ UNBOUNDED_CONFIGS = {
 #: the tracker's own command under a 2 GiB address-space limit (the bomb took 5.5 GB), its
 #: peak resident memory (kB) written on stderr as it exits
 BOUNDED = """
-import atexit, runpy, sys
+import atexit, resource, runpy, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 atexit.register(
     # VmHWM, not getrusage's ru_maxrss: Linux carries that one over from the forked test runner
