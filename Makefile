@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint bench bench-query clean
+.PHONY: demo test test-fast lint typecheck bench bench-query clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(VENV)/.installed  ## run the tracker offline on bundled real feeds
-	$(BIN)/tracker demo
+demo: $(VENV)/.installed  ## run the tracker offline on bundled real feeds; keeps its files in tracker-demo/
+	$(BIN)/tracker demo --keep tracker-demo
 
-test: $(VENV)/.installed  ## lint, then the whole test suite (slow loops included)
+test: $(VENV)/.installed  ## lint, type-check, then the whole test suite (slow loops included)
 	$(BIN)/ruff check tracker tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+typecheck: $(VENV)/.installed  ## mypy over tracker/, as configured in pyproject.toml
+	$(BIN)/mypy
 
 test-fast: $(VENV)/.installed  ## the suite without the slow loops
 	$(BIN)/pytest -q -m "not slow"

@@ -47,6 +47,7 @@ from tracker.ingest.normalise import normalise_item  # noqa: E402
 from tracker.models import ParsedItem  # noqa: E402
 from tracker.score.relevance import ArticleProfile, Doc, build_model, score_doc  # noqa: E402
 from tracker.storage import Store, to_db  # noqa: E402
+from tracker.storage.schema import _m9_index_only_text_changes  # noqa: E402
 
 ARCHIVE = ROOT / "tests" / "data" / "archive-2025"
 ARTICLE = ROOT / "articles" / "shifting-sands-of-support.txt"
@@ -168,6 +169,7 @@ def build(path: Path, shapes: list[Shape], size: int) -> None:
         made += len(batch)
     conn.execute("COMMIT")
     db["items"].enable_fts(["title", "summary"], create_triggers=True, replace=True)
+    _m9_index_only_text_changes(db)  # the update trigger as the schema has it now
     store.close()
 
 

@@ -222,7 +222,7 @@ def store_failure(t: Tracker, clock: ManualClock, feed_url: str, error: FeedErro
 
 
 def _feed(t: Tracker, url: str) -> FeedState:
-    feed_id = next(f["id"] for f in t.feeds() if f["url"] == url)
+    feed_id = next(f.id for f in t.feeds() if f.url == url)
     return t.store.feed_state(feed_id)
 
 

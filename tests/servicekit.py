@@ -32,6 +32,7 @@ def service_config(
     polling: dict[str, Any] | None = None,
     fetch: dict[str, Any] | None = None,
     digest: dict[str, Any] | None = None,
+    relevance: dict[str, Any] | None = None,
     timezone: str = "UTC",
     name: str = "config.yaml",
 ) -> Path:
@@ -64,7 +65,13 @@ def service_config(
         f"articles:\n  - path: {ARTICLE}\noutlets:\n{outlets or '  []'}\n"
         + "".join(
             f"{section}:\n" + "".join(f"  {k}: {v}\n" for k, v in values.items())
-            for section, values in (("fetch", fetch), ("polling", polling), ("digest", digest))
+            for section, values in (
+                ("fetch", fetch),
+                ("polling", polling),
+                ("digest", digest),
+                ("relevance", relevance or {}),
+            )
+            if values
         )
     )
     path = tmp_path / name
@@ -143,7 +150,11 @@ class ServiceProcess:
             self._fail_if_exited(text)
             return self.log() if text in self.log() else None
 
-        return wait_for(seen, f"{text!r} in the service log", timeout, self.log())
+        try:
+            return wait_for(seen, f"{text!r} in the service log", timeout)
+        except AssertionError as failed:
+            # the log as it is when the wait gives up, not as it was when it began
+            raise AssertionError(f"{failed}\n{self.log()}") from None
 
     def wait_started(self) -> ServiceProcess:
         self.wait_log("started: pid")

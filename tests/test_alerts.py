@@ -32,6 +32,7 @@ from tracker.config import load_config, parse_config
 from tracker.demo.localserver import FeedServer, send_status
 from tracker.errors import ConfigError
 from tracker.models import ManualClock
+from tracker.storage.rows import ClaimedAlert
 from tracker.update.engine import Dispatcher
 from tracker.update.pipeline import cluster_new_items
 
@@ -156,11 +157,26 @@ def test_story_tier_items_and_each_new_outlets_first_item_are_alerted() -> None:
     ]
 
 
+def claimed(reason: str, outlet: str, title: str, url: str) -> ClaimedAlert:
+    """An alert as sending claims it; only what a message shows matters here."""
+    return ClaimedAlert(
+        id=1,
+        article_id=1,
+        article="A",
+        target="key",
+        target_url="json://127.0.0.1/",
+        reason=reason,
+        attempts=0,
+        title=title,
+        url=url,
+        outlet=outlet,
+        first_seen_at="2025-08-19T09:00:00Z",
+        published_at=None,
+    )
+
+
 def test_a_message_lists_at_most_max_items() -> None:
-    alerts = [
-        {"reason": "story", "outlet": "DW", "title": f"Item  {n}\n", "url": f"https://x/{n}"}
-        for n in range(5)
-    ]
+    alerts = [claimed("story", "DW", f"Item  {n}\n", f"https://x/{n}") for n in range(5)]
     title, body = compose(1, "The Shifting Sands of Support", alerts, max_items=3)
     assert title == "5 new items on “The Shifting Sands of Support”"
     assert body.splitlines() == [

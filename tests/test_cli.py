@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tracker.cli import cli
+from tracker.cli.base import FEED_COLUMNS
 from tracker.demo.localserver import FeedServer
 
 from .conftest import REPLAY, write_config
@@ -52,17 +53,64 @@ def test_init_poll_coverage_round_trip(tmp_path: Path, server: FeedServer) -> No
     assert "cited outlets: The Guardian" in init.output
     poll = run(cli, ["-c", str(config), "poll"])
     assert poll.exit_code == 0, poll.output
-    assert "1 feeds polled: 1 ok" in poll.output
+    assert "1 feed polled: 1 ok" in poll.output
     coverage = run(cli, ["-c", str(config), "coverage", "--json"])
     rows = json.loads(coverage.output)
     assert rows and all(r["outlet"] == "The Guardian" for r in rows)
-    assert rows == sorted(rows, key=lambda r: (r["first_seen_at"], r["item_id"]), reverse=True)
+    # latest reported first (published, never later than first seen)
+    times = [(r["reported_at"], r["first_seen_at"]) for r in rows]
+    assert times == sorted(times, reverse=True) and len(set(times)) > 10
+    assert all(r["reported_at"] == min(r["published_at"], r["first_seen_at"]) for r in rows)
     text = run(cli, ["-c", str(config), "coverage", "--limit", "3"])
     assert len(text.output.strip().splitlines()) == 4  # header + 3 rows (TSV when piped)
     feeds = run(cli, ["-c", str(config), "feeds", "list", "--json"])
     assert json.loads(feeds.output)[0]["last_result"] == "ok"
     show = run(cli, ["-c", str(config), "article", "show", "1"])
     assert "key terms:" in show.output
+
+
+def test_feeds_list_and_status_share_columns_times_and_say_no_next_poll_when_disabled(
+    tmp_path: Path, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: status said 'errors' where feeds list said 'consecutive_errors', times came
+    in three forms, a disabled feed showed a next poll, and one feed was '1 feeds'."""
+    guardian = server.add("/g.xml", (REPLAY / "guardian-world-20250819.xml").read_bytes())
+    config = write_config(tmp_path, {"The Guardian": [guardian]}, extra="timezone: Europe/London\n")
+    run = CliRunner().invoke
+    base = ["-c", str(config)]
+    run(cli, [*base, "init"])
+    polled = run(cli, [*base, "poll"])
+    assert "1 feed polled: 1 ok" in polled.output and "1 feeds" not in polled.output
+    other = server.add("/b.xml", (REPLAY / "bloomberg-politics-20250819.xml").read_bytes())
+    run(cli, [*base, "feeds", "add", other, "--outlet", "Bloomberg"])
+    run(cli, [*base, "poll"])
+    assert run(cli, [*base, "feeds", "disable", "2"]).exit_code == 0
+    listed = run(cli, [*base, "feeds", "list"]).stdout.splitlines()
+    status = run(cli, [*base, "status"]).stdout.split("\n\n", 1)[1].splitlines()
+    assert listed[0] == status[0] == "\t".join(FEED_COLUMNS)
+    assert "consecutive_errors" in listed[0] and "next_poll_at" in listed[0]
+    rows = {
+        r.split("\t")[0]: dict(zip(FEED_COLUMNS, r.split("\t"), strict=True)) for r in listed[1:]
+    }
+    assert rows == {
+        r.split("\t")[0]: dict(zip(FEED_COLUMNS, r.split("\t"), strict=True)) for r in status[1:]
+    }
+    assert rows["2"]["state"] == "disabled: disabled with 'tracker feeds disable'"
+    assert rows["2"]["next_poll_at"] == ""
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # piped: ISO 8601 in UTC
+    assert iso.match(rows["1"]["next_poll_at"]) and iso.match(rows["1"]["last_success_at"])
+    for command in (["feeds", "list", "--json"], ["status", "--json"]):
+        out = json.loads(run(cli, [*base, *command]).stdout)
+        feeds = {f["id"]: f for f in (out if isinstance(out, list) else out["feeds"])}
+        assert set(FEED_COLUMNS) - {"state"} <= set(feeds[1])
+        assert feeds[2]["next_poll_at"] is None and iso.match(feeds[1]["next_poll_at"])
+    # on a terminal: local time with its zone
+    monkeypatch.setattr("tracker.cli.base._tty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "400")
+    screen = run(cli, [*base, "feeds", "list"]).stdout
+    assert len(re.findall(r"\b\d{4}-\d\d-\d\d \d\d:\d\d (?:GMT|BST)\b", screen)) == 3
+    assert not re.search(r"\dZ\b", screen)
+    assert "1 disabled; " in run(cli, [*base, "status"]).stdout
 
 
 def test_commands_before_init_explain_what_to_do(tmp_path: Path) -> None:

@@ -43,20 +43,27 @@ def test_canned_queries_run_on_the_replay(replay_db: Path) -> None:
         "queries"
     ]
     assert set(queries) == {
-        "todays_coverage",
+        "coverage_of_a_day",
         "first_to_report",
         "outlet_comparison_by_day",
         "failing_feeds",
     }
-    today, first, by_day, failing = get(
+    today, day, first, by_day, failing = get(
         database,
-        "/tracker/todays_coverage.json?_shape=objects&article=",
+        "/tracker/coverage_of_a_day.json?_shape=objects&article=&day=",
+        "/tracker/coverage_of_a_day.json?_shape=objects&article=1&day=2025-08-19&_size=max",
         "/tracker/first_to_report.json?_shape=objects&article=1",
         "/tracker/outlet_comparison_by_day.json?_shape=objects&article=1&days=100000",
         "/tracker/failing_feeds.json?_shape=objects",
     )
-    assert all(r["ok"] for r in (today, first, by_day, failing))
-    assert today["rows"] == []  # the replay is from August 2025
+    assert all(r["ok"] for r in (today, day, first, by_day, failing))
+    assert today["rows"] == []  # the replay is from August 2025: nothing today
+    # a given day: the items the digest and daily_coverage count on it (first seen that day)
+    with sqlite3.connect(database) as db:
+        counted = db.execute(
+            "SELECT sum(items) FROM daily_coverage WHERE article_id = 1 AND day = '2025-08-19'"
+        ).fetchone()[0]
+    assert len(day["rows"]) == counted > 30
     assert first["rows"][0]["first_outlet"] == "Bloomberg"
     with sqlite3.connect(database) as db:
         stories = db.execute(
@@ -84,6 +91,17 @@ def test_search_and_metadata_are_applied(replay_db: Path) -> None:
     )
     assert "the outlet that reported it first and how far ahead of the others" in page
     assert "minutes between the first and the second outlet" in page
+
+
+def test_items_are_described_as_one_row_per_item(replay_db: Path) -> None:
+    """The items table was described as "one row per story"."""
+    tables = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["tracker"]["tables"]
+    assert "one row per item" in tables["items"]["description"]
+    assert "per story" not in tables["items"]["description"]
+    with sqlite3.connect(replay_db.parent / "tracker.db") as db:
+        items, distinct = db.execute("SELECT count(*), count(DISTINCT id) FROM items").fetchone()
+        stories = db.execute("SELECT count(*) FROM stories").fetchone()[0]
+    assert items == distinct != stories
 
 
 def test_datasette_starts_with_the_metadata_file(replay_db: Path) -> None:

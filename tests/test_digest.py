@@ -116,11 +116,29 @@ def assert_inert(html: str, *, charts: int = 0) -> lxml.html.HtmlElement:
 
 
 def linked_items_of(t: Tracker, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
-    """Linked items first seen on a local day, computed here without the digest's code."""
-    rows = t.store.db.query(
-        "SELECT items.id, items.title, article_items.tier, outlets.name AS outlet, "
-        "items.first_seen_at, items.story_id FROM article_items JOIN items ON items.id = article_items.item_id "
-        "JOIN outlets ON outlets.id = items.outlet_id ORDER BY items.first_seen_at, items.id"
+    """Linked items first seen on a local day, in the order they were reported (published,
+    never later than first seen; then first seen, outlet, link, title, id), computed here
+    without the digest's code."""
+    rows = list(
+        t.store.db.query(
+            "SELECT items.id, items.title, article_items.tier, outlets.name AS outlet, "
+            "items.first_seen_at, items.published_at, items.story_id, "
+            "coalesce(items.canonical_url, items.url, '') AS link FROM article_items "
+            "JOIN items ON items.id = article_items.item_id "
+            "JOIN outlets ON outlets.id = items.outlet_id"
+        )
+    )
+    for r in rows:
+        r["reported_at"] = min(r["published_at"] or r["first_seen_at"], r["first_seen_at"])
+    rows.sort(
+        key=lambda r: (
+            r["reported_at"],
+            r["first_seen_at"],
+            r["outlet"],
+            r["link"],
+            r["title"],
+            r["id"],
+        )
     )
     return [
         r for r in rows if datetime.fromisoformat(r["first_seen_at"]).astimezone(tz).date() == day
@@ -157,7 +175,7 @@ def test_every_item_of_the_local_day_is_listed_once_same_story_first(
     assert expected, "the archive has coverage on these days"
     out = golden.digest(day, formats=("md", "html"), write=False)
     groups: dict[int, list[dict[str, Any]]] = {}
-    for row in expected:  # first-seen order: the first member leads its story
+    for row in expected:  # reported order: the first member leads its story
         groups.setdefault(row["story_id"], []).append(row)
     tier = {
         sid: "story" if any(r["tier"] == "story" for r in g) else "related"
@@ -185,9 +203,20 @@ def test_headline_figures_agree_with_the_database(golden: Tracker) -> None:
         f"**{len(expected)} new items** ({stories} same story, {len(expected) - stories} "
         f"related) from **{len(outlets)} outlets**: {', '.join(outlets)}."
     ) in md
-    silent = [o for o in cited if o not in outlets]
+    # Euronews' only feed was disabled (410 Gone) on 18 August: not polled, so not "silent"
+    enabled = {
+        r["outlet"]
+        for r in golden.store.db.query(
+            "SELECT outlets.name AS outlet FROM feeds JOIN outlets ON outlets.id = feeds.outlet_id "
+            "WHERE feeds.enabled"
+        )
+    }
+    silent = [o for o in cited if o not in outlets and o in enabled]
+    unpolled = [o for o in cited if o not in outlets and o not in enabled]
+    assert (silent, unpolled) == (["DW"], ["Euronews"])
     # a past day: "that day", not "today"
-    assert silent and f"- Cited outlets silent that day: {', '.join(silent)}\n" in md
+    assert f"- Cited outlets silent that day: {', '.join(silent)}\n" in md
+    assert f"- Cited outlets not polled (no enabled feed): {', '.join(unpolled)}\n" in md
     first = next(r for r in expected if r["tier"] == "story")
     assert f"- First that day: {first['outlet']} at " in md
     html = golden.digest(DAY, formats=("html",), write=False).texts["html"]
@@ -220,14 +249,15 @@ def test_an_empty_day_still_gets_a_digest_that_says_so(golden: Tracker) -> None:
         assert "Coverage timeline" in text and "Feed health" in text
 
 
-def test_times_are_local_and_published_time_is_shown(golden: Tracker) -> None:
+def test_times_are_local_and_items_listed_at_their_published_time(golden: Tracker) -> None:
     # Bloomberg's "US and Europe to Work Immediately on Ukraine Security Guarantees": first seen
-    # 08:26 UTC, published 07:40 UTC: 09:26 and 08:40 in London (BST) on 19 August
+    # 08:26 UTC, published 07:40 UTC: 09:26 and 08:40 in London (BST) on 19 August. Listed at
+    # the time its outlet published it, which decides who reported first
     md = golden.digest(DAY, formats=("md",), write=False).texts["md"]
     line = next(i for i, s in enumerate(md.splitlines()) if "Work Immediately on Ukraine" in s)
     block = md.splitlines()[line : line + 3]
-    assert block[0].startswith("- **09:26 · Bloomberg**")
-    assert "published 08:40" in block[2]
+    assert block[0].startswith("- **08:40 · Bloomberg**")
+    assert "first seen 09:26" in block[2]
 
 
 def test_timeline_counts_items_per_outlet_per_local_day(golden: Tracker) -> None:
@@ -289,13 +319,22 @@ def test_changed_items_show_their_wording_before_and_after(golden: Tracker) -> N
 
 
 def test_a_story_in_two_feeds_is_shown_once_with_also_in(golden: Tracker) -> None:
-    md = golden.digest(DAY, formats=("md",), write=False).texts["md"]
+    out = golden.digest(DAY, formats=("md",), write=False)
+    md = out.texts["md"]
     title = "Europe races to firm up Ukraine security guarantees as Trump backs troop plan"
     assert md.count(f"[{title}]") == 1
-    # the search feed's copy is not listed again: it shows as the Reuters entry of "also in"
-    entry = md.split(f"[{title}]")[1].split("\n- **")[0]
+    # the search feed's copy is not listed again, nor in "also in", which names other outlets
+    # only (issue 17: a Bloomberg item was "also in: Bloomberg · Bloomberg Politics")
+    (group,) = [g for g in out.digest.articles[0].stories if any(i.title == title for i in g.items)]
+    assert "Reuters" in {i.outlet for i in group.items}
+    assert [a.outlet for a in group.also_in] == ["Financial Times"]
+    entry = md.split(f"[{title}]")[0].rsplit("\n- **", 1)[1] + md.split(f"[{title}]")[1]
     also = next(s for s in entry.splitlines() if s.startswith("  - also in: "))
-    assert "Reuters (10:35)" in also
+    assert also == "  - also in: Financial Times (18 Aug 22:27)"
+    groups = [*out.digest.articles[0].stories, *out.digest.articles[0].related]
+    assert sum(bool(g.also_in) for g in groups) >= 2
+    for g in groups:
+        assert not {a.outlet for a in g.also_in} & {i.outlet for i in g.items}
 
 
 def test_items_seen_in_another_outlets_feed_are_also_in_that_outlet(
@@ -307,7 +346,7 @@ def test_items_seen_in_another_outlets_feed_are_also_in_that_outlet(
     t.add_feed(server.add("/s.xml", GUARDIAN_19), "Syndicator")
     t.poll(all_feeds=True)
     md = t.digest(DAY, formats=("md",), write=False).texts["md"]
-    stories = {r["story_id"] for r in t.coverage()}
+    stories = {r.story_id for r in t.coverage()}
     also = [s for s in md.splitlines() if s.startswith("  - also in: ")]
     assert len(also) == len(stories)
     assert all("Syndicator (13:00)" in s for s in also)
@@ -326,7 +365,7 @@ def test_each_tracked_article_gets_its_own_section(
     assert heads[1] == f"## {other.draft.title}" or heads[1].startswith(f"## [{other.draft.title}]")
     assert heads[2:] == ["## Feed health"]
     second = md.split(heads[1])[1].split("## Feed health")[0]
-    linked = [r for r in t.coverage() if r["article_id"] == other.article_id]
+    linked = [r for r in t.coverage() if r.article_id == other.article_id]
     assert ("No new coverage" in second) == (not linked)
 
 
@@ -608,7 +647,12 @@ def test_unwritable_digest_directory_is_one_clear_error(tmp_path: Path, server: 
         extra=f"digest:\n  directory: {blocker}/digests\n",
     )
     run = CliRunner().invoke
-    assert run(cli, ["-c", str(config), "init"]).exit_code == 0
+    init = run(cli, ["-c", str(config), "init"])
+    assert init.exit_code == 1  # the database and feeds are set up; the directory cannot be
+    assert init.output == (
+        f"Error: {blocker}/digests: cannot create the digest directory: Not a directory\n"
+    )
+    assert run(cli, ["-c", str(config), "feeds", "list", "--json"]).exit_code == 0
     result = run(cli, ["-c", str(config), "digest", "--date", "2025-08-19"])
     assert result.exit_code == 1
     assert "digests/2025-08-19.md: cannot write" in result.output
@@ -652,9 +696,7 @@ def test_dst_day_boundaries_put_items_on_their_local_day(
     # the links as they stand after the last poll (later polls rebuild the model and rescore)
     found = {
         when: [
-            r["title"]
-            for r in t.coverage()
-            if r["first_seen_at"] == when.strftime("%Y-%m-%dT%H:%M:%SZ")
+            r.title for r in t.coverage() if r.first_seen_at == when.strftime("%Y-%m-%dT%H:%M:%SZ")
         ]
         for when in polls
     }
@@ -667,7 +709,8 @@ def test_dst_day_boundaries_put_items_on_their_local_day(
     times = list(polls)
     assert shown == set(found[times[1]]) | set(found[times[2]])
     assert "Times are Europe/London (BST/GMT)" in md
-    assert "- **00:30 BST · The Guardian**" in md and "- **23:30 GMT · The Guardian**" in md
+    # listed at their published times; when first seen is said beside each, in its zone
+    assert "first seen 00:30 BST" in md and "first seen 23:30 GMT" in md
     timeline = {
         r[0].text_content(): [c.text_content() for c in r[1:]]
         for r in lxml.html.fromstring(markdown_to_html(md)).findall(".//tbody/tr")
@@ -715,7 +758,7 @@ def test_digest_stdout_prints_one_format_and_writes_nothing(
     result = CliRunner().invoke(cli, args + (["--format", fmt] if fmt else []))
     assert result.exit_code == 0, result.output
     assert result.output.startswith(start)
-    assert not (tmp_path / "digests").exists()
+    assert list((tmp_path / "digests").iterdir()) == []  # init made it; nothing is written
 
 
 def test_digest_format_limits_the_files_written(cli_config: Path, tmp_path: Path) -> None:
@@ -774,7 +817,7 @@ def test_digest_of_a_day_it_cannot_show_is_one_clear_error(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"Error: {message}") and result.output.count("\n") == 1
-    assert not (tmp_path / "digests").exists()
+    assert list((tmp_path / "digests").iterdir()) == []
 
 
 def test_tomorrow_has_not_started_but_today_has(golden: Tracker) -> None:
@@ -786,6 +829,13 @@ def test_tomorrow_has_not_started_but_today_has(golden: Tracker) -> None:
     ):
         golden.digest(today + timedelta(days=1), write=False)
     assert golden.digest(today, formats=("md",), write=False).texts["md"]
+
+
+@pytest.mark.parametrize("formats", [("pdf",), ("md", "txt"), ()])
+def test_an_unknown_digest_format_is_a_digest_error(golden: Tracker, formats) -> None:
+    """It was a bare ValueError, outside the TrackerError family every caller catches."""
+    with pytest.raises(DigestError, match=r"^digest: formats are md, html, atom; got "):
+        golden.digest(golden.local_today(), formats=formats, write=False)
 
 
 def test_digest_before_init_explains_what_to_do(tmp_path: Path) -> None:

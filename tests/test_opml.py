@@ -62,7 +62,7 @@ def tracker_at(directory: Path, clock: ManualClock, text: str = CONFIG) -> Track
 
 
 def stored_feeds(t: Tracker) -> list[tuple[str, str, str, str]]:
-    return sorted((f["url"], f["outlet"], f["kind"], f["note"] or "") for f in t.feeds())
+    return sorted((f.url, f.outlet, f.kind, f.note or "") for f in t.feeds())
 
 
 def test_every_feed_outline_is_read_at_any_depth() -> None:
@@ -117,7 +117,7 @@ def test_import_puts_feeds_under_their_outlets_and_reports_each(
     ]
     after = stored_feeds(t)
     assert len(after) == len(before) + 7
-    assert {f["origin"] for f in t.feeds() if f["url"] not in {u for u, *_ in before}} == {"opml"}
+    assert {f.origin for f in t.feeds() if f.url not in {u for u, *_ in before}} == {"opml"}
     # again: nothing changes, and every feed says so
     again = t.import_opml(SUBSCRIPTIONS)
     assert [p.action for p in again] == ["exists"] * 8 + ["skip"]
@@ -159,13 +159,13 @@ def test_export_then_import_gives_the_same_outlets_and_feeds(
 def test_export_is_opml_2_with_outlets_as_outlines(tmp_path: Path, clock: ManualClock) -> None:
     t = tracker_at(tmp_path / "a", clock)
     t.import_opml(SUBSCRIPTIONS)
-    t.enable_feed(next(f["id"] for f in t.feeds() if "apnews" in f["url"]), False)
+    t.enable_feed(next(f.id for f in t.feeds() if "apnews" in f.url), False)
     root = etree.fromstring(t.export_opml())
     assert root.tag == "opml" and root.get("version") == "2.0"
     assert root.findtext("head/dateCreated") == "Tue, 19 Aug 2025 12:00:00 GMT"
     outlets = root.findall("body/outline")
     # one outline per outlet, in the order feeds list shows them
-    enabled = [f["outlet"] for f in t.feeds() if f["enabled"]]
+    enabled = [f.outlet for f in t.feeds() if f.enabled]
     assert [o.get("text") for o in outlets] == list(dict.fromkeys(enabled))
     dw = next(o for o in outlets if o.get("text") == "DW")
     assert dw.get("htmlUrl") == "https://www.dw.com/en/"

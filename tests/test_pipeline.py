@@ -142,13 +142,13 @@ def test_410_disables_at_once_and_404_after_repeats(
     for _ in range(3):
         t.poll(all_feeds=True)
         clock.set(clock() + timedelta(days=1))
-    feeds = {f["url"]: f for f in t.feeds()}
-    assert feeds[gone]["enabled"] == 0 and "410" in feeds[gone]["disabled_reason"]
-    assert feeds[missing]["enabled"] == 0
-    assert feeds[missing]["disabled_reason"] == "3 consecutive hard failures"
+    feeds = {f.url: f for f in t.feeds()}
+    assert feeds[gone].enabled is False and "410" in (feeds[gone].disabled_reason or "")
+    assert feeds[missing].enabled is False
+    assert feeds[missing].disabled_reason == "3 consecutive hard failures"
     assert server.hits("/gone") == 1 and server.hits("/missing") == 3
-    t.enable_feed(feeds[missing]["id"])
-    assert t.store.feed_state(feeds[missing]["id"]).enabled
+    t.enable_feed(feeds[missing].id)
+    assert t.store.feed_state(feeds[missing].id).enabled
 
 
 def test_failure_backs_off_and_retry_after_is_obeyed(
@@ -158,8 +158,8 @@ def test_failure_backs_off_and_retry_after_is_obeyed(
     t = make_tracker({"X": [busy]})
     t.poll()
     feed = t.feeds()[0]
-    assert feed["next_poll_at"] == (clock() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert feed["consecutive_errors"] == 1 and feed["enabled"] == 1
+    assert feed.next_poll_at == (clock() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert feed.consecutive_errors == 1 and feed.enabled is True
     assert t.poll().results == ()  # not due yet
 
 
@@ -168,7 +168,7 @@ def test_permanent_redirect_updates_the_stored_url(server: FeedServer, make_trac
     old = server.add("/old.xml", lambda h: send_status(h, 301, {"Location": new}))
     t = make_tracker({"The Guardian": [old]})
     t.poll(all_feeds=True)
-    assert [f["url"] for f in t.feeds()] == [new]
+    assert [f.url for f in t.feeds()] == [new]
 
 
 def test_search_feed_copy_and_sitemap_are_one_item(server: FeedServer, make_tracker) -> None:
@@ -214,10 +214,10 @@ def test_changed_title_updates_the_row_and_keeps_the_old_version(
 def test_related_items_are_linked_with_reasons(server: FeedServer, make_tracker) -> None:
     t = make_tracker({"The Guardian": [server.add("/g.xml", GUARDIAN_19)]})
     t.poll(all_feeds=True)
-    linked = {r["title"]: r for r in t.coverage()}
+    linked = {r.title: r for r in t.coverage()}
     story = linked["What security guarantees might Ukraine get in return for a peace deal?"]
-    assert story["outlet"] == "The Guardian"
-    assert any("security" in reason for reason in story["reasons"])
+    assert story.outlet == "The Guardian"
+    assert any("security" in reason for reason in story.reasons)
     assert "Firefighters in race to save Oregon’s tallest tree after it ignites" not in linked
     assert one(t, "SELECT count(*) FROM items") > len(linked)
 

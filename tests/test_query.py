@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import tracemalloc
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,8 +28,8 @@ from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
 from tracker.demo.localserver import FeedServer, send_status
-from tracker.errors import NotFoundError, OutputError, QueryError
-from tracker.models import CycleSummary, ManualClock, Relevance
+from tracker.errors import NotFoundError, OutputError, QueryError, StorageError
+from tracker.models import CycleSummary, ManualClock, Relevance, SearchHit
 from tracker.query import literal_match, parse_age, parse_when, timezone_spans
 from tracker.storage import ReadOnlyStore, Store, to_db
 from tracker.storage.schema import MIGRATIONS
@@ -52,7 +52,8 @@ def sql(t: Tracker, query: str, params: Any = ()) -> list[dict[str, Any]]:
 
 
 def reported(row: dict[str, Any]) -> str:
-    return row["published_at"] or row["first_seen_at"]
+    """The outlet's published time, never later than first seen (first seen without one)."""
+    return min(row["published_at"] or row["first_seen_at"], row["first_seen_at"])
 
 
 def local_day(stamp: str, tz: ZoneInfo = LONDON) -> str:
@@ -68,33 +69,41 @@ def test_coverage_view_is_the_linked_items_with_their_scores(replay: Tracker) ->
     assert len(view) == len(api) > 100
     by_item = {r["item_id"]: r for r in view}
     for row in api:
-        v = by_item[row["item_id"]]
+        v = by_item[row.item_id]
         assert (v["outlet"], v["title"], v["url"], v["score"], v["tier"]) == (
-            row["outlet"],
-            row["title"],
-            row["url"],
-            row["score"],
-            row["tier"],
+            row.outlet,
+            row.title,
+            row.url,
+            row.score,
+            row.tier,
         )
-        assert json.loads(v["reasons"]) == row["reasons"]
+        assert json.loads(v["reasons"]) == list(row.reasons)
         assert v["story_id"] is not None and v["article"].startswith("The Shifting Sands")
 
 
 def test_daily_coverage_counts_local_days_across_midnight_utc(replay: Tracker) -> None:
+    """Each item counts on the local day it was first seen, as in the digest and the demo."""
     coverage = sql(replay, "SELECT * FROM coverage WHERE article_id = 1")
-    expected = Counter((local_day(reported(r)), r["outlet"]) for r in coverage)
+    expected = Counter((local_day(r["first_seen_at"]), r["outlet"]) for r in coverage)
     view = sql(replay, "SELECT * FROM daily_coverage WHERE article_id = 1")
     assert {(r["day"], r["outlet"]): r["items"] for r in view} == expected
     assert {r["timezone"] for r in view} == {"Europe/London"}
-    # the check means something: some items were reported after 23:00 UTC, i.e. the next
+    assert {r["day_rule"] for r in view} == {"first seen"}
+    # the check means something: some items were first seen after 23:00 UTC, i.e. the next
     # day in London (BST), and a UTC day would count them on the wrong date
-    late = [r for r in coverage if local_day(reported(r)) != reported(r)[:10]]
+    late = [r for r in coverage if local_day(r["first_seen_at"]) != r["first_seen_at"][:10]]
     assert late
-    story = Counter(local_day(reported(r)) for r in coverage if r["tier"] == "story")
+    story = Counter(local_day(r["first_seen_at"]) for r in coverage if r["tier"] == "story")
     per_day = Counter()
     for r in view:
         per_day[r["day"]] += r["story_items"]
     assert +per_day == story
+    first: dict[tuple[str, str], str] = {}
+    for r in coverage:
+        key = (local_day(r["first_seen_at"]), r["outlet"])
+        first[key] = min(first.get(key, reported(r)), reported(r))
+        assert r["reported_at"] == reported(r)
+    assert {(r["day"], r["outlet"]): r["first_reported_at"] for r in view} == first
 
 
 @pytest.mark.parametrize(
@@ -135,13 +144,14 @@ def test_first_reports_name_the_first_outlet_and_its_lead(replay: Tracker) -> No
     coverage = sql(t, "SELECT * FROM coverage WHERE article_id = 1")
     stories: dict[int, dict[str, tuple[str, str, int]]] = defaultdict(dict)
     for r in coverage:
-        key = (reported(r), r["first_seen_at"], r["outlet_id"])
+        key = (reported(r), r["first_seen_at"], r["outlet"])
         stories[r["story_id"]][r["outlet"]] = min(stories[r["story_id"]].get(r["outlet"], key), key)
     view = {r["story_id"]: r for r in sql(t, "SELECT * FROM first_reports WHERE article_id = 1")}
     assert set(view) == set(stories)
     assert sum(r["outlets"] >= 2 for r in view.values()) >= 5
     assert any(r["outlets"] >= 3 for r in view.values())
     for story_id, outlets in stories.items():
+        # reported, then first seen, then the outlet's name: never the order of storing
         order = sorted(outlets, key=outlets.get)
         first = datetime.fromisoformat(outlets[order[0]][0])
         behind = [
@@ -157,6 +167,165 @@ def test_first_reports_name_the_first_outlet_and_its_lead(replay: Tracker) -> No
         assert json.loads(row["followers"]) == [
             {"outlet": o, "minutes_behind": m} for o, m in zip(order[1:], behind[1:], strict=True)
         ]
+
+
+def linked_in_report_order(t: Tracker, before: str = "9999") -> list[dict[str, Any]]:
+    """Article 1's linked items first seen before ``before``, sorted here by the rule: reported
+    (published, never later than first seen), first seen, outlet, link, title, id."""
+    rows = sql(
+        t,
+        "SELECT items.id, items.story_id, outlets.name AS outlet, items.published_at, "
+        "items.first_seen_at, coalesce(items.canonical_url, items.url, '') AS link, items.title "
+        "FROM article_items JOIN items ON items.id = article_items.item_id "
+        "JOIN outlets ON outlets.id = items.outlet_id "
+        "WHERE article_items.article_id = 1 AND items.first_seen_at < ?",
+        (before,),
+    )
+    return sorted(
+        rows,
+        key=lambda r: (
+            reported(r),
+            r["first_seen_at"],
+            r["outlet"],
+            r["link"],
+            r["title"],
+            r["id"],
+        ),
+    )
+
+
+def first_reporters(rows: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
+    """Story -> its outlets in the order they reported it, with their first reported time."""
+    order: dict[int, dict[str, str]] = defaultdict(dict)
+    for r in rows:
+        order[r["story_id"]].setdefault(r["outlet"], reported(r))
+    return order
+
+
+def test_who_reported_first_is_the_same_in_every_output(replay: Tracker) -> None:
+    """Issue 17: polled in the same cycle, items share their first-seen second, and who was
+    first (and the order of outlets) followed the order the poll's workers stored them in, so
+    identical runs disagreed. It goes by when the outlet published (never later than first
+    seen), then first seen, then the outlet's name: in first_reports, coverage --stories, the
+    digest and the outlets' order alike."""
+    rows = linked_in_report_order(replay)
+    expected = first_reporters(rows)
+    # the check means something: outlets whose linked items one poll found in the same second
+    assert sql(
+        replay,
+        "SELECT first_seen_at FROM items JOIN article_items ON article_items.item_id = items.id "
+        "GROUP BY first_seen_at HAVING count(DISTINCT outlet_id) > 1",
+    )
+    view = {
+        r["story_id"]: r for r in sql(replay, "SELECT * FROM first_reports WHERE article_id = 1")
+    }
+    stories = {r.story_id: r for r in replay.story_coverage(1)}
+    assert set(view) == set(stories) == set(expected)
+    for story_id, outlets in expected.items():
+        first = next(iter(outlets.items()))
+        row = view[story_id]
+        assert (row["first_outlet"], row["first_reported_at"]) == first, story_id
+        story = stories[story_id]
+        assert (story.first_outlet, story.first_reported_at) == first
+        assert list(story.outlets) == list(outlets)
+    # the digest of every day: each story's first reporter as of the end of that day
+    days = sorted({local_day(r["first_seen_at"]) for r in rows})
+    for day in days:
+        digest = replay.digest(date.fromisoformat(day), formats=("md",), write=False).digest
+        by_then = first_reporters(linked_in_report_order(replay, to_db(digest.end)))
+        article = digest.articles[0]
+        for group in (*article.stories, *article.related):
+            outlets = by_then[group.story_id]
+            first = next(iter(outlets.items()))
+            assert (group.first_outlet, to_db(group.first_reported_at)) == first
+            shown = {i.outlet for i in group.items}
+            assert [a.outlet for a in group.also_in] == sorted(
+                (o for o in outlets if o not in shown), key=lambda o: (outlets[o], o)
+            )
+        assert article.outlets == tuple(
+            dict.fromkeys(r["outlet"] for r in rows if local_day(r["first_seen_at"]) == day)
+        )
+    # the outlets in the order of their first linked item (the demo's summary)
+    assert [m.outlet for m in replay.store.first_movers(1)] == list(
+        dict.fromkeys(r["outlet"] for r in rows)
+    )
+
+
+def rss(*items: tuple[str, str, str | None]) -> bytes:
+    """An RSS feed of (link, title, RFC 822 date or None) items."""
+    entries = "".join(
+        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid>"
+        + (f"<pubDate>{date}</pubDate>" if date else "")
+        + "</item>"
+        for link, title, date in items
+    )
+    return f"<rss version='2.0'><channel><title>t</title>{entries}</channel></rss>".encode()
+
+
+STORY = "Europe weighs security guarantees for Ukraine and troops of the coalition of the willing"
+
+
+def first_of_the_story(t: Tracker) -> tuple[tuple[str, str, str, int], list[str], str]:
+    """The one story's first reporter as first_reports, coverage --stories and the digest say."""
+    items = sql(t, "SELECT id, story_id FROM items ORDER BY id")
+    for item in items[1:]:
+        join_story(t, item["id"], items[0]["story_id"])  # as clustering would, if it had not
+    (row,) = sql(t, "SELECT * FROM first_reports WHERE article_id = 1")
+    (story,) = t.story_coverage(1)
+    md = t.digest(date(2025, 8, 19), formats=("md",), write=False).texts["md"]
+    first = re.search(r"first reported by (.+)", md)
+    assert first and story.first_outlet == row["first_outlet"]
+    return (
+        (row["first_outlet"], row["first_reported_at"], row["next_outlet"], row["lead_minutes"]),
+        list(story.outlets),
+        first.group(1),
+    )
+
+
+def test_outlets_that_reported_in_one_second_and_were_found_by_one_poll_go_by_name(
+    server: FeedServer, make_tracker
+) -> None:
+    """They were told apart by outlet id: the order config.yaml listed them in."""
+    zeta = server.add(
+        "/z.xml", rss(("https://z.example/a", STORY, "Tue, 19 Aug 2025 11:00:00 GMT"))
+    )
+    alpha = server.add(
+        "/a.xml", rss(("https://a.example/a", STORY, "Tue, 19 Aug 2025 11:00:00 GMT"))
+    )
+    t = make_tracker({"Zeta": [zeta], "Alpha": [alpha]})
+    t.poll(all_feeds=True)
+    assert first_of_the_story(t) == (
+        ("Alpha", "2025-08-19T11:00:00Z", "Zeta", 0),
+        ["Alpha", "Zeta"],
+        "Alpha, 11:00",
+    )
+
+
+def test_a_date_an_item_gains_after_it_was_first_seen_does_not_make_its_outlet_late(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    """Zeta's item was seen at 12:00 without a date and dated 12:50 when it changed at 13:00;
+    Alpha's, published 12:30, came in at 13:00. Zeta had it first: the stored 12:50 counted."""
+    zeta = server.add("/z.xml", rss(("https://z.example/a", STORY, None)))
+    alpha = server.add("/a.xml", rss())
+    t = make_tracker({"Zeta": [zeta], "Alpha": [alpha]})
+    t.poll(all_feeds=True)
+    clock.set(clock() + timedelta(hours=1))
+    server.add(
+        "/z.xml",
+        rss(("https://z.example/a", STORY + " (updated)", "Tue, 19 Aug 2025 12:50:00 GMT")),
+    )
+    server.add("/a.xml", rss(("https://a.example/a", STORY, "Tue, 19 Aug 2025 12:30:00 GMT")))
+    t.poll(all_feeds=True)
+    zeta_item = sql(t, "SELECT published_at, first_seen_at FROM items WHERE url LIKE '%z.example%'")
+    assert zeta_item == [
+        {"published_at": "2025-08-19T12:50:00Z", "first_seen_at": "2025-08-19T12:00:00Z"}
+    ]
+    assert first_of_the_story(t) == (
+        ("Zeta", "2025-08-19T12:00:00Z", "Alpha", 30),
+        ["Zeta", "Alpha"],
+        "Zeta, 12:00",
+    )
 
 
 def test_feed_health_shows_failing_feeds_and_recent_items(
@@ -208,6 +377,87 @@ def test_limit_zero_means_no_limit_everywhere(replay_db: Path, command: list[str
     assert "; 0 for all." in help_text and "x>=0" in help_text
 
 
+def test_coverage_shows_item_ids_and_filters_by_outlet_and_reported_time(replay_db: Path) -> None:
+    """coverage showed no IDs to go on to 'explain' with, and had no --since, --until or
+    --outlet: they bound the reported time, as in search and export."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_db), "coverage"]
+    everything = json.loads(run(cli, [*base, "--json"]).stdout)
+    chosen = [*base, "--outlet", "bloomberg", "--since", "2025-08-20", "--until", "2025-08-21"]
+    rows = json.loads(run(cli, [*chosen, "--json"]).stdout)
+    expected = [
+        r
+        for r in everything
+        if r["outlet"] == "Bloomberg" and local_day(r["reported_at"]) == "2025-08-20"
+    ]
+    assert rows == expected and len(rows) >= 2
+    text = run(cli, chosen).stdout.splitlines()  # tab-separated: not a terminal
+    assert text[0].split("\t")[:3] == ["item_id", "reported", "outlet"]
+    assert [line.split("\t")[:2] for line in text[1:]] == [
+        [str(r["item_id"]), r["reported_at"]] for r in rows
+    ]
+    explained = run(cli, ["-c", str(replay_db), "explain", text[1].split("\t")[0]])
+    assert explained.exit_code == 0 and f"item {rows[0]['item_id']}: " in explained.stdout
+    stories = json.loads(run(cli, [*chosen, "--stories", "--json"]).stdout)
+    assert sum(s["items"] for s in stories) == len(rows)
+    header = run(cli, [*chosen, "--stories"]).stdout.splitlines()[0].split("\t")
+    assert header[:4] == ["story_id", "item_id", "first_reported", "first_outlet"]
+    for args, message in (
+        (["--outlet", " "], "--outlet: the outlet name is empty"),
+        (["--outlet", "Nobody"], "no outlet named 'Nobody'; outlets: BBC News"),
+        (["--since", "2025-08-21", "--until", "2025-08-20"], "--since 2025-08-21 is after --until"),
+        (["--since", "someday"], "--since"),
+    ):
+        refused = run(cli, [*base, *args])
+        assert refused.exit_code == 1 and message in refused.output, (args, refused.output)
+    nothing = run(cli, [*base, "--since", "2030-01-01"])
+    assert nothing.exit_code == 0 and nothing.stdout == "No linked items match.\n"
+
+
+def test_explain_says_the_thresholds_and_why_an_item_is_or_is_not_linked(
+    replay_db: Path,
+) -> None:
+    """explain gave scores without the thresholds they are held against, so an unlinked item
+    did not say why, and its JSON held sums like 1.2111705."""
+    with sqlite3.connect(replay_db.parent / "tracker.db") as db:
+        one = {
+            tier: db.execute(
+                "SELECT min(item_id) FROM article_items WHERE tier = ?", (tier,)
+            ).fetchone()[0]
+            for tier in ("story", "related")
+        }
+        one["none"] = db.execute(
+            "SELECT min(id) FROM items WHERE id NOT IN (SELECT item_id FROM article_items) "
+            "AND (title LIKE '%Russia%' OR title LIKE '%Putin%')"
+        ).fetchone()[0]
+    config = load_config(replay_db)
+    threshold = config.relevance.threshold
+    story_threshold = config.relevance.story_threshold
+    run = CliRunner().invoke
+    for tier, item in one.items():
+        (e,) = json.loads(run(cli, ["-c", str(replay_db), "explain", str(item), "--json"]).stdout)
+        assert (e["tier"], e["linked"]) == (tier, tier != "none")
+        assert (e["threshold"], e["story_threshold"]) == (threshold, story_threshold)
+        numbers = [e[k] for k in ("score", "story_score", "topic_sum", "story_sum")]
+        numbers += [p["weight"] for p in e["parts"]]
+        assert all(round(n, 4) == n for n in numbers), numbers
+        text = run(cli, ["-c", str(replay_db), "explain", str(item)]).stdout.splitlines()
+        assert text[2] == f"  {e['why']}"
+        said = re.match(
+            r"(not linked|linked): topic score ([\d.]+) (is below|reaches) "
+            r"the threshold ([\d.]+)",
+            e["why"],
+        )
+        assert said, e["why"]
+        shown, against = float(said.group(2)), float(said.group(4))
+        assert against == threshold and (shown < against) == (tier == "none")
+        assert abs(shown - e["score"]) < 0.005
+        if tier == "related":
+            assert f"is below the story threshold {story_threshold:.2f}" in e["why"]
+        if tier == "story":
+            assert f"reaches the story threshold {story_threshold:.2f}" in e["why"]
+
+
 def test_schema_doc_examples_return_rows_on_the_replay(replay: Tracker) -> None:
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     examples = doc.split("## Views", 1)[1]
@@ -226,12 +476,12 @@ def test_timezone_follows_the_config(replay_db: Path, tmp_path: Path) -> None:
     new_york = ZoneInfo("America/New_York")
     with Tracker(load_config(config)) as t:
         coverage = sql(t, "SELECT * FROM coverage WHERE article_id = 1")
-        expected = Counter((local_day(reported(r), new_york), r["outlet"]) for r in coverage)
+        expected = Counter((local_day(r["first_seen_at"], new_york), r["outlet"]) for r in coverage)
         view = sql(t, "SELECT * FROM daily_coverage WHERE article_id = 1")
         assert {(r["day"], r["outlet"]): r["items"] for r in view} == expected
         assert {r["timezone"] for r in view} == {"America/New_York"}
-        # New York's days differ from London's for items reported 00:00-05:00 UTC
-        assert expected != Counter((local_day(reported(r)), r["outlet"]) for r in coverage)
+        # New York's days differ from London's for items first seen at 23:59:59 UTC
+        assert expected != Counter((local_day(r["first_seen_at"]), r["outlet"]) for r in coverage)
 
 
 # --- read-only query -----------------------------------------------------------------------------
@@ -421,35 +671,57 @@ def test_query_migrates_an_older_database_before_reading(replay_db: Path, tmp_pa
     assert json.loads(result.stdout)[0]["n"] > 10
 
 
+def test_opening_is_a_step_of_its_own(replay_db: Path, tmp_path: Path) -> None:
+    """Reading ``Tracker.store`` migrated the database and synced its time zone as a side
+    effect; ``open`` is that step, and every command takes it when it first needs to."""
+    config = copy_replay(replay_db, tmp_path)
+    db = sqlite3.connect(tmp_path / "tracker.db")
+    db.execute("DROP VIEW daily_coverage")
+    db.execute("UPDATE timezone_spans SET timezone = 'Asia/Tokyo'")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    t = Tracker(load_config(config))
+    store = t.open()
+    assert t.open() is store and t.store is store
+    assert store.timezone() == t.config.timezone
+    assert sql(t, "SELECT count(*) AS n FROM daily_coverage")[0]["n"] > 10
+    t.close()
+    missing = Tracker(load_config(config))
+    missing.config = missing.config.__class__(
+        **{**missing.config.__dict__, "database": tmp_path / "none.db"}
+    )
+    with pytest.raises(StorageError, match="run 'tracker init' first"):
+        missing.open()
+
+
 # --- search --------------------------------------------------------------------------------------
 
 
 def test_search_ranks_matches_and_filters(replay: Tracker) -> None:
     hits = replay.search("troops", limit=0)
     assert len(hits) > 10
-    assert all("troop" in (h["title"] + " " + summary(replay, h)).lower() for h in hits)
-    assert [h["rank"] for h in hits] == sorted(h["rank"] for h in hits)
-    assert "troops" in hits[0]["title"].lower()  # a title match ranks first
+    assert all("troop" in (h.title + " " + summary(replay, h)).lower() for h in hits)
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+    assert "troops" in hits[0].title.lower()  # a title match ranks first
     guardian = replay.search("troops", outlet="the guardian", limit=0)
-    assert guardian and {h["outlet"] for h in guardian} == {"The Guardian"}
-    linked = {r["item_id"] for r in replay.coverage(1)}
+    assert guardian and {h.outlet for h in guardian} == {"The Guardian"}
+    linked = {r.item_id for r in replay.coverage(1)}
     on_article = replay.search("troops", article_id=1, limit=0)
-    assert (
-        on_article and {h["item_id"] for h in on_article} == {h["item_id"] for h in hits} & linked
-    )
+    assert on_article and {h.item_id for h in on_article} == {h.item_id for h in hits} & linked
     window = replay.search("troops", since="2025-08-19", until="2025-08-20", limit=0)
     assert window and all(
-        local_day(h["published_at"] or h["first_seen_at"]) == "2025-08-19" for h in window
+        local_day(h.published_at or h.first_seen_at) == "2025-08-19" for h in window
     )
     assert len(replay.search("troops", limit=3)) == 3
     phrase = replay.search('"security guarantees"', limit=0)
     assert phrase and all(
-        "security guarantee" in (h["title"] + summary(replay, h)).lower() for h in phrase
+        "security guarantee" in (h.title + summary(replay, h)).lower() for h in phrase
     )
 
 
-def summary(t: Tracker, hit: dict[str, Any]) -> str:
-    return sql(t, "SELECT summary FROM items WHERE id = ?", (hit["item_id"],))[0]["summary"] or ""
+def summary(t: Tracker, hit: SearchHit) -> str:
+    return sql(t, "SELECT summary FROM items WHERE id = ?", (hit.item_id,))[0]["summary"] or ""
 
 
 @pytest.mark.parametrize("query", ["troops AND", '"unclosed', "NEAR(", "title:", "*", "AND OR"])
@@ -532,7 +804,28 @@ def test_an_empty_outlet_name_is_refused_not_ignored(replay_db: Path, outlet: st
 
 def test_an_outlet_name_may_carry_spaces_around_it(replay: Tracker) -> None:
     hits = replay.search("troops", outlet=" The Guardian ", limit=0)
-    assert hits and {h["outlet"] for h in hits} == {"The Guardian"}
+    assert hits and {h.outlet for h in hits} == {"The Guardian"}
+
+
+def test_library_errors_name_arguments_and_the_cli_maps_them_to_options(replay: Tracker) -> None:
+    """The library's messages named the CLI's flags (--since, --older-than) to Python callers;
+    the CLI's lines stay as they were (see the tests above)."""
+    with pytest.raises(QueryError) as reversed_:
+        replay.coverage(since="2025-08-20", until="2025-08-18")
+    assert str(reversed_.value) == (
+        "since 2025-08-20 is after until 2025-08-18: nothing can match "
+        "(since is the start, until the end)"
+    )
+    assert reversed_.value.worded(lambda a: f"--{a}").startswith("--since 2025-08-20 is after")
+    with pytest.raises(QueryError, match=r"^since: expected a time such as 7d"):
+        replay.search("troops", since="soon")
+    with pytest.raises(QueryError, match=r"^outlet: the outlet name is empty$"):
+        replay.coverage(outlet="  ")
+    with pytest.raises(QueryError, match=r"^older_than: expected an age such as 90d"):
+        replay.prune("soon", dry_run=True)
+    with pytest.raises(QueryError) as fts:
+        replay.search("-russia")
+    assert str(fts.value).endswith("or use literal") and "--" not in str(fts.value)
 
 
 @pytest.mark.parametrize(
@@ -610,6 +903,30 @@ def test_export_cli_streams_to_stdout_or_a_file(replay_db: Path, tmp_path: Path)
     assert not missing.exists() and list(tmp_path.glob(".nothing*")) == []
 
 
+@pytest.mark.parametrize("name", ["coverage.xlsx", "coverage.tsv", "coverage.JSONL.gz"])
+def test_export_refuses_a_file_name_whose_format_it_does_not_write(
+    replay_db: Path, tmp_path: Path, name: str
+) -> None:
+    """-o coverage.xlsx wrote CSV under an .xlsx name: only known suffixes give the format."""
+    result = CliRunner().invoke(cli, ["-c", str(replay_db), "export", "-o", str(tmp_path / name)])
+    assert result.exit_code == 2, result.output
+    suffix = name.rsplit(".", 1)[1].lower()
+    assert (
+        f"Invalid value for '--output': cannot write .{suffix}: export writes csv" in result.output
+    )
+    assert "give --format" in result.output and list(tmp_path.iterdir()) == []
+    chosen = CliRunner().invoke(
+        cli, ["-c", str(replay_db), "export", "--format", "json", "-o", str(tmp_path / name)]
+    )
+    assert chosen.exit_code == 0 and json.loads((tmp_path / name).read_text(encoding="utf-8"))
+    for known, first in (("c.CSV", "article_id,"), ("c.json", "["), ("plain", "article_id,")):
+        done = CliRunner().invoke(
+            cli, ["-c", str(replay_db), "export", "-o", str(tmp_path / known)]
+        )
+        assert done.exit_code == 0
+        assert (tmp_path / known).read_text(encoding="utf-8").startswith(first)
+
+
 def test_export_to_a_path_it_cannot_write_is_one_clear_error(
     replay_db: Path, tmp_path: Path
 ) -> None:
@@ -642,7 +959,7 @@ def test_a_failed_export_leaves_no_temporary_file_and_the_old_file_whole(
         out.write("item_id,outlet\n" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("tracker.app.write_rows", disk_full)
+    monkeypatch.setattr("tracker.app.reads.write_rows", disk_full)
     with pytest.raises(OutputError, match=r"coverage\.csv: cannot write: No space left on device"):
         replay.export(target)
     assert target.read_text(encoding="utf-8") == "the previous export\n"
@@ -756,9 +1073,7 @@ def test_prune_keeps_linked_items_and_leaves_a_sound_database(
         "SELECT title FROM items WHERE id = ?",
         (min(old_unlinked),),
     )[0]["title"]
-    assert all(
-        h["item_id"] not in old_unlinked for h in t.search(gone_title, literal=True, limit=0)
-    )
+    assert all(h.item_id not in old_unlinked for h in t.search(gone_title, literal=True, limit=0))
     t.close()
 
 
@@ -786,7 +1101,7 @@ def test_prune_removes_old_service_cycles_and_keeps_the_latest(
     assert t.prune("4d", vacuum=False).counts["service_cycles"] == 3
     kept = [r["started_at"] for r in sql(t, "SELECT started_at FROM service_cycles ORDER BY id")]
     assert kept == [to_db(s) for s in starts[3:]]
-    assert t.store.service_cycles()[0]["started_at"] == to_db(AFTER_REPLAY)
+    assert t.store.service_cycles()[0].started_at == to_db(AFTER_REPLAY)
     integrity(t)
     t.close()
 

@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from tracker.cli import cli
 from tracker.config import parse_config
 from tracker.demo.localserver import FeedServer, send_status
-from tracker.errors import ConfigError
+from tracker.errors import AlreadyRunningError, ConfigError
 from tracker.models import ManualClock
 from tracker.service.daily import days_owed, due_moment
-from tracker.service.instance import AlreadyRunningError, InstanceLock, LockState, probe
+from tracker.service.instance import InstanceLock, LockState, probe
 from tracker.service.logs import setup_logging, writes_to_journal
 from tracker.service.service import (
     cycle_line,
@@ -189,26 +189,26 @@ NOW = datetime(2025, 8, 19, 12, 0, tzinfo=UTC)
 
 def test_status_states(tmp_path: Path) -> None:
     store, lock = Store.memory(), tmp_path / "t.db.lock"
-    state = lambda now=NOW: service_status(store, lock, now)["service"]  # noqa: E731
-    assert state()["state"] == "never-started"
+    state = lambda now=NOW: service_status(store, lock, now).service  # noqa: E731
+    assert state().state == "never-started"
     run = store.start_service_run(
         pid=os.getpid(), host="h", version="1", config="c", heartbeat_every=30, now=NOW
     )
     crashed = state()  # recorded, never stopped, no lock: it was killed
-    assert (crashed["state"], crashed["stop_reason"]) == (
+    assert (crashed.state, crashed.stop_reason) == (
         "stopped",
         "not stopped cleanly (killed or crashed)",
     )
     with InstanceLock(lock):
-        assert state()["state"] == "running"
-        assert state()["uptime_s"] == 0 and state()["pid"] == os.getpid()
-        assert state(NOW + timedelta(seconds=200))["state"] == "unresponsive"
+        assert state().state == "running"
+        assert state().uptime_s == 0 and state().pid == os.getpid()
+        assert state(NOW + timedelta(seconds=200)).state == "unresponsive"
         store.service_heartbeat(run, NOW + timedelta(seconds=190), 3)
-        assert state(NOW + timedelta(seconds=200))["state"] == "running"
-        assert state(NOW + timedelta(seconds=200))["in_flight"] == 3
+        assert state(NOW + timedelta(seconds=200)).state == "running"
+        assert state(NOW + timedelta(seconds=200)).in_flight == 3
     store.finish_service_run(run, NOW + timedelta(minutes=5), "SIGTERM")
     stopped = state()
-    assert (stopped["state"], stopped["stop_reason"]) == ("stopped", "SIGTERM")
+    assert (stopped.state, stopped.stop_reason) == ("stopped", "SIGTERM")
 
 
 def test_a_new_run_marks_an_unfinished_one_as_crashed() -> None:
@@ -221,8 +221,8 @@ def test_a_new_run_marks_an_unfinished_one_as_crashed() -> None:
         pid=2, host="h", version="1", config="c", heartbeat_every=30, now=NOW + timedelta(hours=1)
     )
     old = store.service_runs(limit=2)[1]
-    assert old["stopped_at"] == "2025-08-19T12:03:00Z"
-    assert old["stop_reason"] == "not stopped cleanly (killed or crashed)"
+    assert old.stopped_at == "2025-08-19T12:03:00Z"
+    assert old.stop_reason == "not stopped cleanly (killed or crashed)"
 
 
 def test_digest_records_count_attempts_and_only_successes_are_written() -> None:
@@ -236,7 +236,7 @@ def test_digest_records_count_attempts_and_only_successes_are_written() -> None:
     store.record_digest(day, run_id=run, trigger="catch-up", now=NOW)
     assert store.digest_days_written(date(2025, 8, 1)) == {day}
     record = store.service_digests()[0]
-    assert (record["attempts"], record["result"], record["error"]) == (2, "ok", None)
+    assert (record.attempts, record.result, record.error) == (2, "ok", None)
 
 
 def test_status_command_before_and_after_init(tmp_path: Path) -> None:
@@ -248,6 +248,74 @@ def test_status_command_before_and_after_init(tmp_path: Path) -> None:
     fresh = run(cli, ["-c", str(config), "status"])
     assert fresh.exit_code == 3
     assert "service: never started" in fresh.output
+
+
+def test_status_counts_each_stored_item_once(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    """'tracker status' said 1264 items where items held 1070: it added up each feed's
+    sightings, and an item two feeds list was counted twice."""
+    body = GUARDIAN[0].read_bytes()
+    t = make_tracker(
+        {"The Guardian": [server.add("/g.xml", body)], "Syndicator": [server.add("/s.xml", body)]}
+    )
+    t.poll(all_feeds=True)
+    stored = t.store.counts()
+    assert stored["sightings"] == 2 * stored["items"] > 0
+    report = t.status()
+    assert report.totals.items == stored["items"]
+    assert sorted(f.items for f in report.feeds) == [stored["items"]] * 2
+    shown = CliRunner().invoke(cli, ["-c", str(t.config.path), "status"])
+    assert f"; {stored['items']} items;" in shown.output
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def unit_settings(path: Path, home: Path) -> dict[str, list[str]]:
+    """The [Service] settings of a systemd unit, each with every value it is given, %h
+    expanded to ``home``."""
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and "=" in line and not line.startswith(("#", ";")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value.replace("%h", str(home)))
+    return settings
+
+
+def test_init_creates_every_path_the_systemd_unit_lets_the_service_write(tmp_path: Path) -> None:
+    """ProtectSystem=strict and ProtectHome=read-only leave only ReadWritePaths writable, and
+    only those that exist when the service starts ("-" skips a missing one in silence): 'tracker
+    init' did not create digests/, so the first scheduled digest would have failed."""
+    unit = unit_settings(ROOT / "contrib" / "tracker.service", tmp_path)
+    clone = Path(unit["WorkingDirectory"][0])
+    assert clone == tmp_path / "tracker"
+    clone.mkdir()
+    (clone / "config.yaml").write_bytes((ROOT / "config.yaml").read_bytes())
+    (clone / "articles").mkdir()
+    for article in (ROOT / "articles").iterdir():
+        (clone / "articles" / article.name).write_bytes(article.read_bytes())
+    start = unit["ExecStart"][0].split()
+    assert start[0] == str(clone / ".venv" / "bin" / "tracker") and start[-1] == "run"
+    config_file = Path(start[start.index("--config") + 1])
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "init"])
+    assert result.exit_code == 0, result.output
+    writable = [Path(p.lstrip("-")) for v in unit["ReadWritePaths"] for p in v.split()]
+    assert all(p.is_dir() for p in writable), [p for p in writable if not p.is_dir()]
+    config = parse_config(config_file.read_text(encoding="utf-8"), config_file)
+    written = {
+        "database": config.database.parent,
+        "lock": config.lock_path.parent,
+        "digests": config.digest.directory,
+    }
+    for what, directory in written.items():
+        assert directory.is_dir(), what
+        assert any(directory.resolve().is_relative_to(p.resolve()) for p in writable), what
+    assert f"digests: {config.digest.directory}" in result.output
 
 
 # --- logs ---------------------------------------------------------------------------------------
@@ -478,7 +546,7 @@ def test_only_permanent_redirects_move_the_stored_feed_url(
     old = server.add("/old.xml", lambda h: send_status(h, status, {"Location": new}))
     t = make_tracker({"The Guardian": [old]})
     assert t.poll(all_feeds=True).results[0].result == "ok"
-    assert [f["url"] for f in t.feeds()] == [new if moved else old]
+    assert [f.url for f in t.feeds()] == [new if moved else old]
 
 
 # --- the scheduler's job listener ----------------------------------------------------------------

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import TrackerError
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .storage import Store
+    from .storage.rows import ClaimedAlert
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,16 @@ def decide(candidates: Sequence[Candidate], outlets_before: set[int]) -> list[tu
 
 
 def compose(
-    article_id: int, article: str, alerts: Sequence[dict[str, Any]], max_items: int
+    article_id: int, article: str, alerts: Sequence[ClaimedAlert], max_items: int
 ) -> tuple[str, str]:
     """The title and body of one message: up to ``max_items`` items, then how many more."""
     count = len(alerts)
     title = f"{count} new item{'' if count == 1 else 's'} on “{_clip(article, 80)}”"
     lines = []
     for alert in alerts[:max_items]:
-        lines.append(f"[{alert['reason']}] {alert['outlet']}: {_clip(alert['title'], 200)}")
-        if alert.get("url"):
-            lines.append(f"  {alert['url']}")
+        lines.append(f"[{alert.reason}] {alert.outlet}: {_clip(alert.title, 200)}")
+        if alert.url:
+            lines.append(f"  {alert.url}")
     if count > max_items:
         lines.append(
             f"… and {count - max_items} more: tracker coverage --article {article_id} "
@@ -269,18 +270,18 @@ def _run_alerts(
     for row in expired:
         log.warning(
             "%d alert%s of article %d to %s given up: undelivered for %s (last error: %s)",
-            row["alerts"],
-            "" if row["alerts"] == 1 else "s",
-            row["article_id"],
-            row["target_url"],
+            row.alerts,
+            "" if row.alerts == 1 else "s",
+            row.article_id,
+            row.target_url,
             _duration(settings.retry_for),
-            row["last_error"] or "none",
+            row.last_error or "none",
         )
-    batches: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    for row in claimed:
-        batches.setdefault((row["article_id"], row["target"]), []).append(row)
+    batches: dict[tuple[int, str], list[ClaimedAlert]] = {}
+    for alert in claimed:
+        batches.setdefault((alert.article_id, alert.target), []).append(alert)
     deliveries = [
-        Delivery(key, urls[key], *compose(key[0], rows[0]["article"], rows, settings.max_items))
+        Delivery(key, urls[key], *compose(key[0], rows[0].article, rows, settings.max_items))
         for key, rows in batches.items()
     ]
     results = sender(deliveries, settings.timeout) if deliveries else {}
@@ -289,22 +290,22 @@ def _run_alerts(
     for key, rows in batches.items():
         why = results.get(key, "not sent")
         if why is None:
-            sent.extend(row["id"] for row in rows)
+            sent.extend(alert.id for alert in rows)
             continue
-        failed.extend((row["id"], why) for row in rows)
+        failed.extend((alert.id, why) for alert in rows)
         log.warning(
             "alert of %d item%s on article %d to %s failed (attempt %d): %s; retried at the "
             "next cycle",
             len(rows),
             "" if len(rows) == 1 else "s",
             key[0],
-            rows[0]["target_url"],
-            max(row["attempts"] for row in rows) + 1,
+            rows[0].target_url,
+            max(alert.attempts for alert in rows) + 1,
             why,
         )
     if sent or failed:
         store.record_alerts(sent, failed, clock())
-    report = AlertReport(queued, len(sent), len(failed), sum(r["alerts"] for r in expired))
+    report = AlertReport(queued, len(sent), len(failed), sum(r.alerts for r in expired))
     if deliveries:
         log.info(
             "alerts: %d queued, %d sent, %d failed in %d message%s",
@@ -340,8 +341,7 @@ def _queue(
     if not rows:
         return 0
     candidates = [
-        Candidate(r["item_id"], r["outlet_id"], r["tier"], r["first_seen_at"], r["published_at"])
-        for r in rows
+        Candidate(r.item_id, r.outlet_id, r.tier, r.first_seen_at, r.published_at) for r in rows
     ]
     chosen = decide(candidates, store.outlets_linked_before(article_id, started_at))
     if not chosen:

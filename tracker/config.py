@@ -7,22 +7,21 @@ Unknown keys are errors too, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .configfile import LineDict, LineLoader, Section, shown
 from .errors import ConfigError
+from .files import special_file_kind
 from .models import FeedSource, Outlet
 from .urls import feed_url, redacted, url_problem
-
-T = TypeVar("T")
 
 DEFAULT_CONFIG = Path("config.yaml")
 ENV_VAR = "TRACKER_CONFIG"
@@ -61,6 +60,8 @@ class PollingSettings:
 class RelevanceSettings:
     threshold: float = 0.3
     story_threshold: float = 0.35
+    #: the newest items the models learn from, which the tracker also keeps tokenised in memory
+    recent_items: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -185,21 +186,26 @@ def load_config(path: Path, *, empty_ok: bool = True) -> Config:
 
 def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
     try:
-        root = yaml.load(text, Loader=_LineLoader)
+        root = yaml.load(text, Loader=LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        # PyYAML reads nested lists and mappings recursively: 50,000 "[" exhaust the stack
+        raise ConfigError(
+            f"{path}: not valid YAML: lists or mappings nested too deeply to read"
+        ) from None
     if root is None:
         if not empty_ok:
             raise ConfigError(f"{path}: the file is empty (no settings, at most comments)")
-        root = _LineDict()
-    top = _Section(root, "", path)
+        root = LineDict()
+    top = Section(root, "", path)
     base = path.parent
     outlets, feeds = top.get("outlets", lambda v, s: _outlets(v, s), ((), ()))
     config = Config(
         path=path,
-        database=top.get("database", _path(base), base / "db" / "tracker.db"),
+        database=top.get("database", _database(base), base / "db" / "tracker.db"),
         timezone=top.get("timezone", _timezone, "UTC"),
         articles=top.get("articles", lambda v, s: _articles(v, s, base), ()),
         outlets=outlets,
@@ -217,7 +223,7 @@ def parse_config(text: str, path: Path, *, empty_ok: bool = True) -> Config:
 # --- sections -------------------------------------------------------------------------------
 
 
-def _fetch(s: _Section) -> FetchSettings:
+def _fetch(s: Section) -> FetchSettings:
     d = FetchSettings()
     return FetchSettings(
         connect_timeout=s.get("connect_timeout", _seconds, d.connect_timeout),
@@ -234,7 +240,7 @@ def _fetch(s: _Section) -> FetchSettings:
     )
 
 
-def _polling(s: _Section) -> PollingSettings:
+def _polling(s: Section) -> PollingSettings:
     d = PollingSettings()
     p = PollingSettings(
         interval=int(s.get("interval", _seconds, d.interval)),
@@ -254,15 +260,16 @@ def _polling(s: _Section) -> PollingSettings:
     return p
 
 
-def _relevance(s: _Section) -> RelevanceSettings:
+def _relevance(s: Section) -> RelevanceSettings:
     d = RelevanceSettings()
     return RelevanceSettings(
         threshold=s.get("threshold", _fraction, d.threshold),
         story_threshold=s.get("story_threshold", _fraction, d.story_threshold),
+        recent_items=s.get("recent_items", _int_range(10, 1_000_000), d.recent_items),
     )
 
 
-def _digest(s: _Section, base: Path) -> DigestSettings:
+def _digest(s: Section, base: Path) -> DigestSettings:
     d = DigestSettings()
     return DigestSettings(
         directory=s.get("directory", _path(base), base / d.directory),
@@ -272,7 +279,7 @@ def _digest(s: _Section, base: Path) -> DigestSettings:
     )
 
 
-def _alerts(s: _Section) -> AlertSettings:
+def _alerts(s: Section) -> AlertSettings:
     d = AlertSettings()
     settings = AlertSettings(
         timeout=s.get("timeout", _seconds, d.timeout),
@@ -284,7 +291,7 @@ def _alerts(s: _Section) -> AlertSettings:
     return settings
 
 
-def _alert_urls(value: Any, s: _Section) -> tuple[str, ...]:
+def _alert_urls(value: Any, s: Section) -> tuple[str, ...]:
     """Apprise URLs, each one Apprise can use; the URL is never repeated in an error (it may
     hold a token or a password)."""
     urls = _text_list(value, s)
@@ -319,11 +326,11 @@ def _base_url(url: str | None) -> str | None:
     return url if url is None or url.endswith("/") else url + "/"
 
 
-def _articles(value: Any, s: _Section, base: Path) -> tuple[ArticleSource, ...]:
+def _articles(value: Any, s: Section, base: Path) -> tuple[ArticleSource, ...]:
     out = []
     for i, entry in enumerate(_list(value, s)):
         if isinstance(entry, str):
-            entry = _LineDict({"path": entry})
+            entry = LineDict({"path": entry})
         sub = s.child(entry, f"[{i}]")
         location = sub.get("url", _url, None) or sub.get("path", _path(base), None)
         if location is None:
@@ -342,7 +349,7 @@ def _articles(value: Any, s: _Section, base: Path) -> tuple[ArticleSource, ...]:
     return tuple(out)
 
 
-def _outlets(value: Any, s: _Section) -> tuple[tuple[Outlet, ...], tuple[FeedSource, ...]]:
+def _outlets(value: Any, s: Section) -> tuple[tuple[Outlet, ...], tuple[FeedSource, ...]]:
     outlets: list[Outlet] = []
     feeds: list[FeedSource] = []
     for i, entry in enumerate(_list(value, s)):
@@ -364,9 +371,9 @@ def _outlets(value: Any, s: _Section) -> tuple[tuple[Outlet, ...], tuple[FeedSou
     return tuple(outlets), tuple(feeds)
 
 
-def _feed(entry: Any, parent: _Section, key: str, outlet: str) -> FeedSource:
+def _feed(entry: Any, parent: Section, key: str, outlet: str) -> FeedSource:
     if isinstance(entry, str):
-        entry = _LineDict({"url": entry})
+        entry = LineDict({"url": entry})
     sub = parent.child(entry, key)
     url = sub.get("url", _url, None) or sub.fail(None, "needs a 'url'")
     kind = sub.get("kind", _choice("auto", "sitemap"), "auto")
@@ -382,7 +389,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def _seconds(value: Any, s: _Section) -> float:
+def _seconds(value: Any, s: Section) -> float:
     if isinstance(value, bool):
         s.fail_value("a duration such as 15m or 900", value)
     if isinstance(value, int | float) and value >= 0:
@@ -396,7 +403,7 @@ def _seconds(value: Any, s: _Section) -> float:
 _SIZE = re.compile(r"^\s*(\d+)\s*(k|kb|m|mb|g|gb)?\s*$", re.I)
 
 
-def _size(value: Any, s: _Section) -> int:
+def _size(value: Any, s: Section) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     m = _SIZE.match(str(value))
@@ -406,8 +413,8 @@ def _size(value: Any, s: _Section) -> int:
     return int(m.group(1)) * factor[(m.group(2) or "").lower() or None]
 
 
-def _int_range(lo: int, hi: int) -> Callable[[Any, _Section], int]:
-    def convert(value: Any, s: _Section) -> int:
+def _int_range(lo: int, hi: int) -> Callable[[Any, Section], int]:
+    def convert(value: Any, s: Section) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             s.fail_value(f"a whole number from {lo} to {hi}", value)
         return value
@@ -415,25 +422,25 @@ def _int_range(lo: int, hi: int) -> Callable[[Any, _Section], int]:
     return convert
 
 
-def _fraction(value: Any, s: _Section) -> float:
+def _fraction(value: Any, s: Section) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         s.fail_value("a number from 0 to 1", value)
     return float(value)
 
 
-def _bool(value: Any, s: _Section) -> bool:
+def _bool(value: Any, s: Section) -> bool:
     if not isinstance(value, bool):
         s.fail_value("true or false", value)
     return value
 
 
-def _text(value: Any, s: _Section) -> str:
+def _text(value: Any, s: Section) -> str:
     if not isinstance(value, str) or not value.strip():
         s.fail_value("a non-empty string", value)
     return value.strip()
 
 
-def _text_list(value: Any, s: _Section) -> tuple[str, ...]:
+def _text_list(value: Any, s: Section) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -441,29 +448,43 @@ def _text_list(value: Any, s: _Section) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _list(value: Any, s: _Section) -> list[Any]:
+def _list(value: Any, s: Section) -> list[Any]:
     if not isinstance(value, list):
         s.fail_value("a list", value)
     return value
 
 
-def _url(value: Any, s: _Section) -> str:
+def _url(value: Any, s: Section) -> str:
     text = _text(value, s)
     problem = url_problem(text)
     if problem:
-        s.fail(None, f"{problem}, got {redacted(text)!r}")
+        s.fail(None, f"{problem}, got {shown(redacted(text))}")
     return text
 
 
-def _path(base: Path) -> Callable[[Any, _Section], Path]:
-    def convert(value: Any, s: _Section) -> Path:
+def _path(base: Path) -> Callable[[Any, Section], Path]:
+    def convert(value: Any, s: Section) -> Path:
         p = Path(_text(value, s)).expanduser()
         return p if p.is_absolute() else base / p
 
     return convert
 
 
-def _timezone(value: Any, s: _Section) -> str:
+def _database(base: Path) -> Callable[[Any, Section], Path]:
+    to_path = _path(base)
+
+    def convert(value: Any, s: Section) -> Path:
+        path = to_path(value, s)
+        kind = special_file_kind(path)
+        if kind:
+            # refused before anything opens it: SQLite would leave /dev/null-journal behind
+            s.fail(None, f"{path} is {kind}, not a file: name a database file (or a new one)")
+        return path
+
+    return convert
+
+
+def _timezone(value: Any, s: Section) -> str:
     name = _text(value, s)
     try:
         ZoneInfo(name)
@@ -472,7 +493,7 @@ def _timezone(value: Any, s: _Section) -> str:
     return name
 
 
-def _clock_time(value: Any, s: _Section) -> str:
+def _clock_time(value: Any, s: Section) -> str:
     # YAML 1.1 reads an unquoted 07:00 as the sexagesimal number 420
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
         value = f"{value // 60:02d}:{value % 60:02d}"
@@ -482,124 +503,10 @@ def _clock_time(value: Any, s: _Section) -> str:
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
-def _choice(*options: str) -> Callable[[Any, _Section], str]:
-    def convert(value: Any, s: _Section) -> str:
+def _choice(*options: str) -> Callable[[Any, Section], str]:
+    def convert(value: Any, s: Section) -> str:
         if value not in options:
             s.fail_value("one of " + ", ".join(options), value)
-        return value
+        return str(value)
 
     return convert
-
-
-# --- YAML with line numbers ------------------------------------------------------------------
-
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line of each key (1-based)."""
-
-    line = 0
-    key_lines: dict[str, int]
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.key_lines = {}
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    _refuse_repeated_keys(node)
-    loader.flatten_mapping(node)
-    mapping = _LineDict()
-    mapping.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        mapping[str(key)] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[str(key)] = key_node.start_mark.line + 1
-    return mapping
-
-
-def _refuse_repeated_keys(node: yaml.MappingNode) -> None:
-    """YAML lets the last of two equal keys win silently; a setting written twice is a mistake
-    (an edit that added a key without removing the old one), so it is an error here. Keys merged
-    in with ``<<`` may still be overridden, as YAML means them to be."""
-    first: dict[str, int] = {}
-    for key_node, _ in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        line = key_node.start_mark.line + 1
-        if key_node.value in first:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{key_node.value!r} is set twice (first on line {first[key_node.value]})",
-                key_node.start_mark,
-            )
-        first[key_node.value] = line
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-class _Section:
-    """Reads one mapping: typed getters, error lines naming the key, unknown-key detection."""
-
-    def __init__(self, mapping: Any, prefix: str, path: Path, line: int = 0) -> None:
-        self.path = path
-        self.prefix = prefix
-        self.line = getattr(mapping, "line", 0) or line
-        if not isinstance(mapping, dict):
-            self._raise(prefix.rstrip("."), self.line, f"expected a mapping, got {mapping!r}")
-        self.mapping = mapping
-        self.used: set[str] = set()
-        self._current: str | None = None
-
-    def get(self, key: str, convert: Callable[[Any, _Section], T], default: T) -> T:
-        self.used.add(key)
-        if key not in self.mapping or self.mapping[key] is None:
-            return default
-        self._current = key
-        try:
-            return convert(self.mapping[key], self)
-        finally:
-            self._current = None
-
-    def section(self, key: str, build: Callable[[_Section], T]) -> T:
-        self.used.add(key)
-        value = self.mapping.get(key)
-        sub = self.child(_LineDict() if value is None else value, key)
-        result = build(sub)
-        sub.finish()
-        return result
-
-    def child(self, mapping: Any, key: str) -> _Section:
-        # list elements ("[0]") are named after the key being converted: outlets[0]
-        name = (self._current or "") + key if key.startswith("[") else key
-        lines = getattr(self.mapping, "key_lines", {})
-        line = lines.get(self._current or key.split("[")[0], self.line)
-        return _Section(mapping, f"{self.prefix}{name}.", self.path, line)
-
-    def finish(self) -> None:
-        for key in self.mapping:
-            if key not in self.used:
-                near = difflib.get_close_matches(key, sorted(self.used), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                self._raise(self.prefix + key, self._line_of(key), f"unknown key{hint}")
-
-    def fail(self, key: str | None, message: str) -> NoReturn:
-        key = key or self._current
-        name = self.prefix + key if key else self.prefix.rstrip(".")
-        self._raise(name, self._line_of(key), message)
-
-    def fail_value(self, expected: str, value: Any) -> NoReturn:
-        self.fail(None, f"expected {expected}, got {value!r}")
-
-    def _line_of(self, key: str | None) -> int:
-        lines = getattr(self.mapping, "key_lines", {})
-        return lines.get(key, self.line) if key else self.line
-
-    def _raise(self, name: str, line: int, message: str) -> NoReturn:
-        where = f"{self.path}:{line}" if line else str(self.path)
-        raise ConfigError(f"{where}: {name or '(top level)'}: {message}")

@@ -7,6 +7,8 @@ in the ``fetches`` table, so a failing feed can be diagnosed with SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class TrackerError(Exception):
     """Root of every error the tracker raises on purpose."""
@@ -133,5 +135,46 @@ class OPMLError(TrackerError):
     """A file given to import is not OPML, or lists no feed."""
 
 
+class Argument(str):
+    """An argument's name inside an error message (``since``, ``older_than``): the library
+    names its arguments, and the CLI shows the option that sets each one instead (--since)."""
+
+
 class QueryError(TrackerError):
-    """A query, search, export or prune request is not valid, or would write to the database."""
+    """A query, search, export or prune request is not valid, or would write to the database.
+
+    The message is given in pieces, an ``Argument`` for each argument it names, so that each
+    caller can name them as it takes them: ``str()`` names the arguments as the library does,
+    ``worded`` as the caller says."""
+
+    def __init__(self, *pieces: str) -> None:
+        self.pieces = pieces
+        super().__init__("".join(pieces))
+
+    def worded(self, name: Callable[[str], str]) -> str:
+        """The message with each argument it names given by ``name`` (the CLI: its option)."""
+        return "".join(name(p) if isinstance(p, Argument) else p for p in self.pieces)
+
+    def about(self, argument: str) -> QueryError:
+        """The same error, said of ``argument``: "since: expected a time …"."""
+        return QueryError(Argument(argument), ": ", *self.pieces)
+
+
+class JudgementError(TrackerError):
+    """A judgement cannot be made or undone: an unknown label, or an item that is not marked."""
+
+
+class AlreadyRunningError(TrackerError):
+    """Another ``tracker run`` holds the lock of this database."""
+
+
+class ArticleNeededError(TrackerError):
+    """Several articles are tracked and the request did not say which one it is about."""
+
+    def __init__(self, article_ids: tuple[int, ...], what: str) -> None:
+        self.article_ids = article_ids
+        self.what = what
+        super().__init__(
+            f"{len(article_ids)} articles are tracked ({', '.join(map(str, article_ids))}): "
+            f"{what} needs article_id to say which"
+        )

@@ -163,3 +163,21 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def special_file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a directory", "a character
+    device", …), or None: a database or an output must be a file of its own, never a device
+    that SQLite would write a ``-journal`` beside, nor a pipe that would never answer."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing (it will be created), or unreadable (opening it says why)
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), None)

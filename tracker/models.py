@@ -7,8 +7,9 @@ Named after the step that produces them: ``FetchedFeed`` (fetch) → ``ParsedFee
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 #: the injectable clock: every step that needs "now" receives one of these
 Clock = Callable[[], datetime]
@@ -95,7 +96,8 @@ class FetchedFeed:
     status: int
     headers: dict[str, str]
     content: bytes = b""
-    #: the URL the feed now lives at when every redirect on the way was permanent
+    #: the URL the feed now lives at when every redirect on the way was permanent, in the
+    #: stored form (``urls.feed_url``); None too when config.yaml would refuse it
     permanent_url: str | None = None
     elapsed: float = 0.0
 
@@ -166,6 +168,22 @@ class Relevance:
     reasons: tuple[str, ...]
     tier: str = "related"
     story_score: float = 0.0
+
+
+#: what the analyst can mark an item as, for an article (``tracker mark``)
+LABELS = ("story", "related", "unrelated")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The analyst's label for an item and an article: it wins over the scorer's tier."""
+
+    article_id: int
+    item_id: int
+    #: story | related | unrelated
+    label: str
+    judged_at: str
+    note: str | None = None
 
 
 # --- what a poll decides (tracker.update.decide) and the store writes -------------------------
@@ -294,6 +312,169 @@ class CycleSummary:
     @property
     def items_linked(self) -> int:
         return sum(r.items_linked for r in self.results)
+
+
+# --- what the library's reads return (``Tracker.feeds``, ``coverage``, ``search``, ``status``) ---
+# Times in these rows are the stored text: ISO 8601 in UTC with a Z, to the second (``to_db``),
+# so JSON output shows them exactly as the database and ``tracker query`` do.
+
+
+def _fields(row: object) -> dict[str, Any]:
+    """A row's fields as a dict, in order, values as they are (not recursively converted)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A feed as ``feeds list`` shows it: its stored state, its outlet, the items it listed."""
+
+    id: int
+    url: str
+    outlet_id: int
+    kind: str | None
+    kind_detected: str | None
+    title: str | None
+    note: str | None
+    #: config | cli | opml: who added it
+    origin: str | None
+    enabled: bool
+    disabled_reason: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    ttl_minutes: int | None
+    consecutive_errors: int
+    consecutive_hard_errors: int
+    last_fetch_at: str | None
+    last_success_at: str | None
+    last_result: str | None
+    last_error: str | None
+    next_poll_at: str | None
+    new_items_rate: float | None
+    added_at: str | None
+    #: the outlet's name
+    outlet: str
+    #: items the feed listed (one item listed by two feeds counts in both)
+    items: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as JSON shows it: ``enabled`` is 1 or 0, as the feeds table stores it."""
+        return {**_fields(self), "enabled": int(self.enabled)}
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """An item linked to an article, with the link's tier, scores and reasons."""
+
+    article_id: int
+    item_id: int
+    outlet: str
+    #: the outlet's published time, never later than first seen (``storage.reported``)
+    reported_at: str
+    first_seen_at: str
+    published_at: str | None
+    title: str
+    url: str | None
+    summary: str | None
+    score: float
+    story_score: float | None
+    #: story | related
+    tier: str
+    reasons: tuple[str, ...]
+    story_id: int | None
+    #: the analyst's label (``tracker mark``), None when not judged
+    judgement: str | None
+    judgement_note: str | None
+
+
+@dataclass(frozen=True)
+class StoryRow:
+    """Linked coverage of one story: who reported it first, every outlet in the order it did."""
+
+    article_id: int
+    story_id: int | None
+    #: the first report's item
+    item_id: int
+    first_reported_at: str
+    first_seen_at: str
+    first_outlet: str
+    title: str
+    url: str | None
+    outlets: tuple[str, ...]
+    items: int
+    #: story when any of its items is of the story tier, else related
+    tier: str
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """An item matching a full-text search."""
+
+    item_id: int
+    outlet: str
+    published_at: str | None
+    first_seen_at: str
+    reported_at: str
+    title: str
+    url: str | None
+    #: ids of the articles it is linked to, comma-separated (None: linked to none)
+    articles: str | None
+    #: bm25, lower is better
+    rank: float
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """One run of the background service (``service_runs``)."""
+
+    id: int
+    pid: int
+    host: str | None
+    version: str | None
+    config: str | None
+    started_at: str
+    heartbeat_at: str | None
+    heartbeat_every: float | None
+    in_flight: int | None
+    stopped_at: str | None
+    stop_reason: str | None
+
+
+@dataclass(frozen=True)
+class ServiceCycle:
+    """One dispatch cycle of the service (``service_cycles``)."""
+
+    id: int
+    run_id: int
+    started_at: str
+    finished_at: str | None
+    duration_ms: int | None
+    feeds_due: int | None
+    feeds_polled: int | None
+    ok: int | None
+    not_modified: int | None
+    errors: int | None
+    cancelled: int | None
+    items_new: int | None
+    items_updated: int | None
+    items_linked: int | None
+
+
+@dataclass(frozen=True)
+class ServiceDigest:
+    """A digest the service wrote or tried to (``service_digests``)."""
+
+    #: the local day, YYYY-MM-DD
+    day: str
+    run_id: int | None
+    trigger: str | None
+    attempted_at: str | None
+    #: ok | error
+    result: str
+    error: str | None
+    attempts: int | None
 
 
 class ManualClock:

@@ -99,12 +99,12 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
 
 
 @contextmanager
-def naming(option: str) -> Iterator[None]:
-    """QueryErrors raised inside start with the option whose value caused them."""
+def naming(argument: str) -> Iterator[None]:
+    """QueryErrors raised inside start with the argument whose value caused them."""
     try:
         yield
     except QueryError as exc:
-        raise QueryError(f"{option}: {exc}") from None
+        raise exc.about(argument) from None
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -1,16 +1,48 @@
-"""Plain-text output for the CLI: aligned tables on a terminal, tab-separated when piped."""
+"""Plain-text output for the CLI: aligned tables on a terminal, tab-separated when piped.
+
+One form of a time per kind of output: on a terminal, local time in the configured zone with
+the zone's name (``local_time``: 2025-08-19 09:26 BST); in JSON, JSONL, CSV and tab-separated
+output, the stored ISO 8601 form in UTC with its offset (2025-08-19T08:26:00Z), as ``query``
+and ``export`` give it.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import csv
+import dataclasses
 import itertools
 import json
 import math
 import shutil
 from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
 from typing import Any, TextIO
+
+
+def local_time(stamp: str | None, tz: tzinfo) -> str:
+    """A stored UTC time as a terminal shows it: local, to the minute, with the zone's name
+    (a value that is no time, such as a bare date, as it is)."""
+    if not stamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        return stamp
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def shown_time(stamp: str | None, tz: tzinfo, *, tty: bool) -> str:
+    """``local_time`` on a terminal; the stored ISO 8601 UTC form otherwise (tab-separated)."""
+    return local_time(stamp, tz) if tty else stamp or ""
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 feed', '2 feeds', '0 feeds' ('1 fetch', '2 fetches' with ``many``)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def table(
@@ -43,7 +75,24 @@ def table(
 
 
 def as_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """JSON for people and scripts: the library's typed rows (dataclasses) as objects of
+    their fields, in order (or as their ``to_json`` gives them), anything else unknown as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_plain)
+
+
+def fields_of(row: Any) -> dict[str, Any]:
+    """A typed row's fields as a dict, in order (not recursively: values stay as they are)."""
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot write itself: a row's fields (its values go through json again)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        to_json = getattr(value, "to_json", None)
+        if callable(to_json):
+            return to_json()
+        return fields_of(value)
+    return str(value)
 
 
 def _cell(value: Any) -> str:

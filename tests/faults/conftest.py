@@ -123,22 +123,22 @@ class FaultRun:
 
     def error(self, url: str) -> Recorded:
         """The last fetch of a feed as recorded in fetches and feeds (what feeds list shows)."""
-        feed = next(f for f in self.tracker.feeds() if f["url"] == url)
+        feed = next(f for f in self.tracker.feeds() if f.url == url)
         fetch = self.one(
             "SELECT result, error_kind, error_message, http_status FROM fetches "
             "WHERE feed_id = ? ORDER BY id DESC LIMIT 1",
-            (feed["id"],),
+            (feed.id,),
         )
         return Recorded(
             result=fetch["result"],
             error_kind=fetch["error_kind"],
             error_message=fetch["error_message"],
             http_status=fetch["http_status"],
-            last_error=feed["last_error"],
-            enabled=bool(feed["enabled"]),
-            disabled_reason=feed["disabled_reason"],
-            next_poll_at=feed["next_poll_at"],
-            consecutive_errors=feed["consecutive_errors"],
+            last_error=feed.last_error,
+            enabled=feed.enabled,
+            disabled_reason=feed.disabled_reason,
+            next_poll_at=feed.next_poll_at,
+            consecutive_errors=feed.consecutive_errors,
         )
 
     def assert_failed(self, url: str, kind: str, *words: str) -> Recorded:

@@ -553,14 +553,57 @@ def test_hostile_titles_and_summaries_are_inert(server: FeedServer, faults) -> N
             for href in re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", tag):
                 assert href.startswith(("https://", "http://")), tag
         assert row["url"] is None or row["url"].startswith("https://")
-    feed = next(f for f in run.tracker.feeds() if f["url"] == url)
-    assert feed["title"] == "Hostile feed"
+    feed = next(f for f in run.tracker.feeds() if f.url == url)
+    assert feed.title == "Hostile feed"
     titles = [r["title"] for r in rows]
     # Markdown stays literal text: harmless here; the digest must escape it (pending, issue 5)
     assert any(t.startswith("[Ukraine talks: Markdown link](javascript:") for t in titles)
     assert "Ukraine talks: double-escaped script" in titles
-    linked = {r["title"] for r in run.tracker.coverage()}
+    linked = {r.title for r in run.tracker.coverage()}
     assert not any(TAG.search(t) for t in linked)
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_bidi_controls_and_link_credentials_never_reach_the_database_or_the_digest(
+    server: FeedServer, faults
+) -> None:
+    """Found by an independent probe (issue 17): bidirectional overrides in titles and summaries
+    reached the digests and the terminal raw ("…gnp.exe" shown for "exe.png…"), and an item link
+    kept its user name and password, or a line break, in items.url."""
+    body = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        "<title>Spoof\u202e feed</title>"
+        "<item><title>Ukraine troops: security guarantees \u202egnp.exe</title>"
+        "<description>Peacekeeping \u2066troops\u2069 for Ukraine \u202dx</description>"
+        "<author>a\u202eb@example.com</author>"
+        "<link>https://user:secret@spoof.example/ukraine-troops?utm_source=rss</link>"
+        "<guid>spoof-1</guid></item>"
+        "<item><title>Ukraine security guarantees: coalition of the willing troops</title>"
+        "<link>https://spoof.example/ukraine-\nguarantees</link><guid>spoof-2</guid></item>"
+        "</channel></rss>"
+    ).encode()
+    url = server.add("/spoof.xml", body)
+    run = faults({"Spoof": [url]})
+    assert run.result(run.poll(), url).items_new == 2
+    rows = items_of(run, url)
+    feed = next(f for f in run.tracker.feeds() if f.url == url)
+    texts = [feed.title or "", *(r[c] or "" for r in rows for c in ("title", "summary", "author"))]
+    assert not [t for t in texts if set(t) & set(BIDI)]
+    assert rows[0]["title"] == "Ukraine troops: security guarantees gnp.exe"
+    assert {r["url"] for r in rows} == {
+        "https://spoof.example/ukraine-troops?utm_source=rss",
+        "https://spoof.example/ukraine-guarantees",
+    }
+    assert {r["canonical_url"] for r in rows} == {
+        "https://spoof.example/ukraine-troops",
+        "https://spoof.example/ukraine-guarantees",
+    }
+    linked = [r for r in run.tracker.coverage() if r.outlet == "Spoof"]
+    assert linked, "the items are linked, so the digest shows them"
+    for text in run.tracker.digest(formats=("md", "html", "atom"), write=False).texts.values():
+        assert not set(text) & set(BIDI) and "secret" not in text
 
 
 # --- feeds that used to crash the whole cycle ------------------------------------------------------
@@ -591,7 +634,7 @@ def test_feed_data_that_crashed_the_cycle(server: FeedServer, faults) -> None:
     assert [run.result(summary, u).result for u in urls] == ["ok", "ok", "ok"]
     titles = [r["title"] for r in items_of(run, urls[0])]
     assert titles == [f"😀 \ufffd \ufffd Story {n}" for n in range(3)]
-    assert next(f for f in run.tracker.feeds() if f["url"] == urls[1])["ttl_minutes"] is None
+    assert next(f for f in run.tracker.feeds() if f.url == urls[1]).ttl_minutes is None
     assert [r["url"] for r in items_of(run, urls[2])] == [None]
 
 

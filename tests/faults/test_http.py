@@ -83,13 +83,44 @@ def test_permanent_redirect_chain_moves_the_feed(server: FeedServer, faults) -> 
     temporary = server.add("/t-old", redirect("/t-mid", 301))
     run = faults({"Moved": [old], "Moved for now": [temporary]})
     run.poll()
-    urls = {f["url"] for f in run.tracker.feeds()}
+    urls = {f.url for f in run.tracker.feeds()}
     assert new in urls and old not in urls  # 301 then 308: the stored URL follows
     assert temporary in urls  # one 302 on the way: the feed stays where it was
     run.later(hours=1)
     hits = server.hits("/old")
     run.poll()
     assert server.hits("/old") == hits and run.error(new).result == "not-modified"
+
+
+def test_a_permanent_redirect_stores_only_a_url_config_would_take(
+    server: FeedServer, faults
+) -> None:
+    """Issue 18: a 301/308 stored its target as it came: with a user name and password (which
+    config.yaml and ``feeds add`` refuse, as they would be shown in plain text), with a
+    fragment, or as another spelling of another feed's URL, which made two feeds of one. The
+    target now passes the same check and takes the same normal form as any feed URL."""
+    port = server.port
+    server.add("/ft-moved.xml", FT)
+    server.add("/ft-secret.xml", FT.replace(b"<title>", b"<title>S ", 1))
+    feeds = {
+        "credentials": server.add(
+            "/to-credentials", redirect(f"http://user:s3cret@127.0.0.1:{port}/ft-secret.xml")
+        ),
+        "fragment": server.add("/to-fragment", redirect("/ft-moved.xml#latest", 308)),
+        "another feed": server.add(
+            "/to-guardian", redirect(f"HTTP://127.0.0.1:{port}/healthy/guardian.xml#top")
+        ),
+    }
+    run = faults({"Redirected": list(feeds.values())})
+    run.poll()
+    stored = [f.url for f in run.tracker.feeds()]
+    assert not [u for u in stored if "s3cret" in u or "user@" in u or "#" in u], stored
+    assert feeds["credentials"] in stored  # the feed stays where it was
+    assert server.url("/ft-moved.xml") in stored and feeds["fragment"] not in stored
+    assert feeds["another feed"] in stored  # not turned into a second Guardian feed
+    assert len({u.lower() for u in stored}) == len(stored) == 6, stored
+    for url in (feeds["credentials"], server.url("/ft-moved.xml"), feeds["another feed"]):
+        assert run.error(url).result == "ok"
 
 
 def test_redirect_to_an_invalid_location(server: FeedServer, faults) -> None:
@@ -224,6 +255,21 @@ def test_retry_after_in_seconds_and_as_an_http_date(server: FeedServer, faults, 
     assert run.error(forever).next_poll_at == (clock() + timedelta(days=1)).strftime(stamp)
     assert all(run.error(u).enabled for u in (seconds, date, forever))
     assert run.tracker.poll().results == ()  # none is due before its time
+
+
+def test_a_retry_after_that_is_not_a_number_is_ignored(server: FeedServer, faults) -> None:
+    """Issue 18: "²" (byte 0xB2, read as Latin-1) passes str.isdigit() but not float(): the
+    scheduling of a 200 raised, so its items were not stored and the feed got an "internal"
+    error; a 503 got the same. Digits are ASCII digits; anything else is no Retry-After."""
+    odd = {"Retry-After": "\xb2"}
+    ok = server.add("/odd-retry.xml", FT, headers=odd)
+    busy = server.add("/odd-busy", lambda h: send_status(h, 503, odd))
+    run = faults({"Odd Retry-After": [ok, busy]})
+    summary = run.poll()
+    assert run.result(summary, ok).result == "ok", run.error(ok)
+    assert run.result(summary, ok).items_new == 60
+    recorded = run.assert_failed(busy, "http-status", "HTTP 503")
+    assert recorded.enabled and recorded.consecutive_errors == 1
 
 
 def test_500_backs_off_exponentially_with_jitter(server: FeedServer, faults, clock) -> None:
@@ -399,13 +445,21 @@ def test_lying_content_length(server: FeedServer, faults) -> None:
 
 
 def test_huge_headers(server: FeedServer, faults) -> None:
-    def huge(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        for i in range(400):
-            h.send_header(f"X-Filler-{i}", "x" * 1000)  # 400 kB of headers
-        h.send_header("Content-Length", str(len(FT)))
-        h.end_headers()
-        raw(h, FT)
+    """Response headers are bounded at 64 KiB in all (``fetch.MAX_HEADER_BYTES``). Issue 18: the
+    documented 16 KiB parser limit was httpcore's 100 KiB, and a 100 KB header was accepted.
+    Beyond 100 KiB the parser refuses before the headers end; between the two the tracker does,
+    with the same words; 20 kB of headers (more than real servers send) are accepted."""
+
+    def headers(*pairs: tuple[str, str]):
+        def serve(h: BaseHTTPRequestHandler) -> None:
+            h.send_response(200)
+            for name, value in pairs:
+                h.send_header(name, value)
+            h.send_header("Content-Length", str(len(FT)))
+            h.end_headers()
+            raw(h, FT)
+
+        return serve
 
     def one_huge(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
@@ -413,12 +467,55 @@ def test_huge_headers(server: FeedServer, faults) -> None:
         h.end_headers()
         h.close_connection = True
 
-    urls = [server.add("/huge.xml", huge), server.add("/one-huge.xml", one_huge)]
-    run = faults({"Headers": urls})
+    refused = {
+        "many": headers(*((f"X-Filler-{i}", "x" * 1000) for i in range(400))),  # 400 kB
+        "one-5mb": one_huge,
+        "one-100kb": headers(("Set-Cookie", "c=" + "x" * 100_000)),
+        "70kb": headers(*((f"X-Filler-{i}", "x" * 1000) for i in range(70))),
+    }
+    urls = {name: server.add(f"/{name}.xml", route) for name, route in refused.items()}
+    fine = server.add("/20kb.xml", headers(*((f"X-Filler-{i}", "x" * 1000) for i in range(20))))
+    run = faults({"Headers": [*urls.values(), fine]})
+    run.poll()
+    for url in urls.values():
+        run.assert_failed(url, "too-large", "headers", "64 KiB limit")
+    assert run.error(fine).result == "ok"
+    assert max(run.peaks) < 400 * 2**20
+
+
+def test_a_corrupt_deflate_body_is_a_decoding_error(server: FeedServer, faults) -> None:
+    """Issue 18: a deflate body that is neither zlib nor raw deflate failed in the raw-deflate
+    retry, outside the error handling: an "internal" error (a tracker bug) instead of the
+    decoding error a corrupt gzip body gets."""
+    bodies = {
+        "no-header": b"\xff" * 400,  # a reserved block type, read either way
+        "bad-blocks": b"\x78\x9c" + b"\xff" * 400,  # a zlib header, then no valid block
+    }
+    urls = [
+        server.add(f"/{name}.xml", body, headers={"Content-Encoding": "deflate"})
+        for name, body in bodies.items()
+    ]
+    run = faults({"Corrupt": urls})
     run.poll()
     for url in urls:
-        run.assert_failed(url, "connection", "RemoteProtocolError")
-    assert max(run.peaks) < 400 * 2**20
+        run.assert_failed(url, "fetch-error", "cannot decode")
+
+
+@pytest.mark.parametrize("members", [2, 3, 7])
+def test_a_gzip_body_of_several_members_is_decoded_whole(
+    server: FeedServer, faults, members: int
+) -> None:
+    """Issue 18: gzip allows a body of several members one after the other (as `cat a.gz b.gz`
+    makes, and some servers write); decoding stopped after the first, so the feed was cut
+    (4 of 10 items, with a "malformed" warning). Every member is decoded, zero padding after
+    the last is ignored."""
+    step = len(FT) // members + 1
+    body = b"".join(gzip.compress(FT[i : i + step]) for i in range(0, len(FT), step))
+    url = server.add("/members.xml", body + b"\0" * 8, headers={"Content-Encoding": "gzip"})
+    run = faults({"Members": [url]})
+    summary = run.poll()
+    result = run.result(summary, url)
+    assert (result.result, result.items_new, result.error_message) == ("ok", 60, None), result
 
 
 @pytest.mark.parametrize(

@@ -133,4 +133,4 @@ def test_renaming_an_outlet_keeps_its_items(server: FeedServer, faults, tmp_path
 
 def _healthy(run: FaultRun) -> dict[str, str]:
     """The harness's healthy feeds: URL -> outlet."""
-    return {f["url"]: f["outlet"] for f in run.tracker.feeds() if f["url"] in run.healthy}
+    return {f.url: f.outlet for f in run.tracker.feeds() if f.url in run.healthy}

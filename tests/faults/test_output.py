@@ -13,6 +13,7 @@ with tracemalloc).
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import signal
@@ -33,6 +34,7 @@ from lxml import etree
 from tracker.app import Tracker
 from tracker.cli import cli
 from tracker.config import load_config
+from tracker.errors import QueryError, TrackerError
 from tracker.models import ManualClock
 
 from ..conftest import copy_replay
@@ -423,3 +425,126 @@ def test_exporting_many_rows_takes_constant_memory(replay_copy: Path, rows: int)
     target = replay_copy.parent / "coverage.csv"
     result = CliRunner().invoke(cli, ["-c", str(replay_copy), "export", "-o", str(target)])
     assert result.exit_code == 0 and f"exported {total} rows" in result.stderr
+
+
+# --- numbers beyond SQLite's integers --------------------------------------------------------------
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["coverage", "--article", HUGE],
+        ["coverage", "--article", f"-{HUGE}"],
+        ["coverage", "--stories", "--article", HUGE],
+        ["explain", HUGE],
+        ["explain", "1", "--article", HUGE],
+        ["feeds", "enable", HUGE],
+        ["feeds", "disable", HUGE],
+        ["article", "show", HUGE],
+        ["rescore", "--article", HUGE],
+        ["search", "ukraine", "--article", HUGE],
+        ["export", "--article", HUGE],
+    ],
+    ids=lambda c: " ".join(c).replace(HUGE, "N"),
+)
+def test_an_id_beyond_sqlite_integers_is_a_usage_error(replay_copy: Path, command) -> None:
+    """Issue 18: an id past SQLite's 64-bit integers gave an OverflowError traceback. No stored
+    id can be that large: it is refused as the option's value, exit 2, one line."""
+    result = CliRunner().invoke(cli, ["-c", str(replay_copy), *command])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
+    message = result.output.strip().splitlines()[-1]
+    assert message.startswith("Error: Invalid value") and "no id is that large" in message
+
+
+@pytest.mark.parametrize(
+    "command", [["search", "ukraine"], ["coverage"], ["coverage", "--stories"]]
+)
+def test_a_limit_beyond_sqlite_integers_means_no_limit(replay_copy: Path, command) -> None:
+    """Issue 18: ``search --limit`` past SQLite's integers gave an OverflowError traceback; such
+    a limit lists everything, as 0 does."""
+    run = CliRunner().invoke
+    base = ["-c", str(replay_copy), *command, "--json"]
+    everything = run(cli, [*base, "--limit", "0"])
+    huge = run(cli, [*base, "--limit", HUGE])
+    assert huge.exit_code == everything.exit_code == 0, huge.output
+    assert huge.output == everything.output and len(json.loads(huge.output)) > 20
+
+
+def test_the_python_api_refuses_such_an_id_with_a_tracker_error(replay_copy: Path) -> None:
+    with Tracker(load_config(replay_copy)) as t:
+        for call in (
+            lambda: t.coverage(article_id=int(HUGE)),
+            lambda: t.explain(int(HUGE)),
+            lambda: t.enable_feed(int(HUGE)),
+            lambda: t.search("ukraine", limit=int(HUGE)),
+        ):
+            with pytest.raises(TrackerError, match="beyond SQLite's 64-bit integers"):
+                call()
+
+
+# --- a query result too large or too slow to print ------------------------------------------------
+
+#: the tracker's own command, reporting its peak resident memory (kB) on stderr as it exits
+MEASURED = """
+import atexit, runpy, sys
+atexit.register(
+    # VmHWM, not getrusage's ru_maxrss: Linux carries that one over from the forked test runner
+    # through exec, so a runner that had grown to 400 MB made every child seem that large
+    lambda: sys.stderr.write(
+        "maxrss " + open("/proc/self/status").read().split("VmHWM:")[1].split()[0] + "\\n"
+    )
+)
+sys.argv[0] = "tracker"
+runpy.run_module("tracker", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT randomblob(900000000)",
+        "SELECT zeroblob(900000000) AS z",
+        "SELECT printf('%.*c', 900000000, 'x')",
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 40) "
+        "SELECT group_concat(printf('%.*c', 1000000, 'x')) FROM c",
+    ],
+    ids=["randomblob", "zeroblob", "printf", "group_concat"],
+)
+def test_a_huge_query_result_is_refused_at_once(replay_copy: Path, sql: str) -> None:
+    """Issue 18: ``query "select randomblob(900000000)" --timeout 2`` ran 30 s and took 6 GB:
+    SQLite made the value at once, then printing it was past the timeout's reach. A value in a
+    query's result is bounded (16 MiB, ``READ_MAX_VALUE_BYTES``): one error line, at once."""
+    started = time.monotonic()
+    result = run_python(MEASURED, "-c", str(replay_copy), "query", sql, "--timeout", "2")
+    elapsed = time.monotonic() - started
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 2, result.stderr[-2000:]
+    assert lines[0].startswith("Error: "), lines[0]
+    if "printf" in sql:
+        # SQLite's printf() spends seconds in its one call before it finds the value too large,
+        # and no call is stopped midway: the timeout ends the query once it returns
+        assert "16 MiB" in lines[0] or "longer than 2 s" in lines[0], lines[0]
+    else:
+        assert "larger than 16 MiB" in lines[0], lines[0]
+    assert elapsed < 20, elapsed
+    assert int(lines[1].split()[1]) < 300 * 1024, lines[1]  # peak RSS under 300 MB
+
+
+def test_the_query_timeout_covers_reading_the_rows(replay_copy: Path) -> None:
+    """Issue 18: the timeout stopped SQLite's own work only; time spent with the rows (printing
+    them to a slow pipe) did not count, so a query could run far past it. Each row read now
+    checks it too."""
+    sql = (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 100) SELECT n FROM c"
+    )
+    with Tracker(load_config(replay_copy)) as t, t.query(sql, timeout=0.5) as rows:
+        read = []
+        started = time.monotonic()
+        with pytest.raises(QueryError, match=r"longer than 0\.5 s"):
+            for row in rows:
+                read.append(row["n"])
+                time.sleep(0.05)  # a slow consumer
+    assert time.monotonic() - started < 2 and 5 <= len(read) < 30, read

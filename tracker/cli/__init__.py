@@ -4,7 +4,7 @@
 commands on the group.
 """
 
-from . import articles, collect, coverage, demo, digest, feeds, query, service
+from . import articles, collect, coverage, demo, digest, feeds, judgements, query, service
 from .base import cli, main
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "demo",
     "digest",
     "feeds",
+    "judgements",
     "main",
     "query",
     "service",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..textout import as_json, table
-from .base import State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
+from ..textout import as_json, local_time, shown_time, table
+from .base import ID, State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
 
 
 @cli.group()
@@ -68,7 +69,8 @@ def article_list(state: State, as_json_: bool) -> None:
     Example: tracker article list
     """
     with state.tracker() as t:
-        rows = [
+        tz = t.config.tz
+        rows: list[dict[str, Any]] = [
             {
                 "id": a.id,
                 "title": a.title,
@@ -82,7 +84,7 @@ def article_list(state: State, as_json_: bool) -> None:
         as_json(rows)
         if as_json_
         else table(
-            rows,
+            [{**r, "published_at": shown_time(r["published_at"], tz, tty=_tty())} for r in rows],
             ["id", "title", "published_at", "cited_outlets", "location"],
             tty=_tty(),
             widths={"title": 60, "location": 50},
@@ -91,7 +93,7 @@ def article_list(state: State, as_json_: bool) -> None:
 
 
 @article.command("show")
-@click.argument("article_id", type=int, metavar="ID")
+@click.argument("article_id", type=ID, metavar="ID")
 @click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
 @pass_state
 @reports_errors
@@ -102,12 +104,13 @@ def article_show(state: State, article_id: int, as_json_: bool) -> None:
     """
     with state.tracker() as t:
         a = t.article(article_id)
+        tz = t.config.tz
     if as_json_:
         click.echo(as_json({**a.__dict__, "text": None}))
         return
     click.echo(f"#{a.id} {a.title}")
     click.echo(f"location: {a.location}")
-    click.echo(f"url: {a.url or '-'}    published: {a.published_at or 'unknown'}")
+    click.echo(f"url: {a.url or '-'}    published: {local_time(a.published_at, tz) or 'unknown'}")
     click.echo(f"cited outlets: {', '.join(a.cited_outlets) or 'none found'}")
     terms = sorted(a.key_terms.items(), key=lambda kv: -kv[1])
     click.echo("key terms: " + ", ".join(f"{term} ({weight:.2f})" for term, weight in terms))

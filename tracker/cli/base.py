@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import datetime, tzinfo
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -12,9 +12,10 @@ import click
 
 from ..app import Registered, Tracker
 from ..config import ENV_VAR, config_path, load_config
-from ..errors import ConfigError, TrackerError
-from ..models import CycleSummary
-from ..textout import table
+from ..errors import ConfigError, QueryError, TrackerError
+from ..models import CycleSummary, FeedRow
+from ..service.status import FeedHealth
+from ..textout import plural, shown_time, table
 from ..urls import redacted, url_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class TrackerCLIError(click.ClickException):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class constant; this error's depends on what failed
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def reports_errors(func: F) -> F:
@@ -35,10 +37,18 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ConfigError as exc:
             raise TrackerCLIError(str(exc), exit_code=2) from None
+        except QueryError as exc:
+            raise TrackerCLIError(exc.worded(option_of)) from None
         except TrackerError as exc:
             raise TrackerCLIError(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def option_of(argument: str) -> str:
+    """The option that sets a library argument, as click names them: older_than is
+    --older-than."""
+    return "--" + argument.replace("_", "-")
 
 
 class State:
@@ -56,10 +66,39 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
+#: SQLite's integers are 64-bit: no stored id (nor any count) goes beyond
+SQLITE_MAX_INT = 2**63 - 1
+
+
+class _Id(click.ParamType):
+    """A whole number that can be an id: one beyond SQLite's integers is a usage error
+    naming the option, rather than an OverflowError where it reaches the database."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        if abs(number) > SQLITE_MAX_INT:
+            self.fail(
+                f"{value} is beyond SQLite's 64-bit integers: no id is that large", param, ctx
+            )
+        return number
+
+
+ID = _Id()
+
+
 def limit_option(default: int, help: str) -> Callable[[F], F]:
-    """--limit / -n N, where 0 means no limit in every command that takes one."""
+    """--limit / -n N, where 0 means no limit in every command that takes one (and so does a
+    limit beyond what SQLite can count)."""
     return click.option(
-        "--limit", "-n", type=click.IntRange(min=0), default=default, show_default=True, help=help
+        "--limit",
+        "-n",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=True,
+        help=help,
+        callback=lambda ctx, param, value: 0 if value > SQLITE_MAX_INT else value,
     )
 
 
@@ -118,9 +157,9 @@ def _echo_cycle(summary: CycleSummary) -> None:
     if rows:
         click.echo(table(rows, columns, tty=_tty(), widths={"outlet": 18, "url": 60}))
     click.echo(
-        f"{len(summary.results)} feeds polled: {summary.count('ok')} ok, "
+        f"{plural(len(summary.results), 'feed')} polled: {summary.count('ok')} ok, "
         f"{summary.count('not-modified') + summary.count('unchanged')} not modified, "
-        f"{summary.count('error')} failed; {summary.items_new} new items, "
+        f"{summary.count('error')} failed; {plural(summary.items_new, 'new item')}, "
         f"{summary.items_linked} linked; {summary.duration_ms} ms",
         err=not _tty(),
     )
@@ -130,8 +169,8 @@ def _echo_cycle(summary: CycleSummary) -> None:
 
 
 _SINCE_HELP = (
-    "Published at or after: an age (45min, 36h, 7d, 2w), today, yesterday, 2025-08-18 (local "
-    "midnight) or 2025-08-18T14:30."
+    "Reported (published, never later than first seen) at or after: an age (45min, 36h, 7d, "
+    "2w), today, yesterday, 2025-08-18 (local midnight) or 2025-08-18T14:30."
 )
 
 
@@ -202,12 +241,6 @@ def _stdout() -> Any:
     return sys.stdout
 
 
-def _local(stamp: str | None, tz: Any) -> str:
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
 def _check_url(url: str, param_hint: str = "'URL'") -> None:
     """Refuse a URL argument that config.yaml would refuse (tracker.urls.url_problem)."""
     problem = url_problem(url)
@@ -215,11 +248,47 @@ def _check_url(url: str, param_hint: str = "'URL'") -> None:
         raise click.BadParameter(f"{problem}, got {redacted(url)!r}", param_hint=param_hint)
 
 
-def _local_zoned(value: str | None, tz: tzinfo) -> str:
-    """A stored UTC timestamp in the configured time zone, to the minute."""
-    if not value:
-        return ""
-    return datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+#: the columns 'feeds list' and 'status' show of each feed, named as in their JSON
+FEED_COLUMNS = (
+    "id",
+    "outlet",
+    "state",
+    "last_success_at",
+    "last_result",
+    "consecutive_errors",
+    "next_poll_at",
+    "items",
+    "url",
+    "last_error",
+)
+
+
+def feed_state(row: FeedRow | FeedHealth) -> str:
+    return "enabled" if row.enabled else f"disabled: {row.disabled_reason or 'no reason'}"
+
+
+def feed_table(rows: Sequence[FeedRow | FeedHealth], tz: tzinfo) -> str:
+    """Feeds as 'feeds list' and 'status' print them: one set of columns, times local with
+    the zone on a terminal (ISO in UTC when piped); a disabled feed has no next poll, and on a
+    terminal a feed whose time has come is 'due'."""
+    tty = _tty()
+
+    def next_poll(row: FeedRow | FeedHealth) -> str:
+        if not row.enabled:
+            return ""
+        due = isinstance(row, FeedHealth) and row.due
+        return "due" if tty and due else shown_time(row.next_poll_at, tz, tty=tty)
+
+    shown = [
+        {
+            **{column: getattr(r, column, None) for column in FEED_COLUMNS},
+            "state": feed_state(r),
+            "last_success_at": shown_time(r.last_success_at, tz, tty=tty),
+            "next_poll_at": next_poll(r),
+        }
+        for r in rows
+    ]
+    return table(shown, FEED_COLUMNS, tty=tty, widths={"url": 60, "state": 30, "last_error": 60})
 
 
 def main() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..textout import as_json, table
+from ..storage import to_db
+from ..textout import as_json, local_time, plural, table
 from .base import (
+    ID,
     State,
     _echo_cycle,
     _echo_registered,
@@ -30,6 +32,7 @@ def init(state: State) -> None:
     with state.tracker() as t:
         report = t.init()
     click.echo(f"database: {report.database}")
+    click.echo(f"digests: {report.digests}")
     click.echo(f"outlets: {report.outlets}, feeds: {report.feeds}")
     for reg in report.articles:
         _echo_registered(reg)
@@ -57,7 +60,7 @@ def poll(state: State, all_feeds: bool, as_json_: bool) -> None:
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @pass_state
 @reports_errors
 def rescore(state: State, article_id: int | None) -> None:
@@ -74,7 +77,7 @@ def rescore(state: State, article_id: int | None) -> None:
             counts = {tier: len(t.coverage(aid, tier=tier)) for tier in ("story", "related")}
             click.echo(
                 f"article {aid}: {counts['story']} story, {counts['related']} related "
-                f"(model learned from {models[aid].background} items)"
+                f"(model learned from {plural(models[aid].background, 'item')})"
             )
 
 
@@ -112,6 +115,7 @@ def prune(
     Example: tracker prune --older-than 90d --dry-run
     """
     with state.tracker() as t, _ProgressBar("pruning items", enabled=not as_json_) as bar:
+        tz = t.config.tz
         if not dry_run and bar.enabled:
             total = t.prune(older_than, include_linked=include_linked, dry_run=True).counts
             bar.show(0, total["items"])
@@ -126,7 +130,7 @@ def prune(
         click.echo(as_json({**report.__dict__, "cutoff": report.cutoff.isoformat()}))
         return
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"{verb} rows last seen before {report.cutoff:%Y-%m-%d %H:%M} UTC:")
+    click.echo(f"{verb} rows last seen before {local_time(to_db(report.cutoff), tz)}:")
     click.echo(table(report.rows(), ["table", "rows"], tty=_tty()))
     if not dry_run and not no_vacuum:
         click.echo(

@@ -13,11 +13,14 @@ from ..errors import FeedCheckError
 from ..files import atomic_text_file
 from ..textout import as_json, table
 from .base import (
+    ID,
     State,
     TrackerCLIError,
     _check_url,
     _tty,
     cli,
+    feed_state,
+    feed_table,
     pass_state,
     reports_errors,
 )
@@ -33,34 +36,30 @@ def feeds() -> None:
 @pass_state
 @reports_errors
 def feeds_list(state: State, as_json_: bool) -> None:
-    """List feeds with their state: last result, errors, next poll, items, last error.
+    """List feeds with their state: last success and result, errors in a row, next poll (none
+    for a disabled feed), items it listed, last error.
+
+    The columns are those of 'tracker status'. Times are local with the zone on a terminal,
+    ISO 8601 in UTC in JSON and when piped.
 
     Example: tracker feeds list
     """
     with state.tracker() as t:
         rows = t.feeds()
-    for r in rows:
-        r["state"] = "enabled" if r["enabled"] else f"disabled: {r['disabled_reason']}"
-    click.echo(
-        as_json(rows)
-        if as_json_
-        else table(
-            rows,
-            [
-                "id",
-                "outlet",
-                "url",
-                "state",
-                "last_result",
-                "consecutive_errors",
-                "next_poll_at",
-                "items",
-                "last_error",
-            ],
-            tty=_tty(),
-            widths={"url": 60, "last_error": 60},
-        )
-    )
+        tz = t.config.tz
+    if not as_json_:
+        click.echo(feed_table(rows, tz))
+        return
+    # a disabled feed has no next poll, whatever its row kept (as in 'tracker status')
+    shown = [
+        {
+            **r.to_json(),
+            "next_poll_at": r.next_poll_at if r.enabled else None,
+            "state": feed_state(r),
+        }
+        for r in rows
+    ]
+    click.echo(as_json(shown))
 
 
 @feeds.command("add")
@@ -143,7 +142,7 @@ def feeds_discover(state: State, url: str) -> None:
 
 
 @feeds.command("enable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_enable(state: State, feed_id: int) -> None:
@@ -157,7 +156,7 @@ def feeds_enable(state: State, feed_id: int) -> None:
 
 
 @feeds.command("disable")
-@click.argument("feed_id", type=int, metavar="ID")
+@click.argument("feed_id", type=ID, metavar="ID")
 @pass_state
 @reports_errors
 def feeds_disable(state: State, feed_id: int) -> None:

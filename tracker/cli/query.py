@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..textout import write_rows
+from ..models import SearchHit
+from ..textout import fields_of, local_time, plural, write_rows
 from .base import (
     _SINCE_HELP,
     _WIDTHS,
+    ID,
     State,
-    _local,
     _one_format,
     _stdout,
     _tty,
@@ -23,13 +25,16 @@ from .base import (
     reports_errors,
 )
 
+#: what ``tracker export`` writes (Tracker.export)
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+
 
 @cli.command()
 @click.argument("text", metavar="QUERY")
-@click.option("--article", "article_id", type=int, help="Only items linked to this article.")
+@click.option("--article", "article_id", type=ID, help="Only items linked to this article.")
 @click.option("--outlet", metavar="NAME", help="Only items of this outlet.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @limit_option(20, "At most N results; 0 for all.")
 @click.option("--literal", is_flag=True, help="Match the words as typed, ignoring FTS syntax.")
 @output_options
@@ -50,12 +55,13 @@ def search(
 
     QUERY is an SQLite FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*,
     NEAR(a b). Ranked by bm25, a title match counting double. Dates are in the configured
-    time zone; an item's time is when it was published (first seen if the feed gave none).
+    time zone; an item's time is when its outlet reported it (published, never later than first
+    seen; first seen if the feed gave no date).
 
     Example: tracker search '"security guarantees" OR troops' --since 2025-08-18 --limit 10
     """
     with state.tracker() as t:
-        rows = t.search(
+        hits = t.search(
             text,
             article_id=article_id,
             outlet=outlet,
@@ -65,21 +71,18 @@ def search(
             literal=literal,
         )
         tz = t.config.tz
-    if not rows and fmt is None and _tty():
+    if not hits and fmt is None and _tty():
         click.echo("No matching items.")
         return
-    columns = list(rows[0]) if rows else list(_SEARCH_COLUMNS)
+    shown = [fields_of(r) for r in hits]
+    columns = list(_SEARCH_COLUMNS)
     if fmt is None and _tty():
-        rows = [
-            {
-                **r,
-                "published": _local(r["published_at"] or r["first_seen_at"], tz),
-                "linked to": r["articles"],
-            }
-            for r in rows
+        shown = [
+            {**row, "reported": local_time(hit.reported_at, tz), "linked to": hit.articles}
+            for row, hit in zip(shown, hits, strict=True)
         ]
-        columns = ["item_id", "published", "outlet", "title", "linked to"]
-    write_rows(_stdout(), columns, rows, fmt or "table", tty=_tty(), widths=_WIDTHS)
+        columns = ["item_id", "reported", "outlet", "title", "linked to"]
+    write_rows(_stdout(), columns, shown, fmt or "table", tty=_tty(), widths=_WIDTHS)
 
 
 @cli.command()
@@ -126,6 +129,8 @@ def query(
     Each result column needs a name of its own: two of the same name (SELECT items.id,
     feeds.id ...) are an error; rename one with AS. An infinite float (1e400) is written as
     null in JSON and JSONL, which have no such number, and as an empty cell in CSV and TSV.
+    A value of the result may be at most 16 MiB; --timeout counts the time the rows take to
+    be printed too.
 
     Example: tracker query "SELECT outlet, count(*) FROM coverage GROUP BY outlet" --csv
     """
@@ -144,17 +149,18 @@ class _OutputPath(click.Path):
 
 
 @cli.command()
-@click.option("--article", "article_id", type=int, help="Only this article (default: all).")
+@click.option("--article", "article_id", type=ID, help="Only this article (default: all).")
 @click.option("--tier", type=click.Choice(["story", "related"]), help="Only items of this tier.")
 @click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--until", metavar="WHEN", help="Published before: same forms as --since.")
+@click.option("--until", metavar="WHEN", help="Reported before: same forms as --since.")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "jsonl"]),
+    type=click.Choice(EXPORT_FORMATS),
     multiple=True,
     callback=_one_format,
-    help="Output format (default: from the --output suffix, else csv).",
+    help="Output format (default: from the --output file's .csv, .json or .jsonl suffix; csv "
+    "for a name without a suffix, or stdout).",
 )
 @click.option(
     "--output",
@@ -176,7 +182,9 @@ def export(
     """Export coverage (the coverage view) as CSV, JSON or JSONL, oldest first per article.
 
     Rows stream from the database, so memory stays flat at any size. In JSON and JSONL,
-    reasons is a list; in CSV it is JSON text.
+    reasons is a list; in CSV it is JSON text. Without --format the format is the --output
+    file's suffix; any other suffix (.xlsx, .tsv ...) is refused rather than written as CSV
+    under that name.
 
     Example: tracker export --article 1 --output coverage.csv
     """
@@ -184,7 +192,7 @@ def export(
     fmt = fmt or (_format_from_suffix(output) if not to_stdout else None) or "csv"
     with state.tracker() as t:
         count = t.export(
-            _stdout() if to_stdout else output,
+            _stdout() if to_stdout or output is None else output,
             fmt,
             article_id=article_id,
             tier=tier,
@@ -192,24 +200,24 @@ def export(
             until=until,
         )
     if not to_stdout:
-        click.echo(f"exported {count} rows to {output}", err=True)
+        click.echo(f"exported {plural(count, 'row')} to {output}", err=True)
 
 
-_SEARCH_COLUMNS = (
-    "item_id",
-    "outlet",
-    "published_at",
-    "first_seen_at",
-    "title",
-    "url",
-    "articles",
-    "rank",
-)
+#: the columns of search's output: a SearchHit's fields
+_SEARCH_COLUMNS = tuple(f.name for f in fields(SearchHit))
 
 
 def _format_from_suffix(path: Path | None) -> str | None:
+    """The format a file name asks for: its known suffix, None without one. Any other suffix
+    is refused: a spreadsheet program would open CSV named .xlsx as a broken workbook."""
     suffix = path.suffix.lower().lstrip(".") if path else ""
-    return suffix if suffix in ("csv", "json", "jsonl") else None
+    if not suffix or suffix in EXPORT_FORMATS:
+        return suffix or None
+    raise click.BadParameter(
+        f"cannot write .{suffix}: export writes csv, json or jsonl; name the file .csv, .json "
+        "or .jsonl, or give --format",
+        param_hint="'--output'",
+    )
 
 
 # --- service -------------------------------------------------------------------------------------

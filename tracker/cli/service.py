@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import tzinfo
-from typing import Any
 
 import click
 
@@ -12,9 +11,9 @@ from ..errors import TrackerError
 from ..service.logs import LEVELS, setup_logging
 from ..service.service import Service
 from ..service.status import EXIT_CODES as STATUS_EXIT_CODES
-from ..service.status import UNKNOWN_EXIT_CODE
-from ..textout import as_json, table
-from .base import State, TrackerCLIError, _local_zoned, _tty, cli, pass_state, reports_errors
+from ..service.status import UNKNOWN_EXIT_CODE, ServiceState, StatusReport
+from ..textout import as_json, local_time, plural
+from .base import State, TrackerCLIError, cli, feed_table, pass_state, reports_errors
 
 
 @cli.command()
@@ -56,7 +55,9 @@ def run(state: State, log_level: str) -> None:
 def status(state: State, as_json_: bool) -> None:
     """Show whether the service is running, its last cycle, and each feed's health.
 
-    Per feed: outlet, last success, last result, consecutive errors, next poll, items stored.
+    Per feed, with the columns of 'tracker feeds list': state, last success, last result,
+    consecutive errors, next poll (none for a disabled feed), items it listed. Times are local
+    with the zone on a terminal, ISO 8601 in UTC in JSON and when piped.
     Exit code 0 when the service is running, 1 when it runs but its heartbeat stopped (stuck),
     3 when it is not running, 4 when that cannot be told (a bad config, no usable database),
     as LSB init scripts report status.
@@ -71,66 +72,50 @@ def status(state: State, as_json_: bool) -> None:
         # not 1 or 2: a monitor must not read "stuck" or a config typo as a service state
         raise TrackerCLIError(str(exc), exit_code=UNKNOWN_EXIT_CODE) from None
     click.echo(as_json(report) if as_json_ else _status_text(report, tz))
-    click.get_current_context().exit(STATUS_EXIT_CODES[report["service"]["state"]])
+    click.get_current_context().exit(STATUS_EXIT_CODES[report.service.state])
 
 
-def _status_text(report: dict[str, Any], tz: tzinfo) -> str:
-    lines = [_service_line(report["service"], tz)]
-    cycle = report["last_cycle"]
+def _status_text(report: StatusReport, tz: tzinfo) -> str:
+    lines = [_service_line(report.service, tz)]
+    cycle = report.last_cycle
     if cycle:
         lines.append(
-            f"last cycle: #{cycle['id']} at {_local_zoned(cycle['started_at'], tz)}: "
-            f"{cycle['feeds_polled']} feeds polled: {cycle['ok']} ok, "
-            f"{cycle['not_modified']} not modified, {cycle['errors']} failed; "
-            f"{cycle['items_new']} new items, {cycle['items_linked']} linked; "
-            f"{(cycle['duration_ms'] or 0) / 1000:.2f} s"
+            f"last cycle: #{cycle.id} at {local_time(cycle.started_at, tz)}: "
+            f"{plural(cycle.feeds_polled or 0, 'feed')} polled: {cycle.ok} ok, "
+            f"{cycle.not_modified} not modified, {cycle.errors} failed; "
+            f"{plural(cycle.items_new or 0, 'new item')}, {cycle.items_linked} linked; "
+            f"{(cycle.duration_ms or 0) / 1000:.2f} s"
         )
-    for digest in report["digests"][:1]:
-        outcome = "written" if digest["result"] == "ok" else f"FAILED: {digest['error']}"
-        lines.append(f"last digest: {digest['day']} {outcome} ({digest['trigger']})")
-    t = report["totals"]
+    for digest in report.digests[:1]:
+        outcome = "written" if digest.result == "ok" else f"FAILED: {digest.error}"
+        lines.append(f"last digest: {digest.day} {outcome} ({digest.trigger})")
+    t = report.totals
     lines.append(
-        f"feeds: {t['enabled']} enabled ({t['failing']} failing, {t['due']} due now), "
-        f"{t['disabled']} disabled; {t['items']} items; "
-        f"next poll {_local_zoned(t['next_poll_at'], tz) or '-'}"
+        f"feeds: {t.enabled} enabled ({t.failing} failing, {t.due} due now), "
+        f"{t.disabled} disabled; {plural(t.items, 'item')}; "
+        f"next poll {local_time(t.next_poll_at, tz) or '-'}"
     )
-    rows = [
-        {
-            **f,
-            "state": "enabled" if f["enabled"] else f"disabled: {f['disabled_reason']}",
-            "last_success": _local_zoned(f["last_success_at"], tz),
-            "next_poll": "due" if f["due"] else _local_zoned(f["next_poll_at"], tz),
-            "errors": f["consecutive_errors"],
-        }
-        for f in report["feeds"]
-    ]
-    columns = ["id", "outlet", "state", "last_success", "last_result", "errors", "next_poll"]
-    shown = table(
-        rows,
-        [*columns, "items", "url", "last_error"],
-        tty=_tty(),
-        widths={"url": 60, "state": 30, "last_error": 60},
-    )
-    return "\n".join([*lines, "", shown])
+    return "\n".join([*lines, "", feed_table(report.feeds, tz)])
 
 
-def _service_line(s: dict[str, Any], tz: tzinfo) -> str:
-    state = s["state"]
+def _service_line(s: ServiceState, tz: tzinfo) -> str:
+    state = s.state
     if state == "never-started":
         return "service: never started (start it with 'tracker run')"
     if state in ("stopped",):
         return (
-            f"service: stopped at {_local_zoned(s['stopped_at'], tz)} ({s['stop_reason']}); "
-            f"it ran from {_local_zoned(s['started_at'], tz)} as pid {s['pid']}"
+            f"service: stopped at {local_time(s.stopped_at, tz)} ({s.stop_reason}); "
+            f"it ran from {local_time(s.started_at, tz)} as pid {s.pid}"
         )
-    head = f"service: {state} (pid {s['pid']}"
-    if s.get("host"):
-        head += f" on {s['host']}"
-    if state in ("starting", "stopping") or "started_at" not in s:
+    head = f"service: {state} (pid {s.pid}"
+    if s.host:
+        head += f" on {s.host}"
+    if state in ("starting", "stopping") or s.run_id is None:
         return head + ")"
     line = (
-        f"{head}), up since {_local_zoned(s['started_at'], tz)} ({_span(s['uptime_s'])}), "
-        f"last heartbeat {_span(s['heartbeat_age_s'])} ago, {s['in_flight']} feeds in flight"
+        f"{head}), up since {local_time(s.started_at, tz)} ({_span(s.uptime_s)}), "
+        f"last heartbeat {_span(s.heartbeat_age_s)} ago, "
+        f"{plural(s.in_flight or 0, 'feed')} in flight"
     )
     if state == "unresponsive":
         line += "; it may be stuck: see its log (journalctl --user -u tracker)"

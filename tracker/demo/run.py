@@ -9,7 +9,6 @@ answers 304) and that re-polling stores no duplicate.
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from lxml import etree
 from ..app import Tracker
 from ..config import load_config
 from ..errors import OutputError
-from ..models import CycleSummary, ManualClock
-from ..textout import table
+from ..models import ManualClock
+from ..storage.rows import DailyCoverageRow
+from ..textout import fields_of, local_time, plural, table
 from .localserver import Document, FeedServer, http_date
 
 #: feed file prefix -> (outlet, the outlet's real feed URL the snapshot was recorded from)
@@ -103,8 +103,9 @@ def cut_to(body: bytes, until: datetime) -> bytes:
     root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
     for item in root.iter("item"):
         published = item.findtext("pubDate")
-        if published and parsedate_to_datetime(published) > until:
-            item.getparent().remove(item)
+        parent = item.getparent()
+        if published and parent is not None and parsedate_to_datetime(published) > until:
+            parent.remove(item)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -199,11 +200,21 @@ def run_demo(echo: Callable[[str], None], keep: Path | None = None) -> None:
             article = report.articles[0]
             echo(f'Tracking "{article.draft.title}"')
             echo("  cites: " + ", ".join(c.outlet for c in article.citations))
+            unserved = [c.outlet for c in article.citations if c.outlet not in _served_outlets()]
+            if unserved:
+                echo(
+                    f"  The demo has no feed snapshots of {_and(unserved)}: it cannot poll "
+                    f"{'it' if len(unserved) == 1 else 'them'}, and the digests list "
+                    f"{'it' if len(unserved) == 1 else 'them'} as not polled, not as silent."
+                )
             echo(
                 f"Replaying {days[0]} to {days[-1]}: {sum(map(len, snapshots.values()))} real "
-                f"snapshots of {len(snapshots)} feeds served from {server.url('/')}\n"
+                f"snapshots of {len(snapshots)} feeds served from {server.url('/')}, polled "
+                f"at {', '.join(f'{h - 1:02d}:59:59' for h in POLL_HOURS)} UTC\n"
             )
-            rows = [_replay_day(tracker, server, snapshots, clock, day) for day in days]
+            for day in days:
+                _replay_day(tracker, server, snapshots, clock, day)
+            rows = day_rows(tracker, article.article_id)
             echo(
                 table(
                     rows,
@@ -211,10 +222,14 @@ def run_demo(echo: Callable[[str], None], keep: Path | None = None) -> None:
                     tty=True,
                 )
             )
+            echo(
+                f"Days are {tracker.config.timezone} days: an item counts on the day the tracker "
+                "first saw it, in this table, the digests and the daily_coverage view alike."
+            )
             _second_poll(tracker, echo)
-            _summaries(tracker, echo)
+            _summaries(tracker, article.article_id, echo)
             clock.set(datetime.combine(days[-1] + timedelta(days=1), time(7), UTC))
-            _digests(tracker, days, echo)
+            _digests(tracker, rows[:-1], echo, kept=keep is not None)
         if keep is not None:
             echo(
                 f"\nKept in {workdir}. Explore with:\n"
@@ -223,48 +238,78 @@ def run_demo(echo: Callable[[str], None], keep: Path | None = None) -> None:
             )
 
 
+def _served_outlets() -> set[str]:
+    return {outlet for outlet, _, _ in DEMO_FEEDS.values()}
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _replay_day(
     tracker: Tracker,
     server: FeedServer,
     snapshots: dict[str, list[Snapshot]],
     clock: ManualClock,
     day: date,
-) -> dict[str, object]:
-    polls, new, linked_ids = 0, 0, set()
+) -> None:
     start = datetime.combine(day, time(0), UTC)
     for hour in POLL_HOURS:
         clock.set(start + timedelta(hours=hour, seconds=-1))
         serve_as_of(server, snapshots, clock())
-        summary: CycleSummary = tracker.poll(all_feeds=True)
-        polls += len(summary.results)
-        new += summary.items_new
-    rows = [r for r in tracker.coverage() if r["first_seen_at"].startswith(day.isoformat())]
-    linked_ids = {r["item_id"] for r in rows}
-    by_outlet = Counter(r["outlet"] for r in rows)
-    return {
-        "day": day.isoformat(),
-        "polls": polls,
-        "new items": new,
-        "linked": len(linked_ids),
-        "story": sum(r["tier"] == "story" for r in rows),
-        "linked by outlet": ", ".join(f"{o} {n}" for o, n in by_outlet.most_common()),
-    }
+        tracker.poll(all_feeds=True)
 
 
-def _digests(tracker: Tracker, days: list[date], echo: Callable[[str], None]) -> None:
+def day_rows(tracker: Tracker, article_id: int) -> list[dict[str, object]]:
+    """One row per local day of the replay, counted as daily_coverage counts (the day an item
+    was first seen), then the totals: the days add up to the whole."""
+    activity = {r.day: r for r in tracker.store.daily_activity()}
+    linked: dict[str, list[DailyCoverageRow]] = {}
+    for row in tracker.store.daily_coverage(article_id):
+        linked.setdefault(row.day, []).append(row)
+    rows: list[dict[str, object]] = []
+    totals = dict.fromkeys(("polls", "new items", "linked", "story"), 0)
+    for day in sorted(activity.keys() | linked.keys()):
+        outlets = linked.get(day, [])
+        active = activity.get(day)
+        counts = {
+            "polls": active.fetches if active else 0,
+            "new items": active.items if active else 0,
+            "linked": sum(o.items for o in outlets),
+            "story": sum(o.story_items for o in outlets),
+        }
+        for key, count in counts.items():
+            totals[key] += count
+        rows.append(
+            {
+                "day": day,
+                **counts,
+                "linked by outlet": ", ".join(f"{o.outlet} {o.items}" for o in outlets),
+            }
+        )
+    return [*rows, {"day": "total", **totals, "linked by outlet": ""}]
+
+
+def _digests(
+    tracker: Tracker, rows: list[dict[str, object]], echo: Callable[[str], None], *, kept: bool
+) -> None:
     """Write each replayed day's digest, as the service does every morning, and show one."""
+    days = [date.fromisoformat(str(r["day"])) for r in rows]
     for day in days:
         tracker.write_digest(day)
-    busiest = max(
-        days,
-        key=lambda d: sum(
-            r["first_seen_at"].startswith(d.isoformat()) for r in tracker.coverage(tier="story")
-        ),
-    )
+    # the day with the most same-story items; the earliest of equals
+    busiest = days[max(range(len(rows)), key=lambda n: (rows[n]["story"], -n))]
     text = tracker.digest(busiest, formats=("md",), write=False).texts["md"]
+    directory = tracker.config.digest.directory
+    where = (
+        f"to {directory} (open {directory / f'{busiest}.html'} in a browser)"
+        if kept
+        else f"to {directory}, a temporary directory removed when the demo ends: run "
+        "'tracker demo --keep DIR' (or 'make demo') to keep them, with the database, in DIR"
+    )
     echo(
-        f"\nDaily digests written to {tracker.config.digest.directory} (Markdown, HTML and "
-        f"an Atom feed). The start of {busiest}'s:\n"
+        f"\nDaily digests of {days[0]} to {days[-1]} written {where}. Markdown, HTML and an "
+        f"Atom feed; the start of {busiest}'s:\n"
     )
     echo("\n".join(text.splitlines()[:14]))
 
@@ -274,39 +319,44 @@ def _second_poll(tracker: Tracker, echo: Callable[[str], None]) -> None:
     summary = tracker.poll(all_feeds=True)
     after = tracker.store.counts()["items"]
     echo(
-        f"\nSecond poll of the last day: {len(summary.results)} feeds, "
-        f"{summary.count('not-modified')} not modified (HTTP 304), {summary.items_new} new "
-        f"items, {after - before} rows added."
+        f"\nSecond poll of the last day: {plural(len(summary.results), 'feed')}, "
+        f"{summary.count('not-modified')} not modified (HTTP 304), "
+        f"{plural(summary.items_new, 'new item')}, {plural(after - before, 'row')} added."
     )
 
 
-def _summaries(tracker: Tracker, echo: Callable[[str], None]) -> None:
+def _summaries(tracker: Tracker, article_id: int, echo: Callable[[str], None]) -> None:
     counts = tracker.store.counts()
     duplicates = tracker.store.duplicate_urls()
+    tz = tracker.config.tz
     echo(
-        f"Database: {counts['items']} items from {counts['sightings']} sightings, "
-        f"{duplicates} duplicate URLs, {counts['item_versions']} earlier versions kept, "
+        f"Database: {plural(counts['items'], 'item')} from "
+        f"{plural(counts['sightings'], 'sighting')}, {plural(duplicates, 'duplicate URL')}, "
+        f"{plural(counts['item_versions'], 'earlier version')} kept, "
         f"{counts['article_items']} linked to the article."
     )
-    rows = tracker.coverage()
-    first: dict[str, str] = {}
-    for row in sorted(rows, key=lambda r: r["first_seen_at"]):
-        first.setdefault(row["outlet"], row["first_seen_at"])
-    order = ", ".join(f"{o} ({t[:16].replace('T', ' ')})" for o, t in first.items())
-    echo(f"Outlets in the order they first carried linked coverage: {order}\n")
-    echo(f"Coverage linked to the article, newest 25 of {len(rows)}:")
+    order = ", ".join(
+        f"{m.outlet} ({local_time(m.reported_at, tz)})"
+        for m in tracker.store.first_movers(article_id)
+    )
+    echo(
+        "Outlets in the order they first reported linked coverage (by the time they published "
+        f"it, never later than first seen): {order}\n"
+    )
+    rows = tracker.coverage(article_id)
+    echo(f"Coverage linked to the article, latest reported 25 of {len(rows)}:")
     shown = [
         {
-            **r,
-            "first_seen": r["first_seen_at"][:16].replace("T", " "),
-            "why": ", ".join(r["reasons"][:3]),
+            **fields_of(r),
+            "reported": local_time(r.reported_at, tz),
+            "why": ", ".join(r.reasons[:3]),
         }
         for r in rows[:25]
     ]
     echo(
         table(
             shown,
-            ["first_seen", "outlet", "score", "tier", "title", "why"],
+            ["reported", "outlet", "score", "tier", "title", "why"],
             tty=True,
             widths={"title": 60, "why": 45, "outlet": 15},
         )

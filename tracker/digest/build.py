@@ -4,7 +4,8 @@ Three separate steps:
 
 - **select** (:func:`select_day`): Store reads turned into a :class:`DayDigest` of plain frozen
   data. Day boundaries are local midnights in the configured time zone (a day across a DST change
-  is 23 or 25 hours long); an item belongs to the day it was first seen.
+  is 23 or 25 hours long); an item belongs to the day it was first seen, and items are listed in
+  the order their outlets reported them (``storage.reported``: the rules every output shares).
 - **render** (``digest_render``): pure, data in and text out.
 - **write** (:func:`write_digest`): each file replaced atomically (``files``), then the Atom feed
   rebuilt from the newest ``digest.keep`` digests in the directory.
@@ -18,14 +19,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from ..config import DigestSettings
 from ..errors import DigestError
 from ..files import atomic_write_files
-from ..storage import Store, StoredArticle, from_db, to_db
+from ..storage import Store, StoredArticle, from_db, is_marked_reason, to_db
+from ..storage.rows import (
+    DigestItemRow,
+    FeedHealthRow,
+    StoryListingRow,
+    StoryReportRow,
+    VersionRow,
+)
 from .data import (
     AlsoIn,
     ArticleDigest,
@@ -93,17 +100,19 @@ def select_day(
     start, end = day_window(day, tz)
     cutoff = min(now, end)
     articles = store.articles()
+    # inclusive in whole seconds: a fetch at "now" has happened; one at midnight is tomorrow's
+    feeds = store.digest_feed_health(_db(min(now, end - timedelta(seconds=1))))
+    polled = polled_outlets(feeds, cutoff)
     return DayDigest(
         day=day,
         timezone=tz.key,
         start=start,
         end=end,
         generated_at=now,
-        articles=tuple(_article_digest(store, a, day, tz, (start, end), brief) for a in articles),
-        # inclusive in whole seconds: a fetch at "now" has happened; one at midnight is tomorrow's
-        health=feed_issues(
-            store.digest_feed_health(_db(min(now, end - timedelta(seconds=1)))), cutoff
+        articles=tuple(
+            _article_digest(store, a, day, tz, (start, end), polled, brief) for a in articles
         ),
+        health=feed_issues(feeds, cutoff),
         totals=Totals(**store.digest_totals()),
         feed_key=feed_key(articles),
     )
@@ -115,16 +124,20 @@ def _article_digest(
     day: date,
     tz: ZoneInfo,
     window: tuple[datetime, datetime],
+    polled: frozenset[str],
     brief: bool,
 ) -> ArticleDigest:
     start, end = _db(window[0]), _db(window[1])
     items = tuple(_item(row) for row in store.digest_items(article.id, start, end))
     story_ids = sorted({i.story_id for i in items})
     groups = group_stories(
-        items, store.digest_stories(story_ids), store.digest_sightings(story_ids, end)
+        items,
+        store.digest_story_reports(article.id, story_ids, end),
+        store.digest_story_listings(article.id, story_ids, end),
     )
     outlets = tuple(dict.fromkeys(i.outlet for i in items))
-    movers = [] if brief else store.digest_first_movers(article.id, end, "story")[:FIRST_MOVERS]
+    movers = [] if brief else store.first_movers(article.id, tier="story", before=end)
+    quiet = [o for o in article.cited_outlets if o not in outlets]
     return ArticleDigest(
         article_id=article.id,
         title=article.title,
@@ -134,12 +147,22 @@ def _article_digest(
         related=tuple(g for g in groups if g.tier != "story"),
         outlets=outlets,
         cited=article.cited_outlets,
-        cited_silent=tuple(o for o in article.cited_outlets if o not in outlets),
+        cited_silent=tuple(o for o in quiet if o in polled),
+        cited_unpolled=tuple(o for o in quiet if o not in polled),
         first_movers=tuple(
-            FirstMover(m["outlet"], _dt(m["first_seen_at"]), m["items"]) for m in movers
+            FirstMover(m.outlet, _dt(m.reported_at), m.items) for m in movers[:FIRST_MOVERS]
         ),
         changes=changes_from_versions(store.digest_versions(article.id, start, end), start, end),
         timeline=None if brief else _timeline(store, article.id, day, tz),
+    )
+
+
+def polled_outlets(feeds: Sequence[FeedHealthRow], cutoff: datetime) -> frozenset[str]:
+    """Outlets with a feed being polled at ``cutoff``: enabled, or (the database keeps no date
+    of disabling) fetched after the cut-off, so still on then. A cited outlet without one is
+    not silent: the tracker could not have heard from it."""
+    return frozenset(
+        row.outlet for row in feeds if row.enabled or (_dt(row.last_fetch_at) or cutoff) > cutoff
     )
 
 
@@ -149,7 +172,7 @@ def _timeline(store: Store, article_id: int, day: date, tz: ZoneInfo) -> Timelin
     _, end = day_window(day, tz)
     rows = store.digest_timeline(article_id, _db(start), _db(end))
     days = tuple(first + timedelta(days=n) for n in range(TIMELINE_DAYS))
-    return build_timeline(days, ((r["outlet"], _dt(r["first_seen_at"])) for r in rows), tz)
+    return build_timeline(days, ((r.outlet, _dt(r.first_seen_at)) for r in rows), tz)
 
 
 def build_timeline(
@@ -171,86 +194,97 @@ def build_timeline(
 
 def group_stories(
     items: Sequence[DigestItem],
-    stories: Sequence[Mapping[str, Any]],
-    sightings: Sequence[Mapping[str, Any]],
+    reports: Sequence[StoryReportRow],
+    listings: Sequence[StoryListingRow] = (),
 ) -> tuple[StoryGroup, ...]:
-    """The day's items grouped by story, earliest story first, with the story's other feeds.
+    """The day's items grouped by story, in the order they were reported, with who reported
+    each story first and which other outlets carried it.
 
-    "Also in" lists every feed that carried an item of the story, except the feed each of the
-    day's items was first seen in (those items are listed themselves).
+    ``items`` come in the order they were reported; ``reports`` are every linked item of the
+    stories up to the end of the day in that order (``Store.digest_story_reports``), and
+    ``listings`` where other outlets' feeds listed them (``Store.digest_story_listings``).
+    "Also in" names the outlets of the story none of whose items the group shows: never an item's
+    own outlet or feed.
     """
     by_story: dict[int, list[DigestItem]] = {}
     for item in items:
         by_story.setdefault(item.story_id, []).append(item)
-    info = {s["story_id"]: s for s in stories}
+    reported: dict[int, list[StoryReportRow]] = {}
+    for report in reports:
+        reported.setdefault(report.story_id, []).append(report)
+    listed: dict[int, list[StoryListingRow]] = {}
+    for listing in listings:
+        listed.setdefault(listing.story_id, []).append(listing)
     groups = []
     for story_id, members in by_story.items():
-        story = info.get(story_id, {})
         lead = members[0]
+        first = next(iter(reported.get(story_id, ())), None)
         groups.append(
             StoryGroup(
                 story_id=story_id,
                 tier="story" if any(m.tier == "story" for m in members) else "related",
                 items=tuple(members),
-                first_outlet=story.get("first_outlet") or lead.outlet,
-                first_seen_at=_dt(story.get("first_seen_at")) or lead.first_seen_at,
-                also_in=_also_in(members, [s for s in sightings if s["story_id"] == story_id]),
+                first_outlet=first.outlet if first else lead.outlet,
+                first_reported_at=_dt(first.reported_at) if first else lead.reported_at,
+                first_item_id=first.item_id if first else lead.item_id,
+                also_in=_also_in(
+                    {m.outlet for m in members},
+                    reported.get(story_id, ()),
+                    listed.get(story_id, ()),
+                ),
             )
         )
-    return tuple(sorted(groups, key=lambda g: (g.lead.first_seen_at, g.lead.item_id)))
+    return tuple(groups)
 
 
 def _also_in(
-    members: Sequence[DigestItem], sightings: Sequence[Mapping[str, Any]]
+    shown: set[str], reports: Sequence[StoryReportRow], listings: Sequence[StoryListingRow]
 ) -> tuple[AlsoIn, ...]:
-    shown = {m.item_id for m in members}
-    found: dict[tuple[str, str], AlsoIn] = {}
-    for s in sightings:
-        if s["item_id"] in shown and s["feed_id"] == s["item_feed_id"]:
-            continue
-        label = feed_label(s["feed_title"], s["feed_note"], s["feed_url"])
-        found.setdefault((s["outlet"], label), AlsoIn(s["outlet"], label, _dt(s["first_seen_at"])))
-    return tuple(found.values())
+    earliest: dict[str, datetime] = {}
+    for outlet, at in [(r.outlet, r.reported_at) for r in reports] + [
+        (r.outlet, r.listed_at) for r in listings
+    ]:
+        moment = _dt(at)
+        if outlet not in shown and (outlet not in earliest or moment < earliest[outlet]):
+            earliest[outlet] = moment
+    return tuple(
+        AlsoIn(outlet, at) for outlet, at in sorted(earliest.items(), key=lambda e: (e[1], e[0]))
+    )
 
 
-def changes_from_versions(
-    rows: Sequence[Mapping[str, Any]], start: str, end: str
-) -> tuple[Change, ...]:
+def changes_from_versions(rows: Sequence[VersionRow], start: str, end: str) -> tuple[Change, ...]:
     """Before and after of each item that changed in [start, end).
 
     ``rows`` hold every earlier version of the changed items (digest_versions). "Before" is the
     version the window's first change replaced; "after" is what the item said at the end of the
     window: the version replaced next after it, or the item as it is now.
     """
-    by_item: dict[int, list[Mapping[str, Any]]] = {}
+    by_item: dict[int, list[VersionRow]] = {}
     for row in rows:
-        by_item.setdefault(row["item_id"], []).append(row)
+        by_item.setdefault(row.item_id, []).append(row)
     changes = []
     for versions in by_item.values():
-        today = [v for v in versions if start <= v["replaced_at"] < end]
+        today = [v for v in versions if start <= v.replaced_at < end]
         if not today:
             continue
-        later = [v for v in versions if v["replaced_at"] >= end]
+        later = [v for v in versions if v.replaced_at >= end]
         before, now = today[0], versions[-1]
         after = (
-            (later[0]["title"], later[0]["summary"])
+            (later[0].title, later[0].summary)
             if later
-            else (
-                now["current_title"],
-                now["current_summary"],
-            )
+            else (now.current_title, now.current_summary)
         )
         change = Change(
-            item_id=now["item_id"],
-            outlet=now["outlet"],
-            url=now["url"],
-            tier=now["tier"],
-            first_seen_at=_dt(now["first_seen_at"]),
-            changed_at=_dt(today[-1]["replaced_at"]),
+            item_id=now.item_id,
+            outlet=now.outlet,
+            url=now.url,
+            tier=now.tier,
+            first_seen_at=_dt(now.first_seen_at),
+            changed_at=_dt(today[-1].replaced_at),
             changes=len(today),
-            old_title=before["title"] or "",
+            old_title=before.title or "",
             new_title=after[0] or "",
-            old_summary=before["summary"] or "",
+            old_summary=before.summary or "",
             new_summary=after[1] or "",
         )
         if change.title_changed or change.summary_changed:
@@ -258,50 +292,37 @@ def changes_from_versions(
     return tuple(sorted(changes, key=lambda c: (c.changed_at, c.item_id)))
 
 
-def feed_issues(rows: Sequence[Mapping[str, Any]], cutoff: datetime) -> tuple[FeedIssue, ...]:
+def feed_issues(rows: Sequence[FeedHealthRow], cutoff: datetime) -> tuple[FeedIssue, ...]:
     """Failing, disabled and silent feeds as of ``cutoff``, in that order."""
     order = {"failing": 0, "disabled": 1, "silent": 2}
     issues = [issue for row in rows if (issue := _feed_issue(row, cutoff)) is not None]
     return tuple(sorted(issues, key=lambda i: (order[i.state], i.outlet.casefold(), i.url)))
 
 
-def _feed_issue(row: Mapping[str, Any], cutoff: datetime) -> FeedIssue | None:
-    base = {
-        "outlet": row["outlet"],
-        "feed": feed_name(row["title"], row["note"]),
-        "url": row["url"],
-    }
-    last_fetch = _dt(row["last_fetch_at"])
+def _feed_issue(row: FeedHealthRow, cutoff: datetime) -> FeedIssue | None:
+    base = (row.outlet, feed_name(row.title, row.note), row.url)
+    last_fetch = _dt(row.last_fetch_at)
     # the database keeps no date of disabling: a feed fetched after the cut-off was still on
-    if not row["enabled"] and (last_fetch is None or last_fetch <= cutoff):
-        return FeedIssue("disabled", **base, since=last_fetch, reason=row["disabled_reason"])
-    if row["errors_in_a_row"]:
+    if not row.enabled and (last_fetch is None or last_fetch <= cutoff):
+        return FeedIssue("disabled", *base, since=last_fetch, reason=row.disabled_reason)
+    if row.errors_in_a_row:
         return FeedIssue(
             "failing",
-            **base,
-            since=_dt(row["failing_since"]),
-            errors=row["errors_in_a_row"],
-            error=row["last_error"],
+            *base,
+            since=_dt(row.failing_since),
+            errors=row.errors_in_a_row,
+            error=row.last_error,
         )
-    last_item = _dt(row["last_item_at"])
-    quiet_since = last_item or _dt(row["added_at"])
+    last_item = _dt(row.last_item_at)
+    quiet_since = last_item or _dt(row.added_at)
     if quiet_since is not None and cutoff - quiet_since >= SILENT_AFTER:
-        return FeedIssue("silent", **base, since=quiet_since, had_items=last_item is not None)
+        return FeedIssue("silent", *base, since=quiet_since, had_items=last_item is not None)
     return None
 
 
 def feed_name(title: str | None, note: str | None) -> str:
     """How a feed is named to a person: its own title, else the note from config, else ''."""
     return (title or "").strip() or (note or "").strip()
-
-
-def feed_label(title: str | None, note: str | None, url: str) -> str:
-    """The feed's name, or its address without the query when it has none."""
-    name = feed_name(title, note)
-    if name:
-        return name
-    parts = urlsplit(url)
-    return (parts.netloc + parts.path).rstrip("/") or url
 
 
 def feed_key(articles: Sequence[StoredArticle]) -> str:
@@ -314,24 +335,28 @@ def terms_of(reasons: Iterable[str]) -> tuple[str, ...]:
     """The matched terms of stored reasons (``story phrase: "security guarantee"``), once."""
     terms = []
     for reason in reasons:
+        if is_marked_reason(reason):  # not a term: the digest says "marked by you" apart
+            continue
         m = _REASON.match(reason)
         terms.append(m.group(1) if m else reason.strip())
     return tuple(t for t in dict.fromkeys(terms) if t)
 
 
-def _item(row: Mapping[str, Any]) -> DigestItem:
+def _item(row: DigestItemRow) -> DigestItem:
     return DigestItem(
-        item_id=row["item_id"],
-        story_id=row["story_id"] if row["story_id"] is not None else -row["item_id"],
-        outlet=row["outlet"],
-        title=row["title"],
-        url=row["url"],
-        summary=row["summary"] or "",
-        first_seen_at=_dt(row["first_seen_at"]),
-        published_at=_dt(row["published_at"]),
-        score=row["score"] or 0.0,
-        tier=row["tier"],
-        terms=terms_of(row["reasons"]),
+        item_id=row.item_id,
+        story_id=row.story_id if row.story_id is not None else -row.item_id,
+        outlet=row.outlet,
+        title=row.title,
+        url=row.url,
+        summary=row.summary or "",
+        first_seen_at=_dt(row.first_seen_at),
+        published_at=_dt(row.published_at),
+        reported_at=_dt(row.reported_at),
+        score=row.score or 0.0,
+        tier=row.tier,
+        terms=terms_of(row.reasons),
+        judgement=row.judgement,
     )
 
 
@@ -339,7 +364,11 @@ def _db(moment: datetime) -> str:
     return to_db(moment) or ""
 
 
-def _dt(value: str | None) -> Any:
+@overload
+def _dt(value: str) -> datetime: ...
+@overload
+def _dt(value: str | None) -> datetime | None: ...
+def _dt(value: str | None) -> datetime | None:
     moment = from_db(value)
     return moment.astimezone(UTC) if moment is not None else None
 

@@ -10,11 +10,11 @@ from datetime import date, datetime
 
 @dataclass(frozen=True)
 class AlsoIn:
-    """Another feed that carried the story."""
+    """Another outlet that carried the story: its first item of it (reported time), or the
+    first time its feeds listed another outlet's item of it."""
 
     outlet: str
-    feed: str
-    first_seen_at: datetime
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,28 @@ class DigestItem:
     summary: str
     first_seen_at: datetime
     published_at: datetime | None
+    #: the outlet's published time, no later than first seen (``storage.reported``)
+    reported_at: datetime
     score: float
     tier: str
     #: the matched terms, strongest first
     terms: tuple[str, ...]
+    #: the analyst's label (``tracker mark``) when it was judged: it overrides the score
+    judgement: str | None = None
 
 
 @dataclass(frozen=True)
 class StoryGroup:
-    """The day's items of one story, earliest first, with where else the story appeared."""
+    """The day's items of one story in the order they were reported, who reported the story
+    first (by the end of the day), and the other outlets that carried it."""
 
     story_id: int
     tier: str
     items: tuple[DigestItem, ...]
     first_outlet: str
-    first_seen_at: datetime
+    first_reported_at: datetime
+    first_item_id: int
+    #: outlets with none of this day's items of the story, earliest first
     also_in: tuple[AlsoIn, ...]
 
     @property
@@ -50,8 +57,8 @@ class StoryGroup:
 
     @property
     def started_earlier(self) -> bool:
-        """The story was first seen before this day's first item of it."""
-        return self.first_seen_at < self.lead.first_seen_at
+        """The story was first reported by an item before this day's first item of it."""
+        return self.first_item_id != self.lead.item_id
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,8 @@ class Timeline:
 @dataclass(frozen=True)
 class FirstMover:
     outlet: str
-    first_seen_at: datetime
+    #: when the outlet's first item was reported
+    reported_at: datetime
     items: int
 
 
@@ -125,7 +133,10 @@ class ArticleDigest:
     #: outlets with items this day, in the order of their first item
     outlets: tuple[str, ...]
     cited: tuple[str, ...]
+    #: cited outlets whose feeds were polled but brought no item this day
     cited_silent: tuple[str, ...]
+    #: cited outlets without an enabled feed: nothing of theirs could come in
+    cited_unpolled: tuple[str, ...]
     first_movers: tuple[FirstMover, ...]
     changes: tuple[Change, ...]
     timeline: Timeline | None
@@ -140,7 +151,7 @@ class ArticleDigest:
 
     @property
     def first_today(self) -> DigestItem | None:
-        """The day's earliest same-story item, or its earliest item when none is."""
+        """The day's first reported same-story item, or its first item when none is."""
         return next((i for i in self.items if i.tier == "story"), None) or next(
             iter(self.items), None
         )

@@ -205,12 +205,14 @@ class Formatter:
     @property
     def status(self) -> str:
         d = self.digest
-        if d.complete:
-            return f"Times are {self.zone}; an item counts on the day the tracker first saw it."
-        return (
-            f"Day in progress: as of {self.time(d.generated_at)}. Times are {self.zone}; an item "
-            "counts on the day the tracker first saw it."
+        rules = (
+            f"Times are {self.zone}; an item counts on the day the tracker first saw it, and is "
+            "listed at the time its outlet published it (never later than first seen), which "
+            "decides who reported first."
         )
+        if d.complete:
+            return rules
+        return f"Day in progress: as of {self.time(d.generated_at)}. {rules}"
 
     @staticmethod
     def count(n: int, word: str, plural: str | None = None) -> str:
@@ -231,23 +233,28 @@ class Formatter:
         return "" if text.casefold() == one_line(item.title, 10_000).casefold() else text
 
     @staticmethod
+    def marked(item: DigestItem) -> str:
+        """The analyst's judgement of an item, or nothing when it was not judged."""
+        if item.judgement is None:
+            return ""
+        return f"marked by you: {'same story' if item.judgement == 'story' else item.judgement}"
+
+    @staticmethod
     def terms(item: DigestItem) -> str:
         return ", ".join(item.terms[:MAX_TERMS])
 
-    def published(self, item: DigestItem) -> str:
-        return f"published {self.when(item.published_at)}" if item.published_at else ""
+    def seen(self, item: DigestItem) -> str:
+        """When the tracker first saw an item, where that shows another time than the one it
+        is listed at (published a few seconds before it was seen is the same minute)."""
+        seen = self.when(item.first_seen_at)
+        return "" if seen == self.when(item.reported_at) else f"first seen {seen}"
 
     def also_in(self, group: StoryGroup) -> str:
-        """Other feeds of the item's own outlet by name; other outlets by outlet alone."""
-        parts: dict[str, str] = {}
-        for place in group.also_in:
-            own = place.outlet == group.lead.outlet
-            key = f"{place.outlet} · {place.feed}" if own else place.outlet
-            parts.setdefault(key, f"{key} ({self.when(place.first_seen_at)})")
-        return "; ".join(parts.values())
+        """The other outlets that carried the story, each with its first time."""
+        return "; ".join(f"{place.outlet} ({self.when(place.at)})" for place in group.also_in)
 
     def first_reported(self, group: StoryGroup) -> str:
-        return f"first reported by {group.first_outlet}, {self.when(group.first_seen_at)}"
+        return f"first reported by {group.first_outlet}, {self.when(group.first_reported_at)}"
 
     def health(self, issue: FeedIssue) -> str:
         if issue.state == "failing":
@@ -292,6 +299,8 @@ class Formatter:
                 parts.append("no new coverage")
             if a.cited_silent:
                 parts.append("cited outlets silent: " + ", ".join(a.cited_silent))
+            if a.cited_unpolled:
+                parts.append("cited outlets not polled: " + ", ".join(a.cited_unpolled))
         if d.health:
             parts.append(self.count(len(d.health), "feed needs", "feeds need") + " attention")
         return "; ".join(parts) + "." if parts else "No article is tracked yet."

@@ -112,8 +112,9 @@ def _from_html(html: str, location: str) -> ArticleDraft:
     soup = BeautifulSoup(html, "lxml")
     base = _meta(soup, ("property", "og:url")) or location
     canonical = soup.find("link", rel="canonical")
-    url = canonical.get("href") if canonical else None
-    url = canonical_url(urljoin(base, url)) if url else canonical_url(base)
+    href = canonical.get("href") if canonical else None
+    # an attribute may hold several values (a list); a canonical link has one
+    url = canonical_url(urljoin(base, str(href))) if href else canonical_url(base)
     title = (
         _meta(soup, ("property", "og:title"))
         or _meta(soup, ("name", "twitter:title"))
@@ -124,7 +125,7 @@ def _from_html(html: str, location: str) -> ArticleDraft:
         dict.fromkeys(
             link
             for a in soup.find_all("a", href=True)
-            if (link := canonical_url(urljoin(url or base, a["href"])))
+            if (link := canonical_url(urljoin(url or base, str(a["href"]))))
         )
     )
     published = _date(_published(soup))
@@ -164,8 +165,9 @@ def _json_ld_date(text: str) -> str:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if isinstance(node.get("datePublished"), str):
-                return node["datePublished"]
+            published = node.get("datePublished")
+            if isinstance(published, str):
+                return published
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

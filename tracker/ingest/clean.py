@@ -55,6 +55,21 @@ _MOJIBAKE = re.compile(
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 # C0 controls (NUL from "&#0;", escape sequences) and DEL are no text; tab and newlines are spaces
 _INVISIBLE.update(dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F], None))
+#: the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they
+#: turn text shown after them around, so a title could read "…gnp.exe" for "exe.png…" in the
+#: digest, a terminal or a spreadsheet. Right-to-left text needs none of them (its letters carry
+#: their direction); the marks U+200E/U+200F, which cannot reorder anything, stay
+BIDI_CONTROLS = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+_INVISIBLE.update(dict.fromkeys(map(ord, BIDI_CONTROLS), None))
+#: any character repair_text drops: most text has none, and searching is cheaper than translating
+_HAS_INVISIBLE = re.compile("[" + re.escape("".join(map(chr, _INVISIBLE))) + "]")
+#: the space put before a tag, left before closing punctuation
+_SPACE_BEFORE_CLOSING = re.compile(r" ([,.;:!?)])")
+#: what a link never keeps: control characters (C0, DEL, C1; a line break inside a link is a
+#: broken feed, not part of the address) and the bidirectional controls
+_NOT_IN_LINK = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+#: what nh3 rewrites in text: markup, and the characters it escapes (< > & and no-break space)
+_MARKUP = re.compile("[<>&\u00a0]")
 #: what an HTML parser would read as the start of a tag
 _TAG_START = re.compile(r"<[a-zA-Z/!?]")
 
@@ -86,7 +101,8 @@ def _strip_tags(html: str) -> str:
 
 def repair_text(text: str) -> str:
     """Undo mojibake and drop zero-width characters; markup is left as it is."""
-    text = text.translate(_INVISIBLE)
+    if _HAS_INVISIBLE.search(text):
+        text = text.translate(_INVISIBLE)
     # ftfy is only worth its cost when the text shows the signature of UTF-8 read as cp1252
     return ftfy.fix_text(text, _FTFY) if _MOJIBAKE.search(text) else text
 
@@ -94,13 +110,16 @@ def repair_text(text: str) -> str:
 def normalise_space(text: str) -> str:
     text = _SPACE.sub(" ", repair_text(text)).strip()
     # a space was put before every tag; take it back before closing punctuation
-    return re.sub(r" ([,.;:!?)])", r"\1", text)
+    return _SPACE_BEFORE_CLOSING.sub(r"\1", text)
 
 
 def safe_html(html: str) -> str:
     """A sanitised copy of summary HTML: a small allow-list, http(s) links only, no scripts."""
     if not html:
         return ""
+    if not _MARKUP.search(html):
+        # plain text: nothing to sanitise; nh3 would only turn its line ends into "\n"
+        return repair_text(html).replace("\r\n", "\n").replace("\r", "\n").strip()
     return nh3.clean(
         repair_text(html),
         tags=SAFE_TAGS,
@@ -111,8 +130,25 @@ def safe_html(html: str) -> str:
     ).strip()
 
 
+def item_link(url: str | None) -> str | None:
+    """An item's link as stored in ``items.url``: as the feed gave it (tracking parameters and
+    all), less what must never be stored or shown: a user name and password, control and
+    bidirectional control characters, surrounding spaces. None when nothing is left."""
+    if not url:
+        return None
+    url = _NOT_IN_LINK.sub("", url).strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url or None
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return url or None
+
+
 def canonical_url(url: str | None) -> str | None:
-    """Lower-case scheme and host, no default port, no fragment, no tracking parameters.
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters, no
+    user name or password, no control characters.
 
     Links from news-search services are unwrapped to the publisher URL they carry, so the same
     story found by search and by the outlet's own feed has one canonical URL. Returns None for
@@ -120,7 +156,7 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url:
         return None
-    url = url.strip()
+    url = _NOT_IN_LINK.sub("", url).strip()
     if url[:32].lower().startswith(_SEARCH_PREFIXES):
         url = unwrap_search_link(url)
     try:

@@ -9,6 +9,7 @@ headers or body is cut on time.
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import re
 import socket
@@ -34,6 +35,7 @@ from ..errors import (
     TooManyRedirectsError,
 )
 from ..models import FetchedFeed
+from ..urls import feed_url, url_problem
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, "
@@ -48,6 +50,10 @@ _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}\
 ACCEPT_ENCODING = "gzip, deflate"
 #: largest piece one compressed chunk may expand to at a time
 _PIECE = 1 << 20
+#: the most response header bytes (status line and header lines) taken from a server; real
+#: servers send a few kB, and proxies in front of them refuse more than 8 to 32 kB. httpcore's
+#: parser refuses 100 KiB that have not ended yet; between the two the tracker refuses them
+MAX_HEADER_BYTES = 64 * 1024
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -103,6 +109,11 @@ class FeedClient(httpx.Client):
             # proxies or certificates from the environment must not redirect feed traffic
             trust_env=False,
             transport=transport,
+            # no cookies kept: one feed's Set-Cookie would go out with every later request to
+            # that host, for other feeds too (a 100 kB cookie made the server refuse them all)
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
         )
 
 
@@ -189,6 +200,7 @@ def _get(
         check_url(url, settings.allow_private_networks, resolver or resolve)
         try:
             with closing(_send(client, url, headers, _timeout(settings, deadline))) as r:
+                _check_header_size(r)
                 if r.status_code in _REDIRECTS and r.headers.get("location"):
                     all_permanent = all_permanent and r.status_code in _PERMANENT
                     url = urljoin(url, r.headers["location"])
@@ -205,7 +217,7 @@ def _get(
                     status=r.status_code,
                     headers={k.lower(): v for k, v in r.headers.items()},
                     content=content,
-                    permanent_url=url if all_permanent and _hop else None,
+                    permanent_url=_movable(url) if all_permanent and _hop else None,
                     elapsed=time.monotonic() - started,
                 )
         except httpx.TimeoutException as exc:
@@ -213,10 +225,33 @@ def _get(
         except httpx.DecodingError as exc:
             raise FetchError(f"cannot decode response body: {exc}") from None
         except (httpx.TransportError, httpx.InvalidURL) as exc:
+            if "Receive buffer too long" in str(exc):  # the HTTP parser's limit (100 KiB)
+                raise TooLargeError(_HEADERS_TOO_LARGE) from None
             raise ConnectionFailedError(
                 f"{type(exc).__name__}: {exc or 'connection failed'}"
             ) from None
     raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects (last: {url})")
+
+
+def _movable(url: str) -> str | None:
+    """Where a feed may move after a permanent redirect: the target in the form feeds are
+    stored in (no fragment: two spellings of another feed's URL are that feed, and the store
+    refuses a second one), or None when config.yaml would refuse it (a password)."""
+    return None if url_problem(url) else feed_url(url)
+
+
+_HEADERS_TOO_LARGE = f"the response's headers exceed the {MAX_HEADER_BYTES // 1024} KiB limit"
+
+
+def _check_header_size(response: httpx.Response) -> None:
+    # each line as sent: "Name: value" and CRLF, after the status line
+    size = (
+        len(response.reason_phrase)
+        + 15
+        + sum(len(name) + len(value) + 4 for name, value in response.headers.raw)
+    )
+    if size > MAX_HEADER_BYTES:
+        raise TooLargeError(f"{_HEADERS_TOO_LARGE} ({size:,} bytes)")
 
 
 def _send(
@@ -233,7 +268,9 @@ def _send(
         return client.send(
             client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
         )
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        if "Receive buffer too long" in str(exc):
+            raise  # the headers were too large: asking again would only read them again
         return client.send(
             client.build_request("GET", url, headers=headers, timeout=timeout), stream=True
         )
@@ -261,7 +298,10 @@ def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
     """The body decoded per Content-Encoding, in pieces of at most ``_PIECE`` bytes.
 
     httpx would inflate each network read whole: 64 KiB of a gzip bomb become 64 MiB at once.
-    Inflating in bounded pieces lets the caller's size cap stop it with memory flat.
+    Inflating in bounded pieces lets the caller's size cap stop it with memory flat. A gzip body
+    may hold several members one after the other (RFC 1952; ``cat a.gz b.gz``): each is decoded,
+    and, as gzip(1) does, zero padding or other bytes after the last are ignored. Any corrupt
+    data, also in the raw-deflate retry, is a ``FetchError``.
     """
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -269,20 +309,39 @@ def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
         return
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise FetchError(f"unsupported Content-Encoding {encoding!r}")
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if "gzip" in encoding else zlib.MAX_WBITS)
+    try:
+        yield from _inflated(raw, gzip="gzip" in encoding)
+    except zlib.error as exc:
+        raise FetchError(f"cannot decode response body: {exc}") from None
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflated(raw: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
+    wbits = zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
     first = True
     for data in raw:
-        while data and not inflater.eof:
+        while data:
+            if inflater.eof:
+                # a member ended: another may follow (gzip only; a zlib stream has one end)
+                data = data.lstrip(b"\0")
+                if not gzip or not data:
+                    break
+                if not data.startswith(_GZIP_MAGIC[: len(data)]):
+                    return  # trailing garbage after a complete member
+                inflater = zlib.decompressobj(wbits)
             try:
                 piece = inflater.decompress(data, _PIECE)
-            except zlib.error as exc:
-                if not (first and encoding == "deflate"):
-                    raise FetchError(f"cannot decode response body: {exc}") from None
+            except zlib.error:
+                if not (first and not gzip):
+                    raise
                 # some servers send raw deflate without the zlib header HTTP asks for
                 inflater = zlib.decompressobj(-zlib.MAX_WBITS)
                 piece = inflater.decompress(data, _PIECE)
             first = False
-            data = inflater.unconsumed_tail
+            data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             yield piece
 
 

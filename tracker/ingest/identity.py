@@ -25,7 +25,12 @@ def content_hash(title: str, summary: str) -> str:
 
 
 def identity_keys(
-    guid: str | None, canonical: str | None, title: str, summary: str, outlet_id: int
+    guid: str | None,
+    canonical: str | None,
+    title: str,
+    summary: str,
+    outlet_id: int,
+    link: str | None = None,
 ) -> tuple[str, ...]:
     """Keys in priority order; the first that the store already knows identifies the item.
 
@@ -37,7 +42,10 @@ def identity_keys(
     """
     keys: list[str] = []
     guid = (guid or "").strip()
-    guid_url = canonical_url(guid) if re.match(r"^https?://", guid, re.I) else None
+    if guid and guid == (link or "").strip():
+        guid_url = canonical  # a permalink guid: the link, made canonical already
+    else:
+        guid_url = canonical_url(guid) if re.match(r"^https?://", guid, re.I) else None
     if guid_url:
         keys.append(f"url:{guid_url}")
     elif guid:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..models import CleanItem, ParsedItem
-from .clean import canonical_url, html_to_text, safe_html
+from .clean import canonical_url, html_to_text, item_link, safe_html
 from .identity import content_hash, identity_keys
 
 #: dates before this are placeholders (a zero Unix time, "0001-01-01"), not real publication dates
@@ -20,7 +20,7 @@ def normalise_item(item: ParsedItem, outlet_id: int, now: datetime) -> CleanItem
     canonical = canonical_url(item.link)
     return CleanItem(
         guid=item.guid,
-        url=item.link if canonical else None,
+        url=item_link(item.link) if canonical else None,
         canonical_url=canonical,
         title=title,
         summary=summary,
@@ -28,7 +28,7 @@ def normalise_item(item: ParsedItem, outlet_id: int, now: datetime) -> CleanItem
         author=item.author,
         published_at=plausible_date(item.published or item.updated, now),
         content_hash=content_hash(title, summary),
-        keys=identity_keys(item.guid, canonical, title, summary, outlet_id),
+        keys=identity_keys(item.guid, canonical, title, summary, outlet_id, item.link),
     )
 
 

@@ -15,12 +15,15 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..config import Config
 from ..errors import TrackerError
 from ..models import Clock
-from ..storage import Store
+
+if TYPE_CHECKING:
+    from ..app import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class DailyDigests:
 
     def __init__(
         self,
-        store: Store,
+        tracker: Tracker,
         writer: DigestWriter,
         clock: Clock,
         config: Callable[[], Config],
@@ -61,7 +64,8 @@ class DailyDigests:
         run_id: int,
         since: datetime,
     ) -> None:
-        self.store = store
+        #: records which days were written, through the facade
+        self.log = tracker
         self.writer = writer
         self.clock = clock
         self.config = config
@@ -74,7 +78,7 @@ class DailyDigests:
         with self._lock:
             config, now = self.config(), self.clock()
             keep = config.digest.keep
-            written = self.store.digest_days_written(now.date() - timedelta(days=keep + 2))
+            written = self.log.digest_days_written(now.date() - timedelta(days=keep + 2))
             owed = days_owed(now, config.digest.time, config.tz, self.since, written, keep)
             if not owed:
                 log.debug("no digest owed (%s)", trigger)
@@ -99,10 +103,8 @@ class DailyDigests:
             self._failed(day, trigger, f"{type(exc).__name__}: {exc}")
             log.exception("digest for %s failed (%s)", day, trigger)
         else:
-            self.store.record_digest(day, run_id=self.run_id, trigger=trigger, now=self.clock())
+            self.log.record_digest(day, run_id=self.run_id, trigger=trigger)
             log.info("digest for %s written (%s)", day, trigger)
 
     def _failed(self, day: date, trigger: str, error: str) -> None:
-        self.store.record_digest(
-            day, run_id=self.run_id, trigger=trigger, now=self.clock(), error=error
-        )
+        self.log.record_digest(day, run_id=self.run_id, trigger=trigger, error=error)

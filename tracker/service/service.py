@@ -9,6 +9,9 @@ when the code moves between versions.
 ``heartbeat``  proves liveness in the database (``tracker status``) and to systemd's watchdog
 ``digest``     daily at ``digest.time`` local time: writes the digest of the day before (daily.py)
 ``catch-up``   once at start-up: the digests that fell due while the service was down
+``watch``      every few seconds: is the database file still the one opened? Deleted (with its
+               directory) or replaced, the service stops with an error rather than go on
+               writing into a file nobody will read
 
 The main thread starts the jobs and then only waits for control messages. Signal handlers just
 queue a message (``SimpleQueue.put`` is safe in a signal handler), so a stop or a reload always
@@ -44,6 +47,7 @@ from ..app import Tracker
 from ..config import Config, load_config
 from ..errors import ConfigError, StorageError
 from ..models import Clock, system_clock
+from ..textout import plural
 from ..update.engine import CycleReport, Dispatcher
 from .daily import DailyDigests, DigestWriter, due_moment
 from .instance import InstanceLock
@@ -52,6 +56,8 @@ from .systemd import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 30.0
+#: how often the service looks whether its database file is still there (one stat call)
+WATCH_EVERY = 2.0
 #: a digest due while the machine slept or the service was busy is still wanted, however late
 #: (the run then writes every day owed, once each)
 DIGEST_MISFIRE_GRACE = None
@@ -59,6 +65,7 @@ DIGEST_MISFIRE_GRACE = None
 SCHEDULER_THREADS = 3
 STOP_MESSAGES = ("SIGTERM", "SIGINT", "stop")
 RELOAD_MESSAGES = ("SIGHUP", "reload")
+LOST_MESSAGE = "database lost"
 
 
 class Service:
@@ -82,6 +89,8 @@ class Service:
         self._dispatcher: Dispatcher | None = None
         self._digests: DailyDigests | None = None
         self._stopping = False
+        #: why the database cannot be used any more (its file deleted or replaced), if so
+        self._lost: str | None = None
 
     @classmethod
     def from_config_file(cls, path: str | Path, **kwargs: Any) -> Service:
@@ -112,19 +121,20 @@ class Service:
                 self._shutdown(f"error: {type(exc).__name__}: {exc}")
                 raise
             self._shutdown(reason)
+        if self._lost:
+            raise StorageError(f"{self._lost}; the service stopped")
         return 0
 
     def _start(self) -> None:
-        config, store = self.config, self.tracker.store  # StorageError before 'tracker init'
+        config = self.config
+        self.tracker.open()  # StorageError before 'tracker init'
         self._use_config(config)
         heartbeat = heartbeat_interval(config)
-        self.run_id = store.start_service_run(
+        self.run_id = self.tracker.start_service_run(
             pid=os.getpid(),
             host=socket.gethostname(),
             version=_version(),
-            config=str(config.path),
             heartbeat_every=heartbeat,
-            now=self.clock(),
         )
         self._dispatcher = Dispatcher(
             self.tracker.context, config.polling.workers, self._cycle_done
@@ -133,11 +143,11 @@ class Service:
         self._scheduler = self._build_scheduler(config, heartbeat)
         self._scheduler.start()
         log.info(
-            "started: pid %d, database %s, %d feeds enabled, %d workers, dispatch every %g s, %s",
+            "started: pid %d, database %s, %s enabled, %s, dispatch every %g s, %s",
             os.getpid(),
             config.database,
-            sum(1 for f in store.feeds() if f["enabled"]),
-            config.polling.workers,
+            plural(sum(1 for f in self.tracker.feeds() if f.enabled), "feed"),
+            plural(config.polling.workers, "worker"),
             config.polling.dispatch_every,
             f"digest daily at {config.digest.time} {config.timezone}"
             if self._digests
@@ -151,11 +161,10 @@ class Service:
             log.warning("this tracker has no digest writer: the daily digest job is off")
             return None
         assert self.run_id is not None
-        store = self.tracker.store
         # owed: the days due since the service first ran here (a failed day is retried too)
-        since = store.first_service_start() or self.clock()
+        since = self.tracker.first_service_start() or self.clock()
         return DailyDigests(
-            store, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
+            self.tracker, writer, self.clock, lambda: self.config, run_id=self.run_id, since=since
         )
 
     def _serve(self) -> str:
@@ -168,6 +177,8 @@ class Service:
                 self._reload()
             elif message in STOP_MESSAGES:
                 return message
+            elif message == LOST_MESSAGE:
+                return "error: the database file was deleted or replaced"
 
     def _shutdown(self, reason: str) -> None:
         self._stopping = True
@@ -178,17 +189,18 @@ class Service:
         ends = time.monotonic() + grace
         if self._dispatcher is not None:
             log.info(
-                "stopping (%s): %d feeds in flight get up to %g s to finish",
+                "stopping (%s): %s in flight get up to %g s to finish",
                 reason,
-                self._dispatcher.in_flight(),
+                plural(self._dispatcher.in_flight(), "feed"),
                 grace,
             )
             abandoned = self._dispatcher.stop(grace, hurry=self._hurry)
             if abandoned:
                 log.warning(
-                    "%d feeds still being polled after the grace period were abandoned "
+                    "%s still being polled after the grace period %s abandoned "
                     "(nothing of those polls was stored; they stay due): %s",
-                    len(abandoned),
+                    plural(len(abandoned), "feed"),
+                    "was" if len(abandoned) == 1 else "were",
                     ", ".join(f"{f.id} {f.url}" for f in abandoned),
                 )
         if self._digests is not None and not self._digests.wait_idle(ends - time.monotonic()):
@@ -196,10 +208,10 @@ class Service:
         if self.run_id is not None:
             # the grace period is over: what other threads still write is rolled back, so an
             # abandoned poll stores nothing and the stop does not wait for its transaction
-            self.tracker.store.keep_to_this_thread()
-        if self.run_id is not None:
+            self.tracker.keep_to_this_thread()
+        if self.run_id is not None and not self._lost:  # a lost file takes no more writes
             try:
-                self.tracker.store.finish_service_run(self.run_id, self.clock(), reason)
+                self.tracker.finish_service_run(self.run_id, reason)
             except Exception:
                 log.exception("could not record the stop in the database")
         # closing takes the store's lock: a transaction still open in a worker commits first
@@ -247,7 +259,7 @@ class Service:
         )
         scheduler.add_listener(log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         scheduler.add_job(
-            self._dispatcher.tick,
+            self._dispatch,
             dispatch_trigger(config),
             id="dispatch",
             name="dispatch due feeds",
@@ -260,6 +272,13 @@ class Service:
             id="heartbeat",
             name="heartbeat",
             misfire_grace_time=max(1, int(heartbeat)),
+        )
+        scheduler.add_job(
+            self._watch_database,
+            IntervalTrigger(seconds=WATCH_EVERY, timezone=config.tz),
+            id="watch",
+            name="watch the database file",
+            misfire_grace_time=None,
         )
         if self._digests is not None:
             scheduler.add_job(
@@ -279,14 +298,33 @@ class Service:
             )
         return scheduler
 
+    def _dispatch(self) -> None:
+        assert self._dispatcher is not None
+        self._watch_database()  # no poll starts on a file that is gone
+        if self._lost is None:
+            self._dispatcher.tick()
+
+    def _watch_database(self) -> None:
+        """Stop the service, with an error, once its database file is deleted or replaced.
+
+        SQLite keeps the file it opened: the polls would go on being stored into a deleted file
+        (lost at exit), 'tracker status' would find no database, and a new database made at the
+        path would be polled by nobody, or by a second service. The store refuses every write
+        from then on; this notices it even when nothing is written.
+        """
+        problem = self.tracker.database_problem()
+        if problem and self._lost is None and not self._stopping:
+            self._lost = problem
+            log.error("%s; the service stops (nothing more is written to it)", problem)
+            self._control.put(LOST_MESSAGE)
+
     def _heartbeat(self) -> None:
         assert self.run_id is not None and self._dispatcher is not None
-        if self._stopping:
-            return  # the stop records the last heartbeat itself
+        self._watch_database()
+        if self._stopping or self._lost:
+            return  # the stop records the last heartbeat itself (unless the file is gone)
         try:
-            self.tracker.store.service_heartbeat(
-                self.run_id, self.clock(), self._dispatcher.in_flight()
-            )
+            self.tracker.service_heartbeat(self.run_id, self._dispatcher.in_flight())
         except StorageError:
             if self._stopping:
                 return  # a stop began while this heartbeat waited for a poll's transaction
@@ -299,14 +337,7 @@ class Service:
             self.tracker.after_cycle(report.started_at)
         elif not self._stopping:
             self.tracker.send_alerts()  # retry the alerts that failed before
-        cycle_id = self.tracker.store.record_cycle(
-            self.run_id,
-            started_at=report.started_at,
-            finished_at=report.finished_at,
-            due=report.due,
-            cancelled=report.cancelled,
-            summary=report.summary,
-        )
+        cycle_id = self.tracker.record_cycle(self.run_id, report)
         line = cycle_line(cycle_id, report)
         log.info("%s", line)
         notify(f"STATUS={line}")
@@ -333,9 +364,9 @@ class Service:
     def _apply(self, new: Config) -> None:
         assert self._scheduler is not None and self._dispatcher is not None
         old = self.config
-        before = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        before = {f.url for f in self.tracker.feeds() if f.enabled}
         self._use_config(new)
-        after = {f["url"] for f in self.tracker.store.feeds() if f["enabled"]}
+        after = {f.url for f in self.tracker.feeds() if f.enabled}
         self._dispatcher.resize(new.polling.workers)
         if new.polling.dispatch_every != old.polling.dispatch_every:
             self._scheduler.reschedule_job("dispatch", trigger=dispatch_trigger(new))
@@ -347,9 +378,9 @@ class Service:
         # feeds added to the file are due now: poll them without waiting for the next tick
         self._scheduler.modify_job("dispatch", next_run_time=datetime.now(new.tz))
         log.info(
-            "configuration reloaded from %s: %d feeds enabled (%d added, %d removed)",
+            "configuration reloaded from %s: %s enabled (%d added, %d removed)",
             new.path,
-            len(after),
+            plural(len(after), "feed"),
             len(after - before),
             len(before - after),
         )
@@ -441,9 +472,9 @@ def cycle_line(cycle_id: int, report: CycleReport) -> str:
     s = report.summary
     cancelled = f", {report.cancelled} cancelled by the stop" if report.cancelled else ""
     return (
-        f"cycle {cycle_id}: {len(s.results)} feeds polled{cancelled}: {s.count('ok')} ok, "
-        f"{s.count('not-modified') + s.count('unchanged')} not modified, "
-        f"{s.count('error')} failed; {s.items_new} new items, {s.items_linked} linked; "
+        f"cycle {cycle_id}: {plural(len(s.results), 'feed')} polled{cancelled}: "
+        f"{s.count('ok')} ok, {s.count('not-modified') + s.count('unchanged')} not modified, "
+        f"{s.count('error')} failed; {plural(s.items_new, 'new item')}, {s.items_linked} linked; "
         f"{s.duration_ms / 1000:.2f} s"
     )
 

@@ -2,11 +2,13 @@
 
 ``Store`` is the read-write store, assembled from one part per concern (as lemon24/reader
 assembles its storage): ``feeds`` (outlets, feeds and their poll state), ``items`` (items, keys,
-versions, sightings), ``articles`` (tracked articles and their links), ``stories``, ``digest``
-(the digest's reads), ``search`` (time zone and full-text search), ``prune`` (retention),
-``remove`` (removing a feed or an article), ``alerts`` (what to alert, what was sent) and
-``service_log`` (the service's runs and cycles).
-``base`` holds the connection and transactions, ``schema`` the migrations and views,
+versions, sightings), ``articles`` (tracked articles and their links), ``judgements`` (the
+analyst's labels for items, and the one place a link is written, under them), ``stories``,
+``digest`` (the digest's reads), ``search`` (time zone and full-text search), ``prune``
+(retention), ``remove`` (removing a feed or an article), ``alerts`` (what to alert, what was
+sent) and ``service_log`` (the service's runs and cycles).
+``base`` holds the connection and transactions, ``schema`` the migrations, ``views`` the SQL of
+the query views they create,
 ``readonly`` the connection for user SQL.
 """
 
@@ -18,6 +20,7 @@ from .base import APPLICATION_ID, BUSY_TIMEOUT_MS, StoreBase, storage_error
 from .digest import DigestMixin
 from .feeds import FeedsMixin
 from .items import ItemsMixin
+from .judgements import JudgementsMixin, check_label, is_marked_reason, judged
 from .prune import LOG_TABLES, PRUNED_TABLES, PruneMixin
 from .readonly import ReadOnlyStore, Rows
 from .remove import ARTICLE_REMOVAL_COUNTS, FEED_REMOVAL_COUNTS, RemoveMixin
@@ -31,6 +34,7 @@ class Store(
     FeedsMixin,
     ItemsMixin,
     ArticlesMixin,
+    JudgementsMixin,
     StoriesMixin,
     DigestMixin,
     SearchMixin,
@@ -54,7 +58,10 @@ __all__ = [
     "Rows",
     "Store",
     "StoredArticle",
+    "check_label",
     "from_db",
+    "is_marked_reason",
+    "judged",
     "storage_error",
     "to_db",
 ]

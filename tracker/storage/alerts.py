@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from .base import StoreBase
-from .rows import to_db
+from .rows import AlertCandidate, ClaimedAlert, ExpiredAlerts, to_db
 
 
 class AlertsMixin(StoreBase):
-    def alert_candidates(self, article_id: int, since: datetime) -> list[dict[str, Any]]:
+    def alert_candidates(self, article_id: int, since: datetime) -> list[AlertCandidate]:
         """Items linked to an article and first seen at or after ``since``."""
-        return self._rows(
+        rows = self._rows(
             "SELECT items.id AS item_id, items.outlet_id, outlets.name AS outlet, "
             "article_items.tier, items.title, items.url, items.first_seen_at, "
             "items.published_at FROM article_items "
@@ -27,6 +26,7 @@ class AlertsMixin(StoreBase):
             "WHERE article_items.article_id = ? AND items.first_seen_at >= ?",
             (article_id, to_db(since)),
         )
+        return [AlertCandidate(**r) for r in rows]
 
     def outlets_linked_before(self, article_id: int, since: datetime) -> set[int]:
         """Outlets with an item linked to the article first seen before ``since``."""
@@ -67,7 +67,7 @@ class AlertsMixin(StoreBase):
         now: datetime,
         hold_until: datetime,
         expire_before: datetime,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ) -> tuple[list[ClaimedAlert], list[ExpiredAlerts]]:
         """Give up pending alerts queued before ``expire_before``; then claim, until
         ``hold_until``, the pending ones of the (article, target key) pairs ``wanted`` that
         nobody holds. Returns (claimed rows with their item, outlet and article; given-up
@@ -96,12 +96,14 @@ class AlertsMixin(StoreBase):
                 "ORDER BY alerts.article_id, alerts.target, alerts.id",
                 (to_db(now),),
             )
-            claimed = [r for r in pending if (r["article_id"], r["target"]) in wanted]
+            claimed = [
+                ClaimedAlert(**r) for r in pending if (r["article_id"], r["target"]) in wanted
+            ]
             self.db.conn.executemany(
                 "UPDATE alerts SET claimed_until = ? WHERE id = ?",
-                [(to_db(hold_until), r["id"]) for r in claimed],
+                [(to_db(hold_until), r.id) for r in claimed],
             )
-        return claimed, expired
+        return claimed, [ExpiredAlerts(**r) for r in expired]
 
     def record_alerts(
         self, sent: Sequence[int], failed: Sequence[tuple[int, str]], now: datetime

@@ -1,4 +1,5 @@
-"""Tracked articles and their links to items."""
+"""Tracked articles and their links to items (written under the analyst's judgements:
+``storage.judgements``)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
-from ..models import Relevance
-from .base import StoreBase
+from ..models import CoverageRow, Relevance
+from .judgements import JUDGED_LINKED, JudgementsMixin
+from .reported import REPORT_ORDER_DESC, REPORTED_AT
 from .rows import StoredArticle, to_db
 
 
-class ArticlesMixin(StoreBase):
+class ArticlesMixin(JudgementsMixin):
     def link_item(self, article_id: int, item_id: int, relevance: Relevance, now: datetime) -> None:
-        self._x(
-            "INSERT INTO article_items (article_id, item_id, score, story_score, tier, reasons, "
-            "linked_at, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(article_id, item_id) DO UPDATE SET score = excluded.score, "
-            "story_score = excluded.story_score, tier = excluded.tier, "
-            "reasons = excluded.reasons, scored_at = excluded.scored_at",
-            (
-                article_id,
-                item_id,
-                round(relevance.score, 4),
-                round(relevance.story_score, 4),
-                relevance.tier,
-                json.dumps(list(relevance.reasons), ensure_ascii=False),
-                to_db(now),
-                to_db(now),
-            ),
-        )
+        """Link an item as the scorer's verdict ``relevance`` says, unless the analyst judged
+        it (``storage.judgements``): then as the judgement says."""
+        self._link(article_id, item_id, relevance, now)
 
     def save_article(
         self,
@@ -111,30 +99,53 @@ class ArticlesMixin(StoreBase):
         )
 
     def coverage(
-        self, article_id: int, *, limit: int | None = None, tier: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Items linked to an article, newest first."""
-        self.article(article_id)
+        self,
+        article_ids: Sequence[int],
+        *,
+        limit: int | None = None,
+        tier: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outlet_id: int | None = None,
+    ) -> list[CoverageRow]:
+        """Items linked to the articles, latest reported first (``storage.reported``), with the
+        analyst's judgement (``judgement``: story or related, or None) and its note.
+
+        ``since`` and ``until`` bound the reported time, as search and export do."""
+        for article_id in article_ids:
+            self.article(article_id)
+        if not article_ids:
+            return []
+        where = [f"article_items.article_id IN ({','.join('?' * len(article_ids))})"]
+        params: list[Any] = list(article_ids)
+        for clause, value in (
+            ("article_items.tier = ?", tier),
+            (f"{REPORTED_AT} >= ?", to_db(since)),
+            (f"{REPORTED_AT} < ?", to_db(until)),
+            ("items.outlet_id = ?", outlet_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
         sql = (
-            "SELECT items.id AS item_id, outlets.name AS outlet, items.first_seen_at, "
-            "items.published_at, items.title, items.url, items.summary, article_items.score, "
+            "SELECT article_items.article_id, items.id AS item_id, outlets.name AS outlet, "
+            f"{REPORTED_AT} AS reported_at, items.first_seen_at, items.published_at, "
+            "items.title, items.url, items.summary, article_items.score, "
             "article_items.story_score, article_items.tier, article_items.reasons, "
-            "items.story_id FROM article_items "
-            "JOIN items ON items.id = article_items.item_id "
-            "JOIN outlets ON outlets.id = items.outlet_id WHERE article_items.article_id = ?"
+            "items.story_id, judgements.label AS judgement, judgements.note AS judgement_note "
+            "FROM article_items JOIN items ON items.id = article_items.item_id "
+            "JOIN outlets ON outlets.id = items.outlet_id "
+            "LEFT JOIN judgements ON judgements.article_id = article_items.article_id "
+            f"AND judgements.item_id = article_items.item_id WHERE {' AND '.join(where)} "
+            f"ORDER BY {REPORT_ORDER_DESC}, article_items.article_id"
         )
-        params: list[Any] = [article_id]
-        if tier:
-            sql += " AND article_items.tier = ?"
-            params.append(tier)
-        sql += " ORDER BY items.first_seen_at DESC, items.id DESC"
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._rows(sql, params)
-        for row in rows:
-            row["reasons"] = json.loads(row["reasons"])
-        return rows
+        return [
+            CoverageRow(**{**row, "reasons": tuple(json.loads(row["reasons"]))})
+            for row in self._rows(sql, params)
+        ]
 
     def save_article_model(
         self,
@@ -162,20 +173,26 @@ class ArticlesMixin(StoreBase):
         article_id: int,
         high: int,
         low: int,
-        links: Sequence[tuple[int, Relevance]],
+        scored: Sequence[tuple[int, Relevance]],
         now: datetime,
     ) -> None:
-        """Make an article's links among items ``low``..``high`` exactly ``links`` and move its
-        rescore cursor below them (NULL when no item is left): one short transaction."""
+        """Make an article's links among items ``low``..``high`` what the scorer's verdicts
+        ``scored`` say (an item left out, or of tier ``none``, is not linked) under the analyst's
+        judgements, and move its rescore cursor below them (NULL when no item is left): one
+        short transaction. An item judged story or related stays linked whatever ``scored``
+        says; one judged unrelated is never linked."""
         with self.transaction():
+            labels = self._labels_between(article_id, low, high)
+            links = [(i, r) for i, r in scored if r.tier != "none" or i in labels]
             kept = [item_id for item_id, _ in links]
             self._x(
                 f"DELETE FROM article_items WHERE article_id = ? AND item_id BETWEEN ? AND ? "
-                f"AND item_id NOT IN ({','.join('?' * len(kept))})",
-                [article_id, low, high, *kept],
+                f"AND item_id NOT IN ({','.join('?' * len(kept))}) "
+                f"AND item_id NOT IN ({JUDGED_LINKED})",
+                [article_id, low, high, *kept, article_id],
             )
             for item_id, relevance in links:
-                self.link_item(article_id, item_id, relevance, now)
+                self._link(article_id, item_id, relevance, now, labels)
             self._x(
                 "UPDATE articles SET rescore_cursor = "
                 "(SELECT max(id) FROM items WHERE id < ?) WHERE id = ?",
@@ -185,7 +202,8 @@ class ArticlesMixin(StoreBase):
     def replace_links(
         self, article_id: int, links: Sequence[tuple[int, Relevance]], now: datetime
     ) -> None:
-        """Make an article's links exactly ``links`` (after a rescore); kept ones keep linked_at."""
+        """Make an article's links exactly ``links`` (after a rescore), under the analyst's
+        judgements (as ``rescore_chunk``); kept ones keep linked_at."""
         with self.transaction():
             self._x("CREATE TEMP TABLE IF NOT EXISTS keep_links (item_id INTEGER PRIMARY KEY)")
             self._x("DELETE FROM keep_links")
@@ -194,8 +212,9 @@ class ArticlesMixin(StoreBase):
             )
             self._x(
                 "DELETE FROM article_items WHERE article_id = ? "
-                "AND item_id NOT IN (SELECT item_id FROM keep_links)",
-                (article_id,),
+                "AND item_id NOT IN (SELECT item_id FROM keep_links) "
+                f"AND item_id NOT IN ({JUDGED_LINKED})",
+                (article_id, article_id),
             )
             for item_id, relevance in links:
-                self.link_item(article_id, item_id, relevance, now)
+                self._link(article_id, item_id, relevance, now)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError
-from ..models import FeedResult, FeedSource, FeedState, FeedUpdate, Outlet
+from ..models import FeedResult, FeedRow, FeedSource, FeedState, FeedUpdate, Outlet
 from .base import StoreBase
 from .rows import from_db, to_db
 
@@ -56,7 +57,7 @@ class FeedsMixin(StoreBase):
 
     def outlet_names(self) -> list[str]:
         """Every name and alias of every stored outlet."""
-        names = []
+        names: list[str] = []
         for outlet in self.outlets():
             names.extend((outlet.name, *outlet.aliases))
         return names
@@ -67,7 +68,7 @@ class FeedsMixin(StoreBase):
         if row is None:
             self._x("INSERT INTO outlets (name, homepage) VALUES (?, ?)", (name, homepage))
             row = self._x("SELECT id FROM outlets WHERE name = ?", (name,)).fetchone()
-        return row[0]
+        return int(row[0])
 
     def sync_config_feeds(self, feeds: Iterable[FeedSource], now: datetime) -> None:
         """Make the stored config feeds match config.yaml; feeds dropped from it are disabled."""
@@ -132,22 +133,31 @@ class FeedsMixin(StoreBase):
         return int(existing[0])
 
     def set_feed_enabled(self, feed_id: int, enabled: bool, now: datetime) -> None:
+        """Enable a feed (due at once) or disable it by hand (no next poll; the reason says
+        who stopped it)."""
         with self.transaction():
             cursor = self._x(
-                "UPDATE feeds SET enabled = ?, disabled_reason = NULL, consecutive_errors = 0, "
+                "UPDATE feeds SET enabled = ?, disabled_reason = ?, consecutive_errors = 0, "
                 "consecutive_hard_errors = 0, next_poll_at = ? WHERE id = ?",
-                (int(enabled), to_db(now), feed_id),
+                (
+                    int(enabled),
+                    None if enabled else DISABLED_BY_HAND,
+                    to_db(now) if enabled else None,
+                    feed_id,
+                ),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"no feed with id {feed_id}")
 
-    def feeds(self) -> list[dict[str, Any]]:
-        return self._rows(
-            "SELECT feeds.*, outlets.name AS outlet, "
+    def feeds(self) -> list[FeedRow]:
+        """Every feed with its state, its outlet's name and the items it listed, by outlet."""
+        rows = self._rows(
+            f"SELECT {_FEED_COLUMNS}, outlets.name AS outlet, "
             "(SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id) AS items "
             "FROM feeds JOIN outlets ON outlets.id = feeds.outlet_id "
             "ORDER BY outlets.name, feeds.id"
         )
+        return [FeedRow(**{**r, "enabled": bool(r["enabled"])}) for r in rows]
 
     def due_feeds(self, now: datetime) -> list[FeedState]:
         rows = self._rows(
@@ -239,6 +249,16 @@ class FeedsMixin(StoreBase):
             names = [r[0] for r in self._x("SELECT name FROM outlets ORDER BY name")]
             raise NotFoundError(f"no outlet named {name!r}; outlets: {', '.join(names) or 'none'}")
         return int(row[0])
+
+
+#: the feeds table's columns a FeedRow holds (not ``feeds.*``: a migrated table may order them
+#: otherwise, and a row has exactly these)
+_FEED_COLUMNS = ", ".join(
+    f"feeds.{f.name}" for f in fields(FeedRow) if f.name not in ("outlet", "items")
+)
+
+#: disabled_reason of a feed stopped with 'tracker feeds disable'
+DISABLED_BY_HAND = "disabled with 'tracker feeds disable'"
 
 
 def _feed_state(row: dict[str, Any]) -> FeedState:

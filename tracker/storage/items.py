@@ -194,7 +194,7 @@ class ItemsMixin(StoreBase):
         )
 
     def item_count(self) -> int:
-        return self._x("SELECT count(*) FROM items").fetchone()[0]
+        return int(self._x("SELECT count(*) FROM items").fetchone()[0])
 
     def item_text(self, item_id: int) -> tuple[str, str]:
         row = self._x("SELECT title, summary FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -233,10 +233,12 @@ class ItemsMixin(StoreBase):
 
     def duplicate_urls(self) -> int:
         """Canonical URLs stored on more than one item (should be 0)."""
-        return self._x(
-            "SELECT count(*) FROM (SELECT canonical_url FROM items WHERE canonical_url IS NOT NULL "
-            "GROUP BY canonical_url HAVING count(*) > 1)"
-        ).fetchone()[0]
+        return int(
+            self._x(
+                "SELECT count(*) FROM (SELECT canonical_url FROM items "
+                "WHERE canonical_url IS NOT NULL GROUP BY canonical_url HAVING count(*) > 1)"
+            ).fetchone()[0]
+        )
 
     def counts(self) -> dict[str, int]:
         tables = (
@@ -251,4 +253,4 @@ class ItemsMixin(StoreBase):
         return {t: self._x(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
     def integrity_check(self) -> str:
-        return self._x("PRAGMA integrity_check").fetchone()[0]
+        return str(self._x("PRAGMA integrity_check").fetchone()[0])

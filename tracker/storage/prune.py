@@ -38,21 +38,14 @@ class PruneMixin(StoreBase):
         counts = dict.fromkeys(PRUNED_TABLES, 0)
         after = 0
         while True:
-            ids = [
-                row[0]
-                for row in self._x(
-                    f"SELECT id FROM items WHERE id > :after AND {_PRUNABLE} ORDER BY id "
-                    "LIMIT :batch",
-                    {**params, "after": after, "batch": batch},
-                )
-            ]
-            if not ids:
+            last, deleted = self._prune_batch({**params, "after": after, "batch": batch})
+            if last is None:
                 break
-            for table, deleted in self._prune_items(ids).items():
-                counts[table] += deleted
-            after = ids[-1]
+            for table, count in deleted.items():
+                counts[table] += count
+            after = last
             if progress:
-                progress(len(ids))
+                progress(deleted["items"])
         for table in LOG_TABLES:
             counts[table] = self._prune_log(table, stamp, batch)
         return counts
@@ -77,10 +70,28 @@ class PruneMixin(StoreBase):
         with self._lock:
             return {table: self._x(sql, params).fetchone()[0] for table, sql in queries.items()}
 
-    def _prune_items(self, ids: list[int]) -> dict[str, int]:
+    def _prune_batch(self, params: dict[str, Any]) -> tuple[int | None, dict[str, int]]:
+        """Choose the next batch of prunable items and delete them, in one transaction.
+
+        Chosen inside the transaction that deletes them: a poll's sighting that commits first
+        moves an item's last_seen_at past the cutoff, and the item stays; one that commits later
+        waits for this transaction (issue 18: ids chosen before it were deleted however recently
+        a poll had seen them). Returns the last id looked at (None when none is left) and the
+        rows deleted per table.
+        """
         try:
             with self.transaction():
-                return self._delete_items(ids)
+                ids = [
+                    row[0]
+                    for row in self._x(
+                        f"SELECT id FROM items WHERE id > :after AND {_PRUNABLE} ORDER BY id "
+                        "LIMIT :batch",
+                        params,
+                    )
+                ]
+                if not ids:
+                    return None, {}
+                return ids[-1], self._delete_items(ids)
         except sqlite3.IntegrityError as exc:
             raise StorageError(
                 f"prune: items are still referenced from another table ({exc}); nothing in "

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QueryError, StorageError
-from .base import BUSY_TIMEOUT_MS
+from .base import BUSY_TIMEOUT_MS, disk_full, disk_full_error, undecodable_error
 from .rows import to_db
 
 #: how much of the file a read-only connection maps (SQLite caps it at its build's maximum)
 READ_MMAP_BYTES = 2**31
+#: the largest value (string or blob) a query may return: stored values are a few kB, and a
+#: SELECT randomblob(900000000) would otherwise be made whole, then copied and printed (6 GB)
+READ_MAX_VALUE_BYTES = 16 * 2**20
 
 #: what a read-only connection may do: read, select, call functions (not load_extension)
 _READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
@@ -87,8 +90,13 @@ class ReadOnlyStore:
             # B-tree's inner pages no longer fit SQLite's small page cache
             conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             conn.execute("PRAGMA query_only = 1")
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, READ_MAX_VALUE_BYTES)
         except sqlite3.Error as exc:
+            if disk_full(path):
+                raise disk_full_error(path) from None
             raise StorageError(f"{path}: cannot open database read-only: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise undecodable_error(path, exc) from None
         store = cls(conn, path, timeout)
         conn.set_authorizer(store._authorize)
         # a Python callback every few thousand VM steps enforces the timeout, and gives Ctrl-C a
@@ -98,10 +106,13 @@ class ReadOnlyStore:
 
     def _tick(self) -> int:
         # Ctrl-C raises KeyboardInterrupt in here; SQLite then stops with "interrupted"
+        return 1 if self._overdue() else 0
+
+    def _overdue(self) -> bool:
         if self._deadline is not None and time.monotonic() > self._deadline:
             self._stopped = f"the query ran longer than {self.timeout:g} s and was stopped"
-            return 1
-        return 0
+            return True
+        return False
 
     def close(self) -> None:
         self.conn.close()
@@ -143,7 +154,8 @@ class ReadOnlyStore:
             raise QueryError(self._explain(exc)) from None
         columns = tuple(d[0] for d in cursor.description or ())
         _check_distinct(columns)
-        return Rows(columns, cursor, self._explain)
+        # the timeout covers the time the rows take to be read and printed too
+        return Rows(columns, cursor, self._explain, self._overdue if self.timeout else None)
 
     def coverage(
         self,
@@ -158,8 +170,8 @@ class ReadOnlyStore:
         for clause, name, value in (
             ("article_id = :article", "article", article_id),
             ("tier = :tier", "tier", tier),
-            ("coalesce(published_at, first_seen_at) >= :since", "since", to_db(since)),
-            ("coalesce(published_at, first_seen_at) < :until", "until", to_db(until)),
+            ("reported_at >= :since", "since", to_db(since)),
+            ("reported_at < :until", "until", to_db(until)),
         ):
             if value is not None:
                 where.append(clause)
@@ -180,6 +192,11 @@ class ReadOnlyStore:
         message = str(exc)
         if message == "interrupted":
             return "the query was interrupted"
+        if message == "string or blob too big":
+            return (
+                f"a value of the result would be larger than {READ_MAX_VALUE_BYTES >> 20} MiB, "
+                "the most a query returns (string or blob too big)"
+            )
         if "one statement at a time" in message:
             return "one SQL statement at a time, please"
         if "attempt to write a readonly database" in message or "query_only" in message:
@@ -225,27 +242,31 @@ def _statement_name(sql: str) -> str | None:
     if first in ("CREATE", "DROP") and len(words) > 1:
         kind = words[2] if words[1].upper() in ("TEMP", "TEMPORARY", "VIRTUAL") else words[1]
         return f"{first} {kind.upper()}"
-    return first
+    return str(first)
 
 
 class Rows:
-    """Rows of one query, as dicts, fetched a batch at a time (constant memory)."""
+    """Rows of one query, as dicts, fetched one at a time (constant memory, even when each row
+    holds values of many MiB)."""
 
     def __init__(
         self,
         columns: tuple[str, ...],
         cursor: sqlite3.Cursor,
         explain: Callable[[BaseException], str],
+        overdue: Callable[[], bool] | None = None,
     ) -> None:
         self.columns = columns
         self._cursor = cursor
         self._explain = explain
+        self._overdue = overdue
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        columns = self.columns
+        columns, overdue = self.columns, self._overdue
         try:
-            while batch := self._cursor.fetchmany(500):
-                for values in batch:
-                    yield dict(zip(columns, values, strict=True))
+            for values in self._cursor:
+                if overdue is not None and overdue():
+                    raise sqlite3.OperationalError("interrupted")  # explained as the timeout
+                yield dict(zip(columns, values, strict=True))
         except (sqlite3.Error, sqlite3.Warning) as exc:
             raise QueryError(self._explain(exc)) from None

@@ -1,4 +1,5 @@
-"""The schema: numbered migrations (``PRAGMA user_version``), append only, and the query views.
+"""The schema: numbered migrations (``PRAGMA user_version``), append only; the SQL of the query
+views they create, as each migration released it, is in ``views``.
 
 Tables, views and FTS are created the sqlite-utils way so ``sqlite-utils`` and Datasette
 understand the database.
@@ -11,19 +12,20 @@ from collections.abc import Callable
 import sqlite_utils
 
 from ..urls import feed_url
+from .views import QUERY_VIEWS, QUERY_VIEWS_7, QUERY_VIEWS_13, SPANS_END, SPANS_START
 
 # --- migrations: append only; a released step is never edited ---------------------------------
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
-    db["outlets"].create(
+    db.table("outlets").create(
         {"id": int, "name": str, "aliases": str, "domains": str, "homepage": str},
         pk="id",
         not_null={"name"},
         defaults={"aliases": "[]", "domains": "[]"},
         if_not_exists=True,
     )
-    db["feeds"].create(
+    db.table("feeds").create(
         {
             "id": int,
             "url": str,
@@ -62,7 +64,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         },
         if_not_exists=True,
     )
-    db["fetches"].create(
+    db.table("fetches").create(
         {
             "id": int,
             "feed_id": int,
@@ -84,7 +86,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"feed_id", "result"},
         if_not_exists=True,
     )
-    db["items"].create(
+    db.table("items").create(
         {
             "id": int,
             "outlet_id": int,
@@ -108,14 +110,14 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"outlet_id", "feed_id", "title", "first_seen_at", "content_hash"},
         if_not_exists=True,
     )
-    db["item_keys"].create(
+    db.table("item_keys").create(
         {"key": str, "item_id": int},
         pk="key",
         foreign_keys=[("item_id", "items", "id")],
         not_null={"item_id"},
         if_not_exists=True,
     )
-    db["item_versions"].create(
+    db.table("item_versions").create(
         {
             "id": int,
             "item_id": int,
@@ -130,7 +132,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("item_id", "items", "id")],
         if_not_exists=True,
     )
-    db["sightings"].create(
+    db.table("sightings").create(
         {
             "item_id": int,
             "feed_id": int,
@@ -143,7 +145,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("item_id", "items", "id"), ("feed_id", "feeds", "id")],
         if_not_exists=True,
     )
-    db["articles"].create(
+    db.table("articles").create(
         {
             "id": int,
             "location": str,
@@ -159,13 +161,13 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         not_null={"location", "title"},
         if_not_exists=True,
     )
-    db["article_outlets"].create(
+    db.table("article_outlets").create(
         {"article_id": int, "outlet_id": int, "evidence": str},
         pk=("article_id", "outlet_id"),
         foreign_keys=[("article_id", "articles", "id"), ("outlet_id", "outlets", "id")],
         if_not_exists=True,
     )
-    db["article_items"].create(
+    db.table("article_items").create(
         {
             "article_id": int,
             "item_id": int,
@@ -193,13 +195,13 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         ("articles", ["location"], True),
         ("article_items", ["item_id"], False),
     ):
-        db[table].create_index(columns, unique=unique, if_not_exists=True)
-    db["items"].enable_fts(["title", "summary"], create_triggers=True, replace=True)
+        db.table(table).create_index(columns, unique=unique, if_not_exists=True)
+    db.table("items").enable_fts(["title", "summary"], create_triggers=True, replace=True)
 
 
 def _m2_stories(db: sqlite_utils.Database) -> None:
     """Stories group items about the same event; until clustering joins them, one per item."""
-    db["stories"].create(
+    db.table("stories").create(
         {
             "id": int,
             "title": str,
@@ -219,7 +221,7 @@ def _m2_stories(db: sqlite_utils.Database) -> None:
         "SELECT id, title, first_seen_at, id, outlet_id FROM items WHERE story_id IS NULL"
     )
     db.execute("UPDATE items SET story_id = id WHERE story_id IS NULL")
-    db["items"].create_index(["story_id"], if_not_exists=True)
+    db.table("items").create_index(["story_id"], if_not_exists=True)
 
 
 def _m3_relevance_model(db: sqlite_utils.Database) -> None:
@@ -252,177 +254,16 @@ def _m4_query_views(db: sqlite_utils.Database) -> None:
         (SPANS_START, SPANS_END),
     )
     # feed_health counts a feed's recent sightings per feed and time
-    db["sightings"].create_index(["feed_id", "first_seen_at"], if_not_exists=True)
+    db.table("sightings").create_index(["feed_id", "first_seen_at"], if_not_exists=True)
     # prune finds the stories whose first item it removes
-    db["stories"].create_index(["first_item_id"], if_not_exists=True)
+    db.table("stories").create_index(["first_item_id"], if_not_exists=True)
     for name, sql in QUERY_VIEWS.items():
         db.create_view(name, sql, replace=True)
 
 
-#: the open ends of timezone_spans: every stored timestamp falls inside one span
-SPANS_START = "0001-01-01T00:00:00Z"
-SPANS_END = "9999-12-31T23:59:59Z"
-
-#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
-_M4_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
-
-#: the views of migration 4, as released: never edit; a later migration replaces a view
-QUERY_VIEWS = {
-    "coverage": """
-SELECT
-  article_items.article_id,
-  articles.title AS article,
-  items.id AS item_id,
-  items.story_id,
-  stories.title AS story,
-  items.outlet_id,
-  outlets.name AS outlet,
-  items.first_seen_at,
-  items.published_at,
-  items.title,
-  items.url,
-  article_items.score,
-  article_items.tier,
-  article_items.reasons,
-  article_items.linked_at,
-  items.summary
-FROM article_items
-JOIN articles ON articles.id = article_items.article_id
-JOIN items ON items.id = article_items.item_id
-JOIN outlets ON outlets.id = items.outlet_id
-LEFT JOIN stories ON stories.id = items.story_id
-""",
-    "daily_coverage": f"""
-SELECT
-  article_id,
-  day,
-  outlet_id,
-  outlets.name AS outlet,
-  count(*) AS items,
-  sum(tier = 'story') AS story_items,
-  min(reported_at) AS first_reported_at,
-  (SELECT timezone FROM timezone_spans LIMIT 1) AS timezone
-FROM (
-  SELECT
-    article_items.article_id,
-    article_items.tier,
-    items.outlet_id,
-    {_M4_REPORTED_AT} AS reported_at,
-    date(
-      {_M4_REPORTED_AT},
-      (
-        SELECT offset_minutes FROM timezone_spans
-        WHERE starts_at <= {_M4_REPORTED_AT} ORDER BY starts_at DESC LIMIT 1
-      ) || ' minutes'
-    ) AS day
-  FROM article_items
-  JOIN items ON items.id = article_items.item_id
-)
-JOIN outlets ON outlets.id = outlet_id
-GROUP BY article_id, day, outlet_id
-""",
-    "first_reports": f"""
-WITH per_outlet AS (
-  SELECT
-    article_items.article_id,
-    items.story_id,
-    items.outlet_id,
-    outlets.name AS outlet,
-    min({_M4_REPORTED_AT}) AS reported_at,
-    min(items.first_seen_at) AS first_seen_at,
-    count(*) AS items
-  FROM article_items
-  JOIN items ON items.id = article_items.item_id
-  JOIN outlets ON outlets.id = items.outlet_id
-  GROUP BY article_items.article_id, items.story_id, items.outlet_id
-),
-placed AS (
-  SELECT
-    per_outlet.*,
-    row_number() OVER by_time AS place,
-    -- whole minutes, exact: integer seconds since the epoch, divided as integers
-    (strftime('%s', reported_at) - strftime('%s', first_value(reported_at) OVER by_time)) / 60
-      AS minutes_behind
-  FROM per_outlet
-  WINDOW by_time AS (
-    PARTITION BY article_id, story_id ORDER BY reported_at, first_seen_at, outlet_id
-  )
-),
-summed AS (
-  SELECT
-    placed.*,
-    lead(outlet) OVER later AS next_outlet,
-    lead(minutes_behind) OVER later AS lead_minutes,
-    json_group_array(json_object('outlet', outlet, 'minutes_behind', minutes_behind))
-      OVER (later ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followers,
-    count(*) OVER story AS outlets,
-    sum(items) OVER story AS story_items,
-    max(minutes_behind) OVER story AS spread_minutes,
-    min(first_seen_at) OVER story AS story_first_seen_at
-  FROM placed
-  WINDOW
-    later AS (PARTITION BY article_id, story_id ORDER BY place),
-    story AS (PARTITION BY article_id, story_id)
-)
--- window functions instead of a GROUP BY: a WHERE on article_id then reaches article_items' index
-SELECT
-  summed.article_id,
-  summed.story_id,
-  stories.title AS story,
-  summed.outlet_id AS first_outlet_id,
-  summed.outlet AS first_outlet,
-  summed.reported_at AS first_reported_at,
-  summed.story_first_seen_at AS first_seen_at,
-  summed.outlets,
-  summed.story_items AS items,
-  summed.next_outlet,
-  summed.lead_minutes,
-  summed.spread_minutes,
-  summed.followers
-FROM summed
-LEFT JOIN stories ON stories.id = summed.story_id
-WHERE summed.place = 1
-""",
-    "feed_health": """
-SELECT
-  feeds.id AS feed_id,
-  outlets.name AS outlet,
-  feeds.url,
-  CASE
-    WHEN NOT feeds.enabled THEN 'disabled'
-    WHEN feeds.last_fetch_at IS NULL THEN 'never polled'
-    WHEN feeds.last_result = 'error' THEN 'failing'
-    ELSE 'ok'
-  END AS status,
-  feeds.enabled,
-  feeds.disabled_reason,
-  feeds.last_success_at,
-  feeds.last_fetch_at,
-  feeds.last_result,
-  feeds.consecutive_errors,
-  feeds.last_error,
-  feeds.next_poll_at,
-  (
-    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
-    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
-  ) AS items_24h,
-  (
-    SELECT count(*) FROM sightings WHERE sightings.feed_id = feeds.id
-    AND sightings.first_seen_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days')
-  ) AS items_7d,
-  (
-    SELECT count(*) FROM fetches WHERE fetches.feed_id = feeds.id AND fetches.result = 'error'
-    AND fetches.started_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')
-  ) AS errors_24h
-FROM feeds
-JOIN outlets ON outlets.id = feeds.outlet_id
-""",
-}
-
-
 def _m5_service(db: sqlite_utils.Database) -> None:
     """The background service: its runs with their heartbeat, its cycles, the digests it wrote."""
-    db["service_runs"].create(
+    db.table("service_runs").create(
         {
             "id": int,
             "pid": int,
@@ -440,7 +281,7 @@ def _m5_service(db: sqlite_utils.Database) -> None:
         not_null={"pid", "started_at"},
         if_not_exists=True,
     )
-    db["service_cycles"].create(
+    db.table("service_cycles").create(
         {
             "id": int,
             "run_id": int,
@@ -462,8 +303,8 @@ def _m5_service(db: sqlite_utils.Database) -> None:
         not_null={"run_id", "started_at"},
         if_not_exists=True,
     )
-    db["service_cycles"].create_index(["run_id"], if_not_exists=True)
-    db["service_digests"].create(
+    db.table("service_cycles").create_index(["run_id"], if_not_exists=True)
+    db.table("service_digests").create(
         {
             "day": str,
             "run_id": int,
@@ -497,7 +338,7 @@ def _m7_raw_item_hashes(db: sqlite_utils.Database) -> None:
     item a feed sends again unchanged is recognised without being parsed."""
     if "raw_hash" not in {c.name for c in db["sightings"].columns}:
         db.execute("ALTER TABLE sightings ADD COLUMN raw_hash TEXT")
-    db["sightings"].create_index(["feed_id", "raw_hash"], if_not_exists=True)
+    db.table("sightings").create_index(["feed_id", "raw_hash"], if_not_exists=True)
 
 
 def _m8_guid_keys_by_outlet_id(db: sqlite_utils.Database) -> None:
@@ -560,9 +401,41 @@ def _m11_alerts(db: sqlite_utils.Database) -> None:
   UNIQUE (article_id, item_id, target)
 )"""
     )
-    db["alerts"].create_index(["status", "queued_at"], if_not_exists=True)
+    db.table("alerts").create_index(["status", "queued_at"], if_not_exists=True)
     # deleting an item looks its alerts up by item_id
-    db["alerts"].create_index(["item_id"], if_not_exists=True)
+    db.table("alerts").create_index(["item_id"], if_not_exists=True)
+
+
+def _m12_one_rule_per_question(db: sqlite_utils.Database) -> None:
+    """The views answer as every other output does (``storage.reported``): a day's count takes
+    each item on the local day it was first seen (daily_coverage counted the published day, so
+    its days disagreed with the digest's), and who reported first goes by the published time
+    kept no later than first-seen, then first-seen, then the outlet's name (first_reports broke
+    ties by outlet id). ``coverage`` gains ``reported_at``; ``daily_coverage`` gains
+    ``first_seen_at`` and ``day_rule``, which says how its days are counted."""
+    for name, sql in QUERY_VIEWS_7.items():
+        db.create_view(name, sql, replace=True)
+
+
+def _m13_judgements(db: sqlite_utils.Database) -> None:
+    """The analyst's judgements (``tracker mark``): an item marked story, related or unrelated
+    for an article, one per article and item, which the scorer's verdict never overrides
+    (``storage.judgements``). Rows go with their item or article (ON DELETE CASCADE: prune and
+    remove need not know of them). The ``coverage`` view gains ``judgement`` and
+    ``judgement_note``."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS judgements (
+  article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  label TEXT NOT NULL CHECK (label IN ('story', 'related', 'unrelated')),
+  judged_at TEXT NOT NULL,
+  note TEXT,
+  PRIMARY KEY (article_id, item_id)
+)"""
+    )
+    # deleting an item looks its judgements up by item_id
+    db.table("judgements").create_index(["item_id"], if_not_exists=True)
+    db.create_view("coverage", QUERY_VIEWS_13["coverage"], replace=True)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -577,4 +450,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m9_index_only_text_changes,
     _m10_rescore_cursor,
     _m11_alerts,
+    _m12_one_rule_per_question,
+    _m13_judgements,
 ]

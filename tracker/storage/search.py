@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from ..errors import QueryError
+from ..errors import Argument, QueryError
+from ..models import SearchHit
 from .base import StoreBase
+from .reported import REPORTED_AT
 from .rows import to_db
 
 
@@ -45,13 +46,14 @@ class SearchMixin(StoreBase):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = 20,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchHit]:
         """Items matching an FTS5 query, best first (bm25; a title match counts double).
 
         Matches are ranked inside the full-text index and only the best ``limit`` are joined
         to their items, so a common word costs microseconds per match, not an item read each.
         """
-        where, params = ["items_fts MATCH :match"], {"match": match}
+        where = ["items_fts MATCH :match"]
+        params: dict[str, str | int] = {"match": match}
         if article_id is not None:
             where.append(
                 "items_fts.rowid IN (SELECT item_id FROM article_items WHERE article_id = :article)"
@@ -59,8 +61,8 @@ class SearchMixin(StoreBase):
             params["article"] = article_id
         for clause, name, value in (
             ("items.outlet_id = :outlet", "outlet", outlet_id),
-            (f"{_REPORTED_AT} >= :since", "since", to_db(since)),
-            (f"{_REPORTED_AT} < :until", "until", to_db(until)),
+            (f"{REPORTED_AT} >= :since", "since", to_db(since)),
+            (f"{REPORTED_AT} < :until", "until", to_db(until)),
         ):
             if value is not None:
                 where.append(clause)
@@ -68,40 +70,42 @@ class SearchMixin(StoreBase):
         # outlet and time filters read the item; without them the index alone ranks
         needs_items = any(name in params for name in ("outlet", "since", "until"))
         sql = SEARCH_SQL.format(
+            reported_at=REPORTED_AT,
             join="JOIN items ON items.id = items_fts.rowid" if needs_items else "",
             where=" AND ".join(where),
             limit="LIMIT :limit" if limit else "",
         )
         params["limit"] = limit or -1
         try:
-            return self._rows(sql, params)
+            return [SearchHit(**r) for r in self._rows(sql, params)]
         except sqlite3.OperationalError as exc:
             raise QueryError(
-                f"search: {match!r} is not a valid full-text query ({exc}); "
-                f"{_fts_hint(match, str(exc))}"
+                f"search: {match!r} is not a valid full-text query ({exc}); ",
+                *_fts_hint(match, str(exc)),
             ) from None
 
 
-#: when an item was reported: the outlet's published time, or first-seen when the feed gave none
-_REPORTED_AT = "coalesce(items.published_at, items.first_seen_at)"
-
-
-def _fts_hint(match: str, error: str) -> str:
-    """What to write instead, for the FTS5 mistakes people make most."""
+def _fts_hint(match: str, error: str) -> tuple[str, ...]:
+    """What to write instead, for the FTS5 mistakes people make most (in pieces: the
+    ``literal`` argument is named as the caller names it)."""
+    literal = Argument("literal")
     if "no such column" in error and "-" in match:
         # FTS5 reads "-russia" (and "ukraine-russia") as a column filter, not as negation
         return (
             "a '-' is not negation in this syntax: write 'ukraine NOT russia' to leave a word "
-            'out, put hyphenated words in double quotes ("ukraine-russia"), or use --literal'
+            'out, put hyphenated words in double quotes ("ukraine-russia"), or use ',
+            literal,
         )
     if "no such column" in error:
         return (
             "'word:' filters on a column (title or summary): put the text in double quotes, or "
-            "use --literal"
+            "use ",
+            literal,
         )
     return (
-        'put phrases in double quotes ("security guarantees"), or use --literal to match the '
-        "words as typed"
+        'put phrases in double quotes ("security guarantees"), or use ',
+        literal,
+        " to match the words as typed",
     )
 
 
@@ -118,6 +122,7 @@ SELECT
   outlets.name AS outlet,
   items.published_at,
   items.first_seen_at,
+  {reported_at} AS reported_at,
   items.title,
   items.url,
   (SELECT group_concat(article_id) FROM article_items WHERE item_id = items.id) AS articles,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
-from typing import Any
 
-from ..models import CycleSummary
+from ..models import CycleSummary, ServiceCycle, ServiceDigest, ServiceRun
 from .base import StoreBase
 from .rows import from_db, to_db
 
@@ -49,9 +49,12 @@ class ServiceLogMixin(StoreBase):
                 (to_db(now), to_db(now), reason, run_id),
             )
 
-    def service_runs(self, limit: int = 1) -> list[dict[str, Any]]:
+    def service_runs(self, limit: int = 1) -> list[ServiceRun]:
         """The latest runs of the service, newest first."""
-        return self._rows("SELECT * FROM service_runs ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self._rows(
+            f"SELECT {_columns(ServiceRun)} FROM service_runs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [ServiceRun(**r) for r in rows]
 
     def first_service_start(self) -> datetime | None:
         """When the service first ran on this database."""
@@ -91,9 +94,13 @@ class ServiceLogMixin(StoreBase):
             )
         return int(cursor.lastrowid or 0)
 
-    def service_cycles(self, limit: int = 1) -> list[dict[str, Any]]:
+    def service_cycles(self, limit: int = 1) -> list[ServiceCycle]:
         """The latest dispatch cycles, newest first."""
-        return self._rows("SELECT * FROM service_cycles ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self._rows(
+            f"SELECT {_columns(ServiceCycle)} FROM service_cycles ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [ServiceCycle(**r) for r in rows]
 
     def digest_days_written(self, since: date) -> set[date]:
         """Days from ``since`` on whose digest the service wrote successfully."""
@@ -116,6 +123,16 @@ class ServiceLogMixin(StoreBase):
                 (day.isoformat(), run_id, trigger, to_db(now), "error" if error else "ok", error),
             )
 
-    def service_digests(self, limit: int = 3) -> list[dict[str, Any]]:
+    def service_digests(self, limit: int = 3) -> list[ServiceDigest]:
         """The digests the service wrote or tried to, latest day first."""
-        return self._rows("SELECT * FROM service_digests ORDER BY day DESC LIMIT ?", (limit,))
+        rows = self._rows(
+            f"SELECT {_columns(ServiceDigest)} FROM service_digests ORDER BY day DESC LIMIT ?",
+            (limit,),
+        )
+        return [ServiceDigest(**r) for r in rows]
+
+
+def _columns(row: type[ServiceRun | ServiceCycle | ServiceDigest]) -> str:
+    """The columns of a row type, which are its table's (named, not ``*``: a row holds exactly
+    these whatever order migrations left the table's columns in)."""
+    return ", ".join(f.name for f in fields(row))

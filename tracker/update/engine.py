@@ -20,6 +20,7 @@ timeout) cannot keep a stopping service alive after its grace period.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -214,7 +215,7 @@ class Dispatcher:
             self._open.append(cycle)
             self._queued.update((job.feed.id, job) for job in jobs)
         for job in jobs:
-            self._pool.submit(lambda job=job: self._run(job))
+            self._pool.submit(functools.partial(self._run, job))
         log.debug("dispatched %d feeds", len(jobs))
         return cycle
 

@@ -18,7 +18,10 @@ from email.utils import parsedate_to_datetime
 
 from ..config import PollingSettings
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
+#: header values are bytes read as Latin-1: only ASCII digits are a number ("²" passes
+#: str.isdigit() and fails float(), which made a feed's poll fail with an internal error)
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?([0-9]+)", re.I)
+_SECONDS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def busy_interval(interval: float, new_items_per_poll: float) -> float:
 
 def backoff(errors: int, settings: PollingSettings, rng: random.Random) -> float:
     """Exponential in the number of consecutive errors, with ±25% jitter so feeds spread out."""
-    base = settings.backoff_base * 2 ** min(errors - 1, 30)
+    base = settings.backoff_base * 2.0 ** min(errors - 1, 30)
     return min(base, settings.backoff_max) * rng.uniform(0.75, 1.25)
 
 
@@ -79,7 +82,7 @@ def expires_in(now: datetime, headers: Mapping[str, str]) -> float:
 def retry_after(now: datetime, headers: Mapping[str, str]) -> float:
     """Retry-After as seconds from now; it may be a number of seconds or an HTTP date."""
     value = _header(headers, "retry-after").strip()
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):
         return float(value)
     when = _http_date(value)
     return max((when - now).total_seconds(), 0.0) if when else 0.0

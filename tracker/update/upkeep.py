@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Config
 from ..errors import ArticleError
@@ -36,7 +37,7 @@ MODEL_GROWTH = 0.25
 MODEL_MIN_GROWTH = 20
 #: items rescored per transaction, and per step
 CHUNK = 500
-ITEMS_PER_STEP = 5_000
+ITEMS_PER_STEP = 2_000
 
 
 @dataclass
@@ -130,9 +131,9 @@ class Upkeep:
             while cursor is not None and (left is None or left > 0):
                 rows = self.store.items_up_to(cursor, CHUNK if left is None else min(CHUNK, left))
                 low = rows[-1][0] if rows else 0
-                scored = ((row[0], score_doc(profile, self._doc(*row))) for row in rows)
-                links = [(item_id, r) for item_id, r in scored if r.tier != "none"]
-                self.store.rescore_chunk(article.id, cursor, low, links, self.clock())
+                # every verdict, "none" too: an item the analyst judged is linked with its score
+                scored = [(row[0], score_doc(profile, self._doc(*row))) for row in rows]
+                self.store.rescore_chunk(article.id, cursor, low, scored, self.clock())
                 cursor = self.store.article(article.id).rescore_cursor
                 if left is not None:
                     left -= len(rows)
@@ -146,10 +147,10 @@ class Upkeep:
         return [(profiles[a.id], a) for a in articles]
 
 
-def _grown(model: dict[str, object], newest: int) -> bool:
+def _grown(model: dict[str, Any], newest: int) -> bool:
     """Whether the items stored since a model was built are enough to teach it something."""
     if not model.get("entities"):
         return True
-    learned = int(model.get("background", 0))  # type: ignore[call-overload]
-    added = newest - int(model.get("built_upto", 0))  # type: ignore[call-overload]
-    return added > max(MODEL_MIN_GROWTH, MODEL_GROWTH * learned)
+    learned = int(model.get("background", 0))
+    added = newest - int(model.get("built_upto", 0))
+    return bool(added > max(MODEL_MIN_GROWTH, MODEL_GROWTH * learned))
