@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tracker.demo.run import run_demo
+from tracker.ingest.clean import html_to_text
 from tracker.ingest.normalise import normalise_item
 from tracker.models import FeedSource, Incoming, ParsedItem
 from tracker.score import cluster
@@ -17,6 +20,7 @@ from tracker.update.decide import decide_items
 from tracker.update.pipeline import cluster_new_items
 
 from .cluster_eval import (
+    DATA,
     HALVES,
     in_half,
     largest_story,
@@ -197,3 +201,87 @@ def test_replaying_the_cycles_gives_the_stories_the_pipeline_stored(replayed: Pa
 
     replayed_stories = replay(stored_items(replayed), cluster.Params())
     assert partition(replayed_stories) == partition(stored_stories(replayed))
+
+
+# --- events whose actors differ (issue 17, items 2 and 9) ------------------------------------------
+
+
+#: the feeds the offline demo replays, one outlet each
+DEMO_FEEDS = (
+    "guardian-world",
+    "bloomberg-politics",
+    "ft-world",
+    "lemonde-en",
+    "nbc-world",
+    "bbc-world-europe",
+)
+
+
+def archive_members(first: str, last: str) -> dict[str, cluster.Member]:
+    """The archive's real items published from ``first`` to ``last`` (ISO times), by title, each
+    in a story of its own and first seen when published, oldest first; one outlet per feed."""
+    rows = []
+    for outlet, name in enumerate(DEMO_FEEDS, start=1):
+        path = DATA / "archive-2025" / f"{name}.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            when = datetime.fromisoformat(entry["published"])
+            if first <= entry["published"] <= last:
+                rows.append((when, outlet, entry["title"], html_to_text(entry["summary_html"])))
+    rows.sort()
+    return {
+        title: cluster.Member(n, n, outlet, cluster.terms(title, summary), when, when)
+        for n, (when, outlet, title, summary) in enumerate(rows, start=1)
+    }
+
+
+RUSSIA = "Russia Reports Exchange of 146 Prisoners of War With Ukraine"
+VENEZUELA = "Venezuela Frees a Batch of Political Prisoners Amid US Threats"
+
+
+def test_events_whose_actors_differ_are_different_stories() -> None:
+    """Bloomberg, 24 Aug 2025, two hours apart: a prisoner exchange reported by Russia and a
+    release of prisoners by Venezuela. Their words meet ("prisoners") but neither names the
+    country that acts in the other; the digest showed them as one story."""
+    members = archive_members("2025-08-17T12:00", "2025-08-24T23:59")
+    russia, venezuela = members[RUSSIA], members[VENEZUELA]
+    moves = dict(cluster.assign(list(members.values()), russia.first_seen, cluster.Params()))
+    assert moves.get(russia.id, russia.id) != moves.get(venezuela.id, venezuela.id)
+
+
+def test_the_demo_keeps_events_whose_actors_differ_apart(replayed: Path) -> None:
+    with sqlite3.connect(replayed) as conn:
+        stories = dict(
+            conn.execute(
+                "SELECT title, story_id FROM items WHERE title IN (?, ?)", (RUSSIA, VENEZUELA)
+            )
+        )
+    assert len(stories) == 2 and stories[RUSSIA] != stories[VENEZUELA]
+
+
+def test_names_are_learnt_from_how_outlets_write_them() -> None:
+    russia = cluster.terms(
+        RUSSIA,
+        "The armed forces of Russia and Ukraine each exchanged 146 service members on Sunday, "
+        "Russia’s Defense Ministry said on Telegram, the latest in a series of prisoner swaps.",
+    )
+    headline = cluster.terms("Prisoners Freed As Talks Go On", "")  # Headline Case tells nothing
+    names = cluster.names_of([russia, headline])
+    assert {"russia", "ukraine", "telegram"} <= names
+    assert not {"prisoner", "exchange", "armed", "freed"} & names
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("israel", "israeli", True),
+        ("zelensky", "zelenskyy", True),
+        ("zelenskiy", "zelenskyy", True),
+        ("china", "chinese", True),
+        ("austria", "australia", False),
+        ("iran", "iraq", False),
+        ("lyle", "erik", False),
+    ],
+)
+def test_one_name_in_its_forms(a: str, b: str, same: bool) -> None:
+    assert cluster.same_name(a, b) is same

@@ -11,6 +11,14 @@ from chaining unrelated stories), discounted by two things the labelled pairs te
 - outlet: an outlet updates its own report of an event rather than writing a second one, so an
   item from an outlet the story already has is more often a follow-up and must be closer.
 
+Words alone join events that share a topic but not their actors ("Russia reports exchange of 146
+prisoners" and "Venezuela frees a batch of political prisoners" meet on "prisoners"), so an item
+whose title names someone (a country, a person, an organisation) cannot join a story whose titles
+name others, unless one side names the other's anywhere in its title or summary. Which words are
+names is learnt from the week's own items, by how outlets write them inside a sentence in
+sentence case ("Russia" is capitalised there, "prisoners" is not), and one name's forms are one
+(Israel/Israeli, Zelensky/Zelenskyy); no list of names is kept.
+
 Measured on tests/data/relevance/pairs.csv (255 real, deliberately hard pairs), parameters tuned
 on one half of the days and tested on the other: ``python bench/cluster.py``.
 """
@@ -34,6 +42,12 @@ TITLE_WEIGHT = 2
 _ACCENTED = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
 _INNER_HYPHEN = re.compile(r"(\w)-(\w)")
 CANDIDATE_TERMS = 6
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+# where a sentence (or a clause that may open with a capital) begins: its first word's case
+# says nothing about the word
+_SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\s+[–—-]\s+|^['‘“\"]|\s['‘“\"]")
+#: a term is a name when outlets capitalise it at least this share of the times its case tells
+NAME_SHARE = 0.7
 
 
 def fold(text: str) -> str:
@@ -44,15 +58,82 @@ def fold(text: str) -> str:
     return _INNER_HYPHEN.sub(r"\1\2", text)
 
 
-def terms(title: str, summary: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for word in tokens(fold(title)):
-        if is_content_word(word):
-            counts[word] += TITLE_WEIGHT
-    for word in tokens(fold(summary)):
+class Terms(Counter[str]):
+    """An item's terms, weighted (title words count twice), with what its text shows of them:
+    which are in its title, and where their case tells (inside a sentence in sentence case)
+    how often they were written so (``cased``) and capitalised (``capital``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title: frozenset[str] = frozenset()
+        self.cased: Counter[str] = Counter()
+        self.capital: Counter[str] = Counter()
+
+
+def terms(title: str, summary: str) -> Terms:
+    counts = Terms()
+    title, summary = fold(title), fold(summary)
+    title_terms = [word for word in tokens(title) if is_content_word(word)]
+    for word in title_terms:
+        counts[word] += TITLE_WEIGHT
+    for word in tokens(summary):
         if is_content_word(word):
             counts[word] += 1
+    counts.title = frozenset(title_terms)
+    for text in (title, summary):
+        if _headline_case(_WORD.findall(text)):
+            continue  # Every Word Capitalised: case tells nothing
+        for sentence in _SENTENCE.split(text):
+            for word in _WORD.findall(sentence)[1:]:
+                for term in tokens(word)[:1]:
+                    if is_content_word(term):
+                        counts.cased[term] += 1
+                        counts.capital[term] += word[0].isupper()
     return counts
+
+
+def _headline_case(words: Sequence[str]) -> bool:
+    return len(words) > 2 and sum(w[0].isupper() for w in words) > 0.6 * len(words)
+
+
+def names_of(documents: Iterable[Counter[str]]) -> frozenset[str]:
+    """The terms the documents write as names: capitalised inside sentences (NAME_SHARE)."""
+    cased: Counter[str] = Counter()
+    capital: Counter[str] = Counter()
+    for doc in documents:
+        if isinstance(doc, Terms):
+            cased.update(doc.cased)
+            capital.update(doc.capital)
+    return frozenset(t for t, n in cased.items() if capital[t] >= NAME_SHARE * n)
+
+
+def same_name(a: str, b: str) -> bool:
+    """One name in two forms: Israel/Israeli, Zelensky/Zelenskyy/Zelenskiy, China/Chinese (a
+    common beginning of at least four letters and three quarters of the shorter)."""
+    if a == b:
+        return True
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n >= 4 and n >= 0.75 * min(len(a), len(b))
+
+
+def _meet(a: Iterable[str], b: Iterable[str]) -> bool:
+    b = tuple(b)
+    return any(same_name(x, y) for x in a for y in b)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names an item writes: in its title (where a headline says who acts) and anywhere."""
+
+    title: frozenset[str] = frozenset()
+    every: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, counts: Counter[str], names: frozenset[str]) -> Names:
+        title = counts.title if isinstance(counts, Terms) else frozenset(counts)
+        return cls(title & names, frozenset(counts) & names)
 
 
 @dataclass(frozen=True)
@@ -107,6 +188,9 @@ class Story:
     latest: datetime
     outlets: set[int] = field(default_factory=set)
     size: int = 1
+    #: the names its members' titles write, and those they write anywhere
+    title_names: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
 
     def add(self, vector: Vector, when: datetime) -> None:
         merged = {term: weight * self.size for term, weight in self.centroid.items()}
@@ -121,6 +205,13 @@ class Story:
         score = cosine(vector, self.centroid) * math.exp(-apart)
         return score / p.same_outlet if outlet in self.outlets else score
 
+    def other_actors(self, names: Names) -> bool:
+        """Do the item's title and the story's titles name different actors: neither side
+        names, anywhere, whom the other's titles name?"""
+        if not names.title or not self.title_names:
+            return False
+        return not _meet(names.title, self.names) and not _meet(self.title_names, names.every)
+
 
 class StoryIndex:
     """Stories by the terms of their members, so an item is compared only with the stories it
@@ -131,7 +222,14 @@ class StoryIndex:
         self.stories: dict[int, Story] = {}
         self._by_term: dict[str, set[int]] = {}
 
-    def add(self, story_id: int, when: datetime, vector: Vector, outlet: int | None) -> Story:
+    def add(
+        self,
+        story_id: int,
+        when: datetime,
+        vector: Vector,
+        outlet: int | None,
+        names: Names = Names(),
+    ) -> Story:
         story = self.stories.get(story_id)
         if story is None:
             story = self.stories[story_id] = Story(story_id, when, vector, when)
@@ -139,11 +237,19 @@ class StoryIndex:
             story.add(vector, when)
         if outlet is not None:
             story.outlets.add(outlet)
+        story.title_names |= names.title
+        story.names |= names.every
         for term in vector:
             self._by_term.setdefault(term, set()).add(story_id)
         return story
 
-    def best(self, vector: Vector, when: datetime, outlet: int | None = None) -> Story | None:
+    def best(
+        self,
+        vector: Vector,
+        when: datetime,
+        outlet: int | None = None,
+        names: Names = Names(),
+    ) -> Story | None:
         p = self.params
         # a story that shares none of the item's heaviest terms cannot reach the threshold
         candidates: set[int] = set()
@@ -155,7 +261,7 @@ class StoryIndex:
             if abs(when - story.started) > p.window:
                 continue
             score = story.similarity(vector, when, outlet, p)
-            if score >= best_score:
+            if score >= best_score and not story.other_actors(names):
                 best, best_score = story, score
         return best
 
@@ -176,9 +282,11 @@ class Member:
 
 def assign(members: Sequence[Member], since: datetime, params: Params | None = None) -> list[Move]:
     """Where the items first seen since ``since`` go: ``(item id, story id)`` for each that joins
-    an earlier story. ``members`` come oldest first; the earlier ones only weigh terms and make
-    up the stories, and those that happened long before ``since`` are not compared at all."""
+    an earlier story. ``members`` come oldest first; the earlier ones only weigh terms, tell
+    names and make up the stories, and those that happened long before ``since`` are not
+    compared at all."""
     corpus = Corpus.of(m.terms for m in members)
+    names = names_of(m.terms for m in members)
     index = StoryIndex(params)
     recent = since - 2 * index.params.window
     moves = []
@@ -187,11 +295,12 @@ def assign(members: Sequence[Member], since: datetime, params: Params | None = N
         if not new and member.happened < recent:
             continue
         vector = corpus.vector(member.terms)
-        match = index.best(vector, member.happened, member.outlet_id) if new else None
+        own = Names.of(member.terms, names)
+        match = index.best(vector, member.happened, member.outlet_id, own) if new else None
         story_id = member.story_id if match is None else match.id
         if story_id != member.story_id:
             moves.append((member.id, story_id))
-        index.add(story_id, member.happened, vector, member.outlet_id)
+        index.add(story_id, member.happened, vector, member.outlet_id, own)
     return moves
 
 
