@@ -1,8 +1,8 @@
 """Query cost at 10,000 and 1,000,000 items, measured in the same run on the same row shapes.
 
 Corpus: tests/data/archive-2025/*.jsonl, the real feed items of the story (4,921 from sixteen
-feeds, 15-24 August 2025), normalised and scored against the shipped article by the tracker's own code
-(its relevance model learned on those items, as ``tracker rescore`` does).
+feeds, 15-24 August 2025), normalised and scored against the shipped article by the tracker's
+own code (its relevance model learned on those items, as ``tracker rescore`` does).
 Each database repeats them: copy k belongs to outlet group k % 10 ("The Guardian 3", ...) and to
 period k // 10, shifted 10 days per period, with unique URLs and guids. Each period has its own
 tracked article, linked to the copies of the items the real article links (real score, tier
