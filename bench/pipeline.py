@@ -53,8 +53,22 @@ def bare(bodies: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
+class TimedTracker(Tracker):
+    """A tracker that records the time of each cycle's after-cycle work (clustering, model
+    upkeep, alerts): the part of a poll no feed reader does."""
+
+    after: list[float]
+
+    def after_cycle(self, started_at: datetime) -> None:
+        started = time.perf_counter()
+        super().after_cycle(started_at)
+        self.after[-1] += time.perf_counter() - started
+
+
 def tracker_modes(directory: Path, base: str, workers: int | None) -> dict[str, float]:
-    made: list[Tracker] = []
+    """Seconds per mode, and per mode under ``"<mode> after-cycle"`` the part of them spent
+    after the cycle."""
+    made: list[TimedTracker] = []
 
     def client(urls: list[str]) -> Callable[[], object]:
         home = directory / f"tracker-{len(made)}"
@@ -68,18 +82,26 @@ def tracker_modes(directory: Path, base: str, workers: int | None) -> dict[str, 
             f"  per_host_concurrency: 16\n{polling}"
         )
         clock = ManualClock(datetime(2025, 8, 15, tzinfo=UTC))
-        t = Tracker(load_config(home / "config.yaml"), clock=clock)
+        t = TimedTracker(load_config(home / "config.yaml"), clock=clock)
+        t.after = []
         t.init()
         made.append(t)
 
         def poll() -> object:
             clock.set(clock() + timedelta(days=1))
+            t.after.append(0.0)
             return t.poll(all_feeds=True)
 
         return poll
 
     try:
-        return run_modes(directory, base, client)
+        times = run_modes(directory, base, client)
+        # run_modes polls the first tracker cold then unchanged, the second once untimed (its
+        # first day) then once per steady day
+        cold, steady = made
+        times["cold after-cycle"], times["no change after-cycle"] = cold.after
+        times["steady after-cycle"] = sum(steady.after[1:])
+        return times
     finally:
         for t in made:
             t.close()
@@ -112,6 +134,8 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {
         side: {mode: [] for mode in MODES} for side in ("bare", "tracker", "reader")
     }
+    for part in ("tracker poll", "tracker after-cycle"):
+        results[part] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
         root = Path(tmp)
         server, port = start_server(root)
@@ -129,6 +153,10 @@ def main() -> None:
                     times = measure(directory, f"http://127.0.0.1:{port}/{directory.name}")
                     for mode in MODES:
                         results[side][mode].append(times[mode])
+                        if side == "tracker":
+                            after = times[f"{mode} after-cycle"]
+                            results["tracker after-cycle"][mode].append(after)
+                            results["tracker poll"][mode].append(times[mode] - after)
         finally:
             server.terminate()
             server.wait()
@@ -161,6 +189,15 @@ def report(
         print(f"| {mode} | {b * 1000:.0f} ms | {t * 1000:.0f} ms | {t / b:.3f} | {reader} |")
     if not with_reader:
         print("(reader not measured: make bench creates .venv-bench with reader 3.26)")
+    print(
+        "\nThe tracker's time split: the poll itself (fetch, split, parse, normalise, dedup, "
+        "score, store) and the after-cycle work no reader does (clustering, model upkeep, alerts)"
+    )
+    print("| mode | poll | poll / bare | after-cycle | after-cycle / bare |")
+    print("|---|---|---|---|---|")
+    for mode in MODES:
+        b, p, a = (median[s][mode] for s in ("bare", "tracker poll", "tracker after-cycle"))
+        print(f"| {mode} | {p * 1000:.0f} ms | {p / b:.3f} | {a * 1000:.0f} ms | {a / b:.3f} |")
 
 
 if __name__ == "__main__":

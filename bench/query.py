@@ -1,12 +1,12 @@
 """Query cost at 10,000 and 1,000,000 items, measured in the same run on the same row shapes.
 
-Corpus: tests/data/archive-2025/*.jsonl, the 1,072 real feed items of the story (six outlets,
-15-24 August 2025), normalised and scored against the shipped article by the tracker's own code
-(its relevance model learned on those items, as ``tracker rescore`` does).
+Corpus: tests/data/archive-2025/*.jsonl, the real feed items of the story (4,921 from sixteen
+feeds, 15-24 August 2025), normalised and scored against the shipped article by the tracker's
+own code (its relevance model learned on those items, as ``tracker rescore`` does).
 Each database repeats them: copy k belongs to outlet group k % 10 ("The Guardian 3", ...) and to
 period k // 10, shifted 10 days per period, with unique URLs and guids. Each period has its own
 tracked article, linked to the copies of the items the real article links (real score, tier
-and reasons). So one article's coverage is the same size at both scales (about 1,400 items)
+and reasons). So one article's coverage is the same size at both scales
 while the database around it grows 100 times, as a long-running tracker's does. Tables the
 timed queries never read (item_keys, item_versions, fetches) are left empty.
 
@@ -45,7 +45,9 @@ from tracker.config import load_config  # noqa: E402
 from tracker.ingest.articles import read_article  # noqa: E402
 from tracker.ingest.normalise import normalise_item  # noqa: E402
 from tracker.models import ParsedItem  # noqa: E402
-from tracker.score.relevance import ArticleProfile, Doc, build_model, score_doc  # noqa: E402
+from tracker.score.model import build_model  # noqa: E402
+from tracker.score.relevance import ArticleProfile, score_doc  # noqa: E402
+from tracker.score.text import Doc  # noqa: E402
 from tracker.storage import Store, to_db  # noqa: E402
 from tracker.storage.schema import _m9_index_only_text_changes  # noqa: E402
 

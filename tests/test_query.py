@@ -1254,6 +1254,9 @@ def test_ctrl_c_stops_a_runaway_query(replay_db: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell starting the tests in the background (``make test &``)
+        # has them ignore SIGINT, and Python then installs no Ctrl-C handler at all
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # past start-up, inside the query: its read-only connection is the second handle on the
     # file (a fixed sleep was not enough on a loaded machine, where imports alone took longer)
