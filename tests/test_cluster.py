@@ -29,6 +29,7 @@ from .cluster_eval import (
     replay,
     stored_items,
     stored_stories,
+    tune,
 )
 
 DAY = datetime(2025, 8, 19, 9, 0, tzinfo=UTC)
@@ -178,16 +179,26 @@ def replayed(tmp_path_factory) -> Path:
 
 
 def test_pairwise_quality_on_labelled_pairs(replayed: Path) -> None:
-    """Measured on the demo's replay of the real snapshots (bench/cluster.py): P 0.835,
-    R 0.780, F1 0.807 on all 255 pairs; F1 0.795 on 15–19 Aug and 0.812 on 20–24 Aug. The
-    issue's target of 0.9 is not reached: see docs/relevance.md for why."""
+    """Measured on the demo's replay of the real snapshots (bench/cluster.py): P 0.839,
+    R 0.764, F1 0.800 on all 255 pairs; F1 0.795 on 15–19 Aug and 0.818 on 20–24 Aug (words
+    only: 0.797, 0.795, 0.812). The issue's target of 0.85 held out is not reached: see
+    docs/relevance.md for why."""
     stories, pairs = stored_stories(replayed), load_pairs()
     overall = quality(stories, pairs)
-    assert overall.precision >= 0.81 and overall.f1 >= 0.78, overall
+    assert overall.precision >= 0.83 and overall.f1 >= 0.79, overall
     for half in HALVES:
-        assert quality(stories, [p for p in pairs if in_half(p, half)]).f1 >= 0.77, half
+        assert quality(stories, [p for p in pairs if in_half(p, half)]).f1 >= 0.79, half
     # centroid linking does not chain the whole war into one story
     assert largest_story(stories) <= 20
+
+
+@pytest.mark.slow
+def test_held_out_quality_on_labelled_pairs(replayed: Path) -> None:
+    """The grid tuned on one half of the days and measured on the other, both ways (as
+    bench/cluster.py prints it; about 3 minutes): F1 0.795 on 20–24 Aug and 0.758 on 15–19 Aug
+    (words only: 0.784 and 0.753)."""
+    held_out = {row.tested_on: row.test.f1 for row in tune(stored_items(replayed), load_pairs())}
+    assert held_out["20-24 Aug"] >= 0.79 and held_out["15-19 Aug"] >= 0.755, held_out
 
 
 def test_replaying_the_cycles_gives_the_stories_the_pipeline_stored(replayed: Path) -> None:
