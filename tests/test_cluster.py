@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -296,3 +298,14 @@ def test_names_are_learnt_from_how_outlets_write_them() -> None:
 )
 def test_one_name_in_its_forms(a: str, b: str, same: bool) -> None:
     assert cluster.same_name(a, b) is same
+
+
+def test_terms_keep_what_the_text_showed_when_copied() -> None:
+    terms = cluster.terms(RUSSIA, "Russia’s Defense Ministry said on Telegram.")
+    for again in (terms.copy(), copy.deepcopy(terms), pickle.loads(pickle.dumps(terms))):
+        assert isinstance(again, cluster.Terms) and again == terms
+        assert (again.title, again.cased, again.capital) == (
+            terms.title,
+            terms.cased,
+            terms.capital,
+        )

@@ -68,11 +68,24 @@ class Terms(Counter[str]):
     case) the term (``cased``) and whether it was capitalised (``capital``), kept as plain
     sequences so a week of items is counted at C speed."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.title: frozenset[str] = frozenset()
-        self.cased: tuple[str, ...] = ()
-        self.capital: tuple[str, ...] = ()
+    def __init__(
+        self,
+        counts: Mapping[str, int] | None = None,
+        title: frozenset[str] = frozenset(),
+        cased: tuple[str, ...] = (),
+        capital: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(counts or {})
+        self.title = title
+        self.cased = cased
+        self.capital = capital
+
+    # a copy or a pickle keeps what the text showed, not only the counts
+    def copy(self) -> Terms:
+        return Terms(self, self.title, self.cased, self.capital)
+
+    def __reduce__(self) -> tuple[type[Terms], tuple[object, ...]]:
+        return Terms, (dict(self), self.title, self.cased, self.capital)
 
 
 def terms(title: str, summary: str) -> Terms:
