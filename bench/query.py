@@ -45,7 +45,9 @@ from tracker.config import load_config  # noqa: E402
 from tracker.ingest.articles import read_article  # noqa: E402
 from tracker.ingest.normalise import normalise_item  # noqa: E402
 from tracker.models import ParsedItem  # noqa: E402
-from tracker.score.relevance import ArticleProfile, Doc, build_model, score_doc  # noqa: E402
+from tracker.score.model import build_model  # noqa: E402
+from tracker.score.relevance import ArticleProfile, score_doc  # noqa: E402
+from tracker.score.text import Doc  # noqa: E402
 from tracker.storage import Store, to_db  # noqa: E402
 from tracker.storage.schema import _m9_index_only_text_changes  # noqa: E402
 

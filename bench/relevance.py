@@ -41,7 +41,8 @@ from tests.relevance_eval import (
     load_items,
     run,
 )
-from tracker.score.relevance import ArticleProfile, Doc, score_doc
+from tracker.score.relevance import ArticleProfile, score_doc
+from tracker.score.text import Doc
 
 
 def main() -> None:

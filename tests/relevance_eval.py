@@ -31,15 +31,9 @@ from pathlib import Path
 from tracker.config import load_config
 from tracker.ingest.clean import html_to_text
 from tracker.score.judged import DEFAULT_LESSONS, Lessons, learn
-from tracker.score.relevance import (
-    DEFAULT_TUNING,
-    ArticleModel,
-    Doc,
-    Tuning,
-    breakdown,
-    build_model,
-    squash,
-)
+from tracker.score.model import DEFAULT_TUNING, ArticleModel, Tuning, build_model
+from tracker.score.relevance import breakdown, squash
+from tracker.score.text import Doc
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"

@@ -14,7 +14,9 @@ from tracker.score.judged import (
     explained,
     learn,
 )
-from tracker.score.relevance import OFF_TOPIC, ArticleModel, Doc, breakdown
+from tracker.score.model import ArticleModel
+from tracker.score.relevance import OFF_TOPIC, breakdown
+from tracker.score.text import Doc
 
 from .relevance_eval import Item, article_model, load_items
 

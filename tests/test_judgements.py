@@ -25,7 +25,8 @@ from tracker.demo.localserver import FeedServer
 from tracker.errors import ArticleNeededError, JudgementError, NotFoundError
 from tracker.models import CoverageRow, ManualClock, Relevance
 from tracker.score.judged import FROM_MARKS_DOWN
-from tracker.score.relevance import Doc, score_doc
+from tracker.score.relevance import score_doc
+from tracker.score.text import Doc
 from tracker.storage import Store
 from tracker.storage.schema import MIGRATIONS
 from tracker.update.pipeline import article_profiles

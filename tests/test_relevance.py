@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 
 from tracker.score import relevance, terms
-from tracker.score.relevance import (
-    ArticleModel,
-    ArticleProfile,
-    Doc,
-    breakdown,
-    build_model,
-    changed_enough,
-    score_item,
-    tokens,
-)
+from tracker.score.model import ArticleModel, build_model, changed_enough
+from tracker.score.relevance import ArticleProfile, breakdown, score_item
+from tracker.score.text import Doc, tokens
 
 from .relevance_eval import (
     SHIPPED_INCLUDE_TERMS,

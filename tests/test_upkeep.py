@@ -11,7 +11,7 @@ import pytest
 from tracker.app import Tracker
 from tracker.errors import ArticleError
 from tracker.score.background import Background
-from tracker.score.relevance import Doc
+from tracker.score.text import Doc
 from tracker.update.upkeep import CHUNK
 
 from .conftest import DATA, REPLAY

@@ -16,7 +16,9 @@ from ..models import (
     Relevance,
 )
 from ..score.judged import explained
-from ..score.relevance import ArticleModel, Doc, breakdown, score_doc
+from ..score.model import ArticleModel
+from ..score.relevance import breakdown, score_doc
+from ..score.text import Doc
 from ..storage import (
     StoredArticle,
     check_label,

@@ -1,6 +1,6 @@
 """What the relevance models learn from: the newest stored items, kept as they arrive.
 
-A model weighs terms by how they behave in stored coverage (``relevance.build_model``): document
+A model weighs terms by how they behave in stored coverage (``model.build_model``): document
 frequencies, the items about the article's topic, the words summaries write with a capital, how
 many outlets use a term.
 Those come from a window of the newest items, at most ``size`` of them, whose counts are updated
@@ -15,7 +15,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .relevance import Doc, capitals
+from .text import Doc, capitals
 
 #: items a model learns from: the newest this many
 DEFAULT_SIZE = 10_000

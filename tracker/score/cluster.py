@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .relevance import is_content_word, tokens
+from .text import is_content_word, tokens
 
 Vector = dict[str, float]
 Move = tuple[int, int]

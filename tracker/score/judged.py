@@ -23,7 +23,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
-from .relevance import OFF_TOPIC, ArticleModel, Breakdown, Doc, is_content_word
+from .model import ArticleModel
+from .relevance import OFF_TOPIC, Breakdown
+from .text import Doc, is_content_word
 
 #: the analyst's labels that say an item is about the article
 POSITIVE = ("story", "related")

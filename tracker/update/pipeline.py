@@ -49,7 +49,9 @@ from ..models import (
 from ..score import cluster
 from ..score.background import DocCache
 from ..score.judged import learn
-from ..score.relevance import ArticleModel, ArticleProfile, Doc, score_doc
+from ..score.model import ArticleModel
+from ..score.relevance import ArticleProfile, score_doc
+from ..score.text import Doc
 from ..storage import JudgedText, Store, StoredArticle
 from .decide import Polled, decide_failure, decide_items, decide_quiet, decide_success
 

@@ -1,9 +1,9 @@
 """Keeping the tracked articles' relevance models current, between polls.
 
-A model learns from stored coverage (``score.relevance``). As coverage grows it is rebuilt, from
+A model learns from stored coverage (``score.model``). As coverage grows it is rebuilt, from
 the newest items only (``score.background``: the same cost with ten thousand stored items or a
 million), once the items stored since it was built reach a quarter of what it learned from.
-When the new model would score differently (``relevance.changed_enough``), the stored items are
+When the new model would score differently (``model.changed_enough``), the stored items are
 rescored with it, newest first, a chunk at a time, each chunk one short transaction; a step does
 at most ``ITEMS_PER_STEP`` items, so no poll waits on it for long, and the next step (after the
 next cycle, or the service's upkeep job) goes on where it stopped. Items polled meanwhile are
@@ -20,14 +20,9 @@ from ..config import Config
 from ..errors import ArticleError
 from ..models import Clock
 from ..score.background import DEFAULT_SIZE, Background, DocCache
-from ..score.relevance import (
-    ArticleModel,
-    ArticleProfile,
-    Doc,
-    build_model,
-    changed_enough,
-    score_doc,
-)
+from ..score.model import ArticleModel, build_model, changed_enough
+from ..score.relevance import ArticleProfile, score_doc
+from ..score.text import Doc
 from ..storage import Store, StoredArticle
 from .pipeline import stored_profiles
 
