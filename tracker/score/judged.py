@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from .model import ArticleModel
 from .relevance import OFF_TOPIC, Breakdown
-from .text import Doc, is_content_word
+from .text import Doc, canonical_doc, is_content_word
 
 #: the analyst's labels that say an item is about the article
 POSITIVE = ("story", "related")
@@ -83,7 +83,7 @@ def learn(
     base = model
     if not judged:
         return base
-    docs = [(_read(base, doc), label) for doc, label in judged]
+    docs = [(canonical_doc(doc, base.aliases), label) for doc, label in judged]
     unrelated = [doc.text for doc, label in docs if label == "unrelated"]
     story = [doc.text for doc, label in docs if label == "story"]
     related = [doc.text for doc, label in docs if label == "related"]
@@ -173,18 +173,6 @@ def _weaker(
 def _names(model: ArticleModel) -> set[str]:
     """The article's own names: never made off-topic by a mark."""
     return {w for e in model.entities for w in e.split()} | set(model.families.values())
-
-
-def _read(model: ArticleModel, doc: Doc) -> Doc:
-    """The item with other spellings and forms turned into the model's words."""
-    aliases = model.aliases
-    if not aliases or doc.text.isdisjoint(aliases):
-        return doc
-
-    def turned(term: str) -> str:
-        return " ".join(aliases.get(w, w) for w in term.split(" "))
-
-    return Doc({turned(t) for t in doc.title}, {turned(t) for t in doc.text})
 
 
 #: what explain adds to a term the marks changed
