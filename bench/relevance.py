@@ -11,10 +11,15 @@ out (tests/relevance_eval.py):
   with thresholds tuned on the other folds' outlets only. Per fold, per outlet and pooled; one
   set of the scorer's parameters for every fold and both stories.
 
-Each with the article's text alone and with the include_terms config.yaml gives it. Then the cost
-of scoring: ``Doc.of`` + ``score_doc`` per item and article, and of building a model.
+Each with the article's text alone and with the include_terms config.yaml gives it. Then the
+analyst's corrections (``score.judged``): in each fold of outlets, the analyst marks the ten items
+of the first two days the scorer is most wrong about (on the training outlets, or with
+``--marks-from-all-outlets`` on every outlet), the model learns from the marks, and the held-out
+outlets' items of the later days are measured before and after, at the same thresholds. Then the
+cost of scoring: ``Doc.of`` + ``score_doc`` per item and article, and of building a model.
 
-    python bench/relevance.py [--unseen-background] [--include-terms TERM ...]
+    python bench/relevance.py [--unseen-background] [--include-terms TERM ...] [--marks N]
+        [--marks-from-all-outlets]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tests.relevance_eval import (
     STORIES,
     Story,
     article_model,
+    corrections,
     held_out,
     load_items,
     run,
@@ -52,6 +58,14 @@ def main() -> None:
         action="store_true",
         help="each fold's model learns only from the other folds' items (not just its labels)",
     )
+    parser.add_argument(
+        "--marks", type=int, default=10, help="items the analyst corrects in each fold"
+    )
+    parser.add_argument(
+        "--marks-from-all-outlets",
+        action="store_true",
+        help="the analyst corrects items of every outlet, the held-out ones' first days too",
+    )
     args = parser.parse_args()
     for story in STORIES:
         items = load_items(story)
@@ -67,6 +81,7 @@ def main() -> None:
             print(f"## include_terms: {', '.join(include) or 'none (article text only)'}\n")
             days(include, story)
             outlets(include, story, args.unseen_background)
+            corrected(include, story, args.marks, args.marks_from_all_outlets)
         timing(story)
 
 
@@ -113,6 +128,31 @@ def outlets(include: tuple[str, ...], story: Story, unseen: bool) -> None:
     for method in METHODS:
         related, story_tier = pooled[method]
         print(f"  {method:16} related {related}   story {story_tier}")
+    print()
+
+
+def corrected(include: tuple[str, ...], story: Story, marks: int, from_all: bool) -> None:
+    result = corrections(story, include, marks=marks, from_all_outlets=from_all)
+    pool = "every outlet" if from_all else "the training outlets"
+    print(
+        f"the analyst corrects the {marks} worst items of the first two days (of {pool}); "
+        "held-out outlets, later days, same thresholds"
+    )
+    print(f"{'scope':8} {'marked u/r/s':13} {'items/rel/story':16} {'':7} {_HEAD}")
+    scopes = [f"fold {n}" for n in range(1, len(result.folds) + 1)] + ["pooled"]
+    for scope in scopes:
+        if scope == "pooled":
+            labels = [label for _, _, marked in result.folds for _, label in marked]
+        else:
+            labels = [label for _, label in result.folds[int(scope[5:]) - 1][2]]
+        counts = "/".join(str(labels.count(label)) for label in (0, 1, 2))
+        for when in ("before", "after"):
+            related, story_tier = result.results[scope, when]
+            print(
+                f"{scope if when == 'before' else '':8} {counts if when == 'before' else '':13} "
+                f"{'/'.join(map(str, result.support[scope])) if when == 'before' else '':16} "
+                f"{when:7} {related!s:22} {story_tier!s}"
+            )
     print()
 
 

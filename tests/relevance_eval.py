@@ -12,6 +12,10 @@ One set of the scorer's parameters (``Tuning``) serves every fold; only the two 
 fitted, on training outlets. The model learns from every item as its unlabelled background, as a
 tracker polling these feeds would store them. Two keyword baselines a person would type into an
 alerting service are measured on the same items.
+
+``corrections`` measures the analyst's marks (``score.judged``): in each fold the ten items of
+the first two days the scorer is most wrong about are marked with their labels, and the held-out
+outlets' later days are measured before and after the model learns from them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from tracker.config import load_config
 from tracker.ingest.clean import html_to_text
+from tracker.score.judged import DEFAULT_LESSONS, Lessons, learn
 from tracker.score.model import DEFAULT_TUNING, ArticleModel, Tuning, build_model
 from tracker.score.relevance import breakdown, squash
 from tracker.score.text import Doc
@@ -397,3 +402,117 @@ def held_out(
         for scope, idx in scopes.items()
     }
     return HeldOut(tuple(folds), results, support)
+
+
+# --- the analyst corrects the worst items of the first days --------------------------------------
+
+LABEL_NAMES = ("unrelated", "related", "story")
+
+
+def _tier(prediction: tuple[bool, bool]) -> int:
+    return 2 if prediction[1] else 1 if prediction[0] else 0
+
+
+def gap(score: tuple[float, float], thresholds: tuple[float, float], label: int) -> float:
+    """How far the scorer's verdict is from the label: 0 when it agrees, else the tiers apart
+    plus how far the score is beyond the threshold it should not have crossed (or short of the
+    one it should have): the highest-scored unrelated items, the lowest-scored story items."""
+    (topic, story), (t, s) = score, thresholds
+    tier = _tier(predict([score], thresholds)[0])
+    if tier == label:
+        return 0.0
+    margin = 0.0
+    if label == 0:
+        margin = topic - t
+    elif tier == 0:
+        margin = t - topic + (max(0.0, s - story) if label == 2 else 0.0)
+    elif label == 2:
+        margin = s - story
+    else:
+        margin = story - s
+    return abs(tier - label) + margin
+
+
+def worst(
+    scores: Sequence[tuple[float, float]],
+    thresholds: tuple[float, float],
+    items: Sequence[Item],
+    idx: Iterable[int],
+    count: int,
+) -> list[int]:
+    """The ``count`` items of ``idx`` the scorer is most wrong about (fewer if fewer are)."""
+    gaps = {n: gap(scores[n], thresholds, items[n].label) for n in idx}
+    wrong = sorted((n for n, g in gaps.items() if g > 0), key=lambda n: (-gaps[n], n))
+    return wrong[:count]
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """Held-out outlets, later days, before and after the analyst marks the worst early items."""
+
+    #: per fold: (held-out outlets, thresholds, the marked items as (title, label))
+    folds: tuple[tuple[tuple[str, ...], tuple[float, float], tuple[tuple[str, int], ...]], ...]
+    #: (scope, "before" | "after") -> (related, story); scopes "pooled" and "fold N"
+    results: dict[tuple[str, str], tuple[Scores, Scores]]
+    support: dict[str, tuple[int, int, int]]
+
+
+def corrections(
+    story: Story = UKRAINE,
+    include_terms: Iterable[str] = (),
+    *,
+    marks: int = 10,
+    days: int = 2,
+    from_all_outlets: bool = False,
+    lessons: Lessons = DEFAULT_LESSONS,
+) -> Corrections:
+    """Each fold: thresholds tuned on the other folds' outlets; the analyst marks the ``marks``
+    items of the first ``days`` days the scorer is most wrong about (among the training outlets'
+    items, or every outlet's with ``from_all_outlets``), with their labels; the model learns
+    from the marks (``score.judged.learn``) and the thresholds stay. Measured on the held-out
+    outlets' items of the later days, before and after."""
+    items = load_items(story)
+    include = tuple(include_terms)
+    model = article_model(items, include, story)
+    scores = _scores(story, include)
+    all_days = sorted({i.day for i in items})
+    early, late = set(all_days[:days]), set(all_days[days:])
+    before: list[tuple[bool, bool]] = [(False, False)] * len(items)
+    after: list[tuple[bool, bool]] = [(False, False)] * len(items)
+    folds = []
+    scopes: dict[str, list[int]] = {"pooled": []}
+    for number, outlets in enumerate(story.folds, start=1):
+        train = [n for n, i in enumerate(items) if i.outlet not in outlets]
+        thresholds = tune(scores, items, train)
+        pool = range(len(items)) if from_all_outlets else train
+        marked = worst(scores, thresholds, items, (n for n in pool if items[n].day in early), marks)
+        judged = [
+            (Doc.of(items[n].title, items[n].summary), LABEL_NAMES[items[n].label]) for n in marked
+        ]
+        test = [n for n in in_outlets(items, outlets) if items[n].day in late]
+        learned = learn(model, judged, lessons)
+        new = raw_scores(learned, [items[n] for n in test])
+        for n, p, q in zip(
+            test,
+            predict([scores[n] for n in test], thresholds),
+            predict(new, thresholds),
+            strict=True,
+        ):
+            before[n], after[n] = p, q
+        folds.append((outlets, thresholds, tuple((items[n].title, items[n].label) for n in marked)))
+        scopes[f"fold {number}"] = test
+        scopes["pooled"].extend(test)
+    results = {
+        (scope, when): judge(predicted, items, idx)
+        for scope, idx in scopes.items()
+        for when, predicted in (("before", before), ("after", after))
+    }
+    support = {
+        scope: (
+            len(idx),
+            sum(items[n].label >= 1 for n in idx),
+            sum(items[n].label == 2 for n in idx),
+        )
+        for scope, idx in scopes.items()
+    }
+    return Corrections(tuple(folds), results, support)

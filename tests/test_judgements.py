@@ -24,8 +24,12 @@ from tracker.config import load_config
 from tracker.demo.localserver import FeedServer
 from tracker.errors import ArticleNeededError, JudgementError, NotFoundError
 from tracker.models import CoverageRow, ManualClock, Relevance
+from tracker.score.judged import FROM_MARKS_DOWN
+from tracker.score.relevance import score_doc
+from tracker.score.text import Doc
 from tracker.storage import Store
 from tracker.storage.schema import MIGRATIONS
+from tracker.update.pipeline import article_profiles
 
 from .conftest import ARTICLE, REPLAY, copy_replay
 
@@ -116,7 +120,9 @@ def test_a_judged_item_keeps_its_label_through_polls_rebuilt_models_and_rescore(
     server.add("/g.xml", body)
     clock.set(clock() + timedelta(hours=1))
     assert t.poll(all_feeds=True).results[0].items_updated == 2
-    assert scorer(t, ids[OUTFIT]).tier != "none"  # the scorer would link it again
+    # the scorer still says related of the item marked story (the one marked unrelated it
+    # learned from: its words are off-topic now, see test_judged.py)
+    assert scorer(t, ids[TROOPS]).tier == "related"
     assert_judged(t, ids, fresh=False)
 
     # new days: the model outgrows what it learned from and is rebuilt, stored items rescored
@@ -371,3 +377,49 @@ def test_with_several_articles_the_article_must_be_named(
     t.mark(troops, "story", article_id=second)
     assert link(t, troops, second)["tier"] == "story"  # type: ignore[index]
     assert link(t, troops, 1)["tier"] == "related"  # type: ignore[index]
+
+
+# --- the scorer learns from the marks -----------------------------------------------------------
+
+
+def test_a_mark_teaches_the_scorer_at_once_and_unmark_restores(
+    server: FeedServer, make_tracker, clock: ManualClock
+) -> None:
+    """Marking starts a rescore of the stored items (a bounded step at once, the rest at the
+    next cycles), with the model learned from the marks on top of the stored one, which is not
+    rebuilt; unmarking puts every link back."""
+    t = make_tracker({"The Guardian": [server.add("/g.xml", GUARDIAN[19])]})
+    t.poll(all_feeds=True)
+    t.rescore()
+    stored_model, before = t.articles()[0].model, links(t)
+    outfit = item_id(t, OUTFIT)
+    t.mark(outfit, "unrelated")
+    assert t.articles()[0].model == stored_model and t.articles()[0].rescore_cursor is None
+    after = links(t)
+    moved = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} - {
+        (1, outfit)
+    }
+    # items sharing its words score lower, some drop out: none scores higher
+    assert moved and any(k not in after for k in moved)
+    assert all(k not in after or after[k][1] < before[k][1] for k in moved)
+    lower = next(k[1] for k in moved)
+    parts = [term for _, term, _ in t.explain(lower, 1)[0].breakdown.parts]
+    assert any(FROM_MARKS_DOWN in term for term in parts), parts
+    t.unmark(outfit)
+    assert links(t) == before
+
+    # marked again, the next poll scores its new items with the model learned from the mark
+    server.add("/g.xml", GUARDIAN[20])
+    clock.set(clock() + timedelta(days=1))
+    t.mark(outfit, "unrelated")
+    t.poll(all_feeds=True)
+    plain = article_profiles(t.config, t.articles())[0]  # the stored model, no marks
+    new = {k[1]: v for k, v in links(t).items() if k[1] > max(i for _, i in before)}
+    assert new
+    for item, (_, score, *_) in new.items():
+        assert score == scorer(t, item).score
+    unlearned = {i: score_doc(plain, Doc.of(*t.store.item_text(i))).score for i in new}
+    assert any(new[i][1] < unlearned[i] for i in new)
+
+    t.unmark(outfit)
+    assert all(v[1] == unlearned[k[1]] for k, v in links(t).items() if k[1] in new)

@@ -16,6 +16,7 @@ from .relevance_eval import (
     SHIPPED_INCLUDE_TERMS,
     TECH,
     article_model,
+    corrections,
     held_out,
     load_items,
     run,
@@ -324,3 +325,27 @@ def test_a_second_story_held_out_by_outlet_does_not_regress() -> None:
     assert story.prf[0] >= 0.9 and story.prf[2] >= 0.7
     declared = held_out(TECH.include_terms, TECH)
     assert declared.scorer()[1].prf[2] >= 0.92
+
+
+def test_the_analysts_corrections_of_the_first_days_carry_over_to_unseen_outlets() -> None:
+    """In each fold of outlets the analyst marks the ten items of the first two days the scorer
+    is most wrong about (training outlets only), and the model learns from the marks
+    (tracker.score.judged); held-out outlets, later days, same thresholds (bench/relevance.py).
+    Measured, article text only, pooled: first story related F1 0.954 -> 0.957 (P 0.938 ->
+    0.957, R 0.970 -> 0.957), story F1 0.884 -> 0.891; second story related 0.884 -> 0.884,
+    story 0.770 -> 0.771. A small gain: the ten marks are about items unlike most later ones."""
+    first = corrections()
+    (related, story), (related_after, story_after) = (
+        first.results["pooled", "before"],
+        first.results["pooled", "after"],
+    )
+    assert related_after.prf[2] >= related.prf[2] and related_after.prf[0] > related.prf[0]
+    assert story_after.prf[2] >= story.prf[2]
+    assert related_after.prf[2] >= 0.95 and story_after.prf[2] >= 0.885
+    for scope in ("fold 1", "fold 2", "fold 3", "fold 4", "fold 5"):
+        before, after = first.results[scope, "before"], first.results[scope, "after"]
+        assert after[0].prf[2] >= before[0].prf[2] - 0.015, scope
+    second = corrections(TECH)
+    before, after = second.results["pooled", "before"], second.results["pooled", "after"]
+    assert after[0].prf[2] >= before[0].prf[2] - 0.005
+    assert after[1].prf[2] >= before[1].prf[2] - 0.005

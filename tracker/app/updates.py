@@ -15,6 +15,7 @@ from ..models import (
     Judgement,
     Relevance,
 )
+from ..score.judged import explained
 from ..score.model import ArticleModel
 from ..score.relevance import breakdown, score_doc
 from ..score.text import Doc
@@ -24,7 +25,7 @@ from ..storage import (
     judged,
 )
 from ..update.engine import Dispatcher
-from ..update.pipeline import article_profiles, cluster_new_items
+from ..update.pipeline import cluster_new_items, stored_profiles
 from ..update.upkeep import ITEMS_PER_STEP
 from .base import TrackerBase
 from .results import Explanation, Marked
@@ -101,7 +102,7 @@ class UpdatesMixin(TrackerBase):
             Explanation(
                 profile.id,
                 score_doc(profile, doc),
-                breakdown(profile.model, doc, profile.exclude_terms),
+                explained(profile.model, breakdown(profile.model, doc, profile.exclude_terms)),
                 title,
                 profile.threshold,
                 profile.story_threshold,
@@ -124,6 +125,9 @@ class UpdatesMixin(TrackerBase):
         title, scorer = self._score_now(article, item_id)
         note = note.strip() if note and note.strip() else None
         replaced = self.store.mark(article.id, item_id, label, note, scorer, self.clock())
+        # the scorer learns from the marks: items like this one follow, a bounded step now and
+        # the rest at the next cycles
+        self.upkeep.rescore(ITEMS_PER_STEP)
         judgement = self.store.judgement(article.id, item_id)
         assert judgement is not None
         return Marked(judgement, title, scorer, judged(scorer, label).tier, replaced)
@@ -134,6 +138,7 @@ class UpdatesMixin(TrackerBase):
         article = self._one_article(article_id, "unmarking an item")
         title, scorer = self._score_now(article, item_id)
         dropped = self.store.unmark(article.id, item_id, scorer, self.clock())
+        self.upkeep.rescore(ITEMS_PER_STEP)
         return Marked(dropped, title, scorer, scorer.tier)
 
     def judgements(self, article_id: int | None = None) -> list[Judgement]:
@@ -151,7 +156,8 @@ class UpdatesMixin(TrackerBase):
         return articles[0]
 
     def _score_now(self, article: StoredArticle, item_id: int) -> tuple[str, Relevance]:
-        """An item's title and what the scorer says of it for the article, with its model now."""
+        """An item's title and what the scorer says of it for the article, with its model now
+        (learned from the article's other marks: the item's own is not the score's)."""
         title, summary = self.store.item_text(item_id)
-        profile = article_profiles(self.config, [article])[0]
+        profile = stored_profiles(self.config, self.store, [article], leave_out=item_id)[0]
         return title, score_doc(profile, Doc.of(title, summary))

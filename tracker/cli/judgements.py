@@ -41,7 +41,10 @@ def mark(state: State, item_id: int, label: str, article_id: int | None, note: s
     The item keeps that label whatever the scorer says, through later polls, rebuilt models and
     'tracker rescore', until 'tracker unmark ITEM_ID'. Marked story or related, it is linked
     with that tier (its score and reasons stay the scorer's, with one more saying you marked
-    it); marked unrelated, it is not linked. Marking it again replaces the judgement. explain,
+    it); marked unrelated, it is not linked. Marking it again replaces the judgement. The
+    scorer learns from your marks too: words of items marked unrelated count against items
+    that use them, terms that items marked story share count for the story, and the stored
+    items are scored again (the newest at once, the rest over the next polls). explain,
     coverage, export and the digest show it ("marked by you"). ITEM_ID is the first column of
     'tracker coverage' and 'tracker search'; --article may be left out when one article is
     tracked.
@@ -70,7 +73,8 @@ def unmark(state: State, item_id: int, article_id: int | None) -> None:
     """Undo 'tracker mark': drop the item's judgement and put back what the scorer says now.
 
     The item is scored again with the article's current model and linked (or not) exactly as
-    an item never marked would be.
+    an item never marked would be; what the scorer learned from the mark is forgotten, and the
+    stored items are scored again (the newest at once, the rest over the next polls).
 
     Example: tracker unmark 42
     """

@@ -15,7 +15,7 @@ from functools import cached_property
 from . import terms
 from .text import (
     Doc,
-    canonical_term,
+    canonical_doc,
     capitals,
     has_term,
     is_content_word,
@@ -201,7 +201,7 @@ def build_model(
         proper | entity_counts.keys(), df, background, tuning.variant_similarity
     )
     if aliases:
-        background = [_canonical_doc(doc, aliases) for doc in background]
+        background = [canonical_doc(doc, aliases) for doc in background]
         df = _canonical_counts(df, aliases)
         entity_counts = _canonical_counts(entity_counts, aliases)
         proper = {aliases.get(name, name) for name in proper}
@@ -248,16 +248,6 @@ def build_model(
         sense=_sense_weights(on_topic, background, df, {*entities, *expansions}, tuning),
         tuning=tuning,
     )
-
-
-def _canonical_doc(doc: Doc, aliases: Mapping[str, str]) -> Doc:
-    if doc.text.isdisjoint(aliases):
-        return doc
-    return Doc({canonical_term(t, aliases) for t in doc.title}, _canonical_set(doc.text, aliases))
-
-
-def _canonical_set(grams_: set[str], aliases: Mapping[str, str]) -> set[str]:
-    return {canonical_term(t, aliases) for t in grams_}
 
 
 def _canonical_counts(counts: Mapping[str, int], aliases: Mapping[str, str]) -> Counter[str]:

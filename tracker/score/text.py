@@ -187,3 +187,14 @@ def canonical_term(term: str, aliases: Mapping[str, str]) -> str:
     if " " in term:
         return " ".join(aliases.get(w, w) for w in term.split(" "))
     return aliases.get(term, term)
+
+
+def canonical_doc(doc: Doc, aliases: Mapping[str, str]) -> Doc:
+    """The item with other spellings and forms of words turned into the ones ``aliases`` maps
+    them to."""
+    if doc.text.isdisjoint(aliases):
+        return doc
+    return Doc(
+        {canonical_term(t, aliases) for t in doc.title},
+        {canonical_term(t, aliases) for t in doc.text},
+    )

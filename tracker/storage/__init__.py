@@ -20,7 +20,7 @@ from .base import APPLICATION_ID, BUSY_TIMEOUT_MS, StoreBase, storage_error
 from .digest import DigestMixin
 from .feeds import FeedsMixin
 from .items import ItemsMixin
-from .judgements import JudgementsMixin, check_label, is_marked_reason, judged
+from .judgements import JudgedText, JudgementsMixin, check_label, is_marked_reason, judged
 from .prune import LOG_TABLES, PRUNED_TABLES, PruneMixin
 from .readonly import ReadOnlyStore, Rows
 from .remove import ARTICLE_REMOVAL_COUNTS, FEED_REMOVAL_COUNTS, RemoveMixin
@@ -54,6 +54,7 @@ __all__ = [
     "FEED_REMOVAL_COUNTS",
     "LOG_TABLES",
     "PRUNED_TABLES",
+    "JudgedText",
     "ReadOnlyStore",
     "Rows",
     "Store",

@@ -7,13 +7,20 @@ judgement up and applies it with ``judged``: a writer passes the scorer's verdic
 forget the analyst's. A judged story or related item is linked with the judged tier and the
 scorer's score and reasons, plus one saying it was marked; an item judged unrelated is not
 linked. Judgements go with their item or article (ON DELETE CASCADE).
+
+The scorer learns from an article's judgements (``score.judged``): ``judged_texts`` reads them
+with their items' text, and ``mark`` and ``unmark`` start a rescore of the stored items (the
+article's rescore cursor, which the models' upkeep works through) so items like a marked one
+follow.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 
 from ..errors import JudgementError
 from ..models import LABELS, Judgement, Relevance
@@ -22,6 +29,15 @@ from .rows import to_db
 
 #: how the reason an analyst's judgement adds starts (the digest leaves it out of the terms)
 MARKED = "marked "
+
+
+class JudgedText(NamedTuple):
+    """A judged item's text and label, as the scorer learns from it."""
+
+    item_id: int
+    title: str
+    summary: str
+    label: str
 
 
 def judged(relevance: Relevance, label: str | None) -> Relevance:
@@ -72,6 +88,23 @@ class JudgementsMixin(StoreBase):
         )
         return [Judgement(**row) for row in rows]
 
+    def judged_texts(self, article_ids: Sequence[int]) -> dict[int, list[JudgedText]]:
+        """The judged items of the given articles with their text, by article id, oldest
+        judgement first: what the scorer learns from (``score.judged``). One query."""
+        if not article_ids:
+            return {}
+        rows = self._x(
+            "SELECT j.article_id, j.item_id, i.title, coalesce(i.summary, ''), j.label "
+            "FROM judgements j JOIN items i ON i.id = j.item_id "
+            f"WHERE j.article_id IN ({','.join('?' * len(article_ids))}) "
+            "ORDER BY j.judged_at, j.item_id",
+            list(article_ids),
+        )
+        out: dict[int, list[JudgedText]] = {}
+        for article_id, item_id, title, summary, label in rows.fetchall():
+            out.setdefault(article_id, []).append(JudgedText(item_id, title, summary, label))
+        return out
+
     def _labels_between(self, article_id: int, low: int, high: int) -> dict[int, str]:
         """The labels of an article's judged items with ids ``low``..``high``."""
         rows = self._x(
@@ -104,6 +137,7 @@ class JudgementsMixin(StoreBase):
                 (article_id, item_id, label, to_db(now), note),
             )
             self._link(article_id, item_id, relevance, now)
+            self._rescore_after_marks(article_id)
         return before
 
     def unmark(
@@ -122,7 +156,17 @@ class JudgementsMixin(StoreBase):
                 (article_id, item_id),
             )
             self._link(article_id, item_id, relevance, now)
+            self._rescore_after_marks(article_id)
         return before
+
+    def _rescore_after_marks(self, article_id: int) -> None:
+        """The scorer learns from the marks (``score.judged``): start a rescore of the stored
+        items from the newest, as after a model change, so items like a marked one follow. The
+        models' upkeep works through it a bounded step at a time."""
+        self._x(
+            "UPDATE articles SET rescore_cursor = (SELECT max(id) FROM items) WHERE id = ?",
+            (article_id,),
+        )
 
     # --- writing links: the only place -----------------------------------------------------------
 

@@ -21,7 +21,7 @@ import random
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,10 +48,11 @@ from ..models import (
 )
 from ..score import cluster
 from ..score.background import DocCache
+from ..score.judged import learn
 from ..score.model import ArticleModel
 from ..score.relevance import ArticleProfile, score_doc
 from ..score.text import Doc
-from ..storage import Store, StoredArticle
+from ..storage import JudgedText, Store, StoredArticle
 from .decide import Polled, decide_failure, decide_items, decide_quiet, decide_success
 
 #: how far back term weights for story clustering are learned
@@ -77,26 +78,47 @@ class Context:
             self.hosts = HostGate(fetch.per_host_concurrency, fetch.per_host_gap)
 
     def profiles(self) -> list[ArticleProfile]:
-        return article_profiles(self.config, self.store.articles())
+        return stored_profiles(self.config, self.store, self.store.articles())
 
 
-def article_profiles(config: Config, articles: Sequence[StoredArticle]) -> list[ArticleProfile]:
-    """Stored articles with their thresholds: per-article values from config, else the defaults."""
+def article_profiles(
+    config: Config,
+    articles: Sequence[StoredArticle],
+    judged: Mapping[int, Sequence[JudgedText]] | None = None,
+) -> list[ArticleProfile]:
+    """Stored articles with their thresholds: per-article values from config, else the defaults.
+    Each model has learned from its article's ``judged`` items (``score.judged``), if any."""
     profiles = []
     for article in articles:
         source = config.article_source(article.location)
         threshold = source.threshold if source and source.threshold is not None else None
         story = source.story_threshold if source and source.story_threshold is not None else None
+        model = ArticleModel.from_json(article.model)
+        marks = judged.get(article.id) if judged else None
+        if marks:
+            model = learn(model, [(Doc.of(m.title, m.summary), m.label) for m in marks])
         profiles.append(
             ArticleProfile(
                 id=article.id,
-                model=ArticleModel.from_json(article.model),
+                model=model,
                 threshold=config.relevance.threshold if threshold is None else threshold,
                 story_threshold=config.relevance.story_threshold if story is None else story,
                 exclude_terms=source.exclude_terms if source else (),
             )
         )
     return profiles
+
+
+def stored_profiles(
+    config: Config, store: Store, articles: Sequence[StoredArticle], leave_out: int | None = None
+) -> list[ArticleProfile]:
+    """``article_profiles`` with the articles' judgements read from the store, so a mark takes
+    effect at the next cycle; ``leave_out`` is an item whose own mark is not learned from (what
+    the score alone says of a marked item)."""
+    judged = store.judged_texts([a.id for a in articles])
+    if leave_out is not None:
+        judged = {a: [m for m in ms if m.item_id != leave_out] for a, ms in judged.items()}
+    return article_profiles(config, articles, judged)
 
 
 def cluster_new_items(

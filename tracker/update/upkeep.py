@@ -24,7 +24,7 @@ from ..score.model import ArticleModel, build_model, changed_enough
 from ..score.relevance import ArticleProfile, score_doc
 from ..score.text import Doc
 from ..storage import Store, StoredArticle
-from .pipeline import article_profiles
+from .pipeline import stored_profiles
 
 #: a model is rebuilt when the items stored since it was built reach this share of what it
 #: learned from (and at least MODEL_MIN_GROWTH items)
@@ -138,7 +138,7 @@ class Upkeep:
 
     def _pending(self) -> list[tuple[ArticleProfile, StoredArticle]]:
         articles = [a for a in self.store.articles() if a.rescore_cursor is not None]
-        profiles = {p.id: p for p in article_profiles(self.config, articles)}
+        profiles = {p.id: p for p in stored_profiles(self.config, self.store, articles)}
         return [(profiles[a.id], a) for a in articles]
 
 
