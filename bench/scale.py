@@ -2,8 +2,8 @@
 and with 1,000,000 items stored, measured in the same run (issue 15: the 1M cycle must cost at
 most 1.2x the 10k one).
 
-Corpus: the databases of bench/query.py (tests/data/archive-2025's 1,072 real items copied into
-10,000 and 1,000,000 item databases, about 1,400 of them linked to one tracked article at both
+Corpus: the databases of bench/query.py (tests/data/archive-2025's real items copied into
+10,000 and 1,000,000 item databases, as many of them linked to one tracked article at both
 sizes: the shipped article, with its model learned from the real items and settled, as a
 running tracker's is between rebuilds). Each cycle polls one feed over loopback whose body
 brings 60 real items (from tracker/demo_data/replay) never stored before, with a new

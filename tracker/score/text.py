@@ -172,6 +172,7 @@ def has_term(grams_: set[str], term: str) -> bool:
 
 
 def same_family(a: str, b: str) -> bool:
+    """Two forms of one name or word: they share most of their beginning ("german", "germany")."""
     shared = len(_common_prefix(a, b))
     return shared >= 5 and shared >= 0.7 * min(len(a), len(b))
 
@@ -184,6 +185,7 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def canonical_term(term: str, aliases: Mapping[str, str]) -> str:
+    """A term (a word or a phrase) with each word turned into the one ``aliases`` maps it to."""
     if " " in term:
         return " ".join(aliases.get(w, w) for w in term.split(" "))
     return aliases.get(term, term)
