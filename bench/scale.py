@@ -2,11 +2,12 @@
 and with 1,000,000 items stored, measured in the same run (issue 15: the 1M cycle must cost at
 most 1.2x the 10k one).
 
-Corpus: the databases of bench/query.py (tests/data/archive-2025's real items copied into
-10,000 and 1,000,000 item databases, as many of them linked to one tracked article at both
-sizes: the shipped article, with its model learned from the real items and settled, as a
-running tracker's is between rebuilds). Each cycle polls one feed over loopback whose body
-brings 60 real items (from tracker/demo_data/replay) never stored before, with a new
+Corpus: the databases of bench/query.py (1,072 real items of tests/data/archive-2025 copied into
+10,000 and 1,000,000 item databases, about 1,400 of them linked to one tracked article, and as
+many first seen in the week before the cycles at both sizes (printed): the shipped article, with
+its model learned from the real items and settled, as a running tracker's is between rebuilds).
+Each cycle polls one feed over loopback whose body brings 60 real items (from
+tracker/demo_data/replay) never stored before, with a new
 Last-Modified: fetch, split, parse, normalise, dedup against the whole store, score, store,
 cluster the week's items, model upkeep (``Tracker.poll``). Cycles alternate between the two
 databases; medians of --repeat. Also timed at each size: one model rebuild from the newest items
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -35,7 +37,7 @@ from tracker.app import Tracker  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.demo.localserver import FeedServer, http_date  # noqa: E402
 from tracker.models import ManualClock  # noqa: E402
-from tracker.storage import Store, from_db  # noqa: E402
+from tracker.storage import Store, from_db, to_db  # noqa: E402
 from tracker.update.upkeep import ITEMS_PER_STEP  # noqa: E402
 
 REPLAY = ROOT / "tracker" / "demo_data" / "replay"
@@ -94,7 +96,7 @@ def settle(db: Path, shapes: list, feed_url: str) -> None:
 
 
 def tracker_for(workdir: Path, db: Path, feed_url: str) -> tuple[Tracker, ManualClock]:
-    config = workdir / f"{db.parent.name}.yaml"
+    config = workdir / f"{db.stem}.yaml"
     config.write_text(
         f"database: {db}\narticles:\n  - path: {ARTICLE}\noutlets:\n  - name: Bench\n"
         f"    feeds:\n      - {feed_url}\nfetch:\n  allow_private_networks: true\n"
@@ -115,7 +117,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--keep", type=Path, help="build the databases here and reuse them")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="build the databases here and reuse them (the cycles run on copies)",
+    )
     args = parser.parse_args()
     shapes = real_shapes()
     items = fresh_items()
@@ -141,7 +147,16 @@ def main() -> None:
                 print(
                     f"  built {size:,} items in {time.perf_counter() - started:.0f} s", flush=True
                 )
-            trackers[size] = tracker_for(workdir, db, url)
+            # the cycles run on a copy: a kept database stays as built, for the next run
+            copy = workdir / f"scale-{size}.db"
+            shutil.copyfile(db, copy)
+            trackers[size] = tracker_for(workdir, copy, url)
+            t, clock = trackers[size]
+            week = t.store.db.execute(
+                "SELECT count(*) FROM items WHERE first_seen_at >= ?",
+                (to_db(clock() - timedelta(days=7)),),
+            ).fetchone()[0]
+            print(f"  {size:,} items: {week:,} of them first seen in the last week", flush=True)
             runs[size] = {"cycle": [], "rebuild": [], "rescore step": []}
         cycle = 0
         for round_ in range(args.repeat + 1):

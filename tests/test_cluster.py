@@ -7,6 +7,7 @@ import json
 import math
 import pickle
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tracker.ingest.clean import html_to_text
 from tracker.ingest.normalise import normalise_item
 from tracker.models import FeedSource, Incoming, ParsedItem
 from tracker.score import cluster
-from tracker.storage import Store
+from tracker.storage import Store, from_db
 from tracker.update.decide import decide_items
 from tracker.update.pipeline import cluster_new_items
 
@@ -309,3 +310,35 @@ def test_terms_keep_what_the_text_showed_when_copied() -> None:
             terms.cased,
             terms.capital,
         )
+
+
+def test_a_week_larger_than_recent_items_is_not_tokenised_again_at_every_cycle(
+    replayed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/scale.py: with more items in the week than the memo kept, the oldest were
+    dropped from it and tokenised again at every cycle (1,200 items a cycle at 1M stored). The
+    window is now the week's newest ``limit`` items, and the memo holds exactly them."""
+    db = tmp_path / "tracker.db"
+    with sqlite3.connect(replayed) as source, sqlite3.connect(db) as copy_:
+        source.backup(copy_)
+    store = Store.open(db)
+    newest = from_db(store.db.execute("SELECT max(first_seen_at) FROM items").fetchone()[0])
+    tokenised: list[str] = []
+    real_terms = cluster.terms
+
+    def counted(title: str, summary: str) -> Counter[str]:
+        tokenised.append(title)
+        return real_terms(title, summary)
+
+    monkeypatch.setattr(cluster, "terms", counted)
+    memo: dict[int, Counter[str]] = {}
+    try:
+        week = len(store.items_for_clustering(newest - timedelta(days=7)))
+        assert week > 200  # the replay's last week holds more than the limit below
+        cluster_new_items(store, newest, memo=memo, limit=200)
+        assert len(tokenised) == len(memo) == 200
+        tokenised.clear()
+        cluster_new_items(store, newest, memo=memo, limit=200)
+        assert tokenised == [] and len(memo) == 200
+    finally:
+        store.close()

@@ -64,7 +64,7 @@ class UpdatesMixin(TrackerBase):
             self.store,
             started_at,
             memo=self._cluster_terms,
-            memo_limit=self.config.relevance.recent_items,
+            limit=self.config.relevance.recent_items,
         )
         self.refresh_models(ITEMS_PER_STEP)
         self.send_alerts(started_at)

@@ -126,18 +126,21 @@ def cluster_new_items(
     since: datetime,
     params: cluster.Params | None = None,
     memo: dict[int, Counter[str]] | None = None,
-    memo_limit: int | None = None,
+    limit: int | None = None,
 ) -> int:
     """Join the items first seen since ``since`` to earlier stories about the same event.
 
-    Term weights come from the last week of items; stories are those begun within the window
-    before the new items. ``memo`` keeps each item's terms from one cycle to the next (an item's
-    text is tokenised once, not at every cycle of its week); it is pruned to the week's items,
-    the newest ``memo_limit`` of them.
+    Term weights come from the last week of items, at most the newest ``limit`` of them (a
+    week of a very busy tracker costs what ``limit`` items do); stories are those begun within
+    the window before the new items. ``memo`` keeps each item's terms from one cycle to the next
+    (an item's text is tokenised once, not at every cycle of its week); it holds the window's
+    items only.
     Returns how many items joined an existing story.
     """
     memo = {} if memo is None else memo
     rows = store.items_for_clustering(since - IDF_PERIOD)
+    if limit:
+        rows = rows[-limit:]  # oldest first
     members = []
     for r in rows:
         terms = memo.get(r.id)
@@ -146,8 +149,7 @@ def cluster_new_items(
         members.append(
             cluster.Member(r.id, r.story_id, r.outlet_id, terms, r.first_seen_at, r.happened_at)
         )
-    keep = sorted(r.id for r in rows)[-memo_limit:] if memo_limit else [r.id for r in rows]
-    for gone in memo.keys() - set(keep):
+    for gone in memo.keys() - {r.id for r in rows}:
         del memo[gone]
     # times are stored to the second: an item stored in this cycle's first second is new
     moves = cluster.assign(members, since.replace(microsecond=0), params)
