@@ -281,6 +281,12 @@ def predict(
     return [(topic >= t, topic >= t and story >= s) for topic, story in scores]
 
 
+def counts(items: Sequence[Item], idx: Sequence[int]) -> tuple[int, int, int]:
+    """How many items, related or story, and story, among ``idx``."""
+    chosen = [items[n] for n in idx]
+    return len(chosen), sum(i.label >= 1 for i in chosen), sum(i.label == 2 for i in chosen)
+
+
 def judge(
     predicted: Sequence[tuple[bool, bool]], items: Sequence[Item], idx: Sequence[int]
 ) -> tuple[Scores, Scores]:
@@ -393,14 +399,7 @@ def held_out(
         for method in METHODS
         for scope, idx in scopes.items()
     }
-    support = {
-        scope: (
-            len(idx),
-            sum(items[n].label >= 1 for n in idx),
-            sum(items[n].label == 2 for n in idx),
-        )
-        for scope, idx in scopes.items()
-    }
+    support = {scope: counts(items, idx) for scope, idx in scopes.items()}
     return HeldOut(tuple(folds), results, support)
 
 
@@ -507,12 +506,5 @@ def corrections(
         for scope, idx in scopes.items()
         for when, predicted in (("before", before), ("after", after))
     }
-    support = {
-        scope: (
-            len(idx),
-            sum(items[n].label >= 1 for n in idx),
-            sum(items[n].label == 2 for n in idx),
-        )
-        for scope, idx in scopes.items()
-    }
+    support = {scope: counts(items, idx) for scope, idx in scopes.items()}
     return Corrections(tuple(folds), results, support)
