@@ -203,25 +203,40 @@ class Params:
 class Story:
     id: int
     started: datetime
-    centroid: Vector
+    #: the centroid times ``norm``: kept unnormalised so that an item joining changes it in the
+    #: item's own terms only, not in every term of the story
+    weights: Vector
     latest: datetime
+    norm: float = 1.0
     outlets: set[int] = field(default_factory=set)
     size: int = 1
     #: the names its members' titles write, and those they write anywhere
     title_names: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
 
+    @classmethod
+    def begin(cls, story_id: int, when: datetime, vector: Vector) -> Story:
+        return cls(story_id, when, dict(vector), when, _norm(vector))
+
     def add(self, vector: Vector, when: datetime) -> None:
-        merged = {term: weight * self.size for term, weight in self.centroid.items()}
-        for term, weight in vector.items():
-            merged[term] = merged.get(term, 0.0) + weight
+        """The centroid becomes the unit vector of (size x centroid + vector), the mean
+        direction of its members so far: in the unnormalised weights, that is adding the
+        vector scaled by norm / size (and the norm follows from the dot product)."""
+        scale = self.norm / self.size
+        weights = self.weights
+        dot = sum(weights.get(term, 0.0) * w for term, w in vector.items())
+        square = sum(w * w for w in vector.values())
+        for term, w in vector.items():
+            weights[term] = weights.get(term, 0.0) + scale * w
+        self.norm = math.sqrt(max(self.norm**2 + 2 * scale * dot + scale**2 * square, 0.0))
         self.size += 1
-        self.centroid = _unit(merged)
         self.started, self.latest = min(self.started, when), max(self.latest, when)
 
     def similarity(self, vector: Vector, when: datetime, outlet: int | None, p: Params) -> float:
         apart = abs(when - self.latest) / p.decay
-        score = cosine(vector, self.centroid) * math.exp(-apart)
+        weights = self.weights
+        shared = sum(w * weights.get(term, 0.0) for term, w in vector.items())
+        score = (shared / self.norm if self.norm else 0.0) * math.exp(-apart)
         return score / p.same_outlet if outlet in self.outlets else score
 
     def other_actors(self, names: Names) -> bool:
@@ -251,7 +266,7 @@ class StoryIndex:
     ) -> Story:
         story = self.stories.get(story_id)
         if story is None:
-            story = self.stories[story_id] = Story(story_id, when, vector, when)
+            story = self.stories[story_id] = Story.begin(story_id, when, vector)
         else:
             story.add(vector, when)
         if outlet is not None:
@@ -323,6 +338,10 @@ def assign(members: Sequence[Member], since: datetime, params: Params | None = N
     return moves
 
 
+def _norm(weights: Mapping[str, float]) -> float:
+    return math.sqrt(sum(w * w for w in weights.values()))
+
+
 def _unit(weights: Mapping[str, float]) -> Vector:
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    norm = _norm(weights) or 1.0
     return {term: w / norm for term, w in weights.items()}
