@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..textout import as_json, local_time, shown_time, table
+from ..textout import as_json, local_time, plural, shown_time, table
 from .base import ID, State, _check_url, _echo_registered, _tty, cli, pass_state, reports_errors
 
 
@@ -143,16 +143,13 @@ def article_remove(state: State, article_id: int, dry_run: bool, as_json_: bool)
         return
     c = removal.counts
     done = "would be deleted" if removal.dry_run else "deleted"
-    links = c["article_items"]
-    cited = c["article_outlets"]
     click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
     click.echo(
-        f"  {links} link{'' if links == 1 else 's'} to items: {done}; every item stays, "
+        f"  {plural(c['article_items'], 'link')} to items: {done}; every item stays, "
         "with its links to other articles"
     )
-    click.echo(f"  {cited} cited outlet{'' if cited == 1 else 's'}: {done} (the outlets stay)")
-    alerts = c["alerts"]
-    click.echo(f"  {alerts} alert{'' if alerts == 1 else 's'} (sent or pending): {done}")
+    click.echo(f"  {plural(c['article_outlets'], 'cited outlet')}: {done} (the outlets stay)")
+    click.echo(f"  {plural(c['alerts'], 'alert')} (sent or pending): {done}")
 
 
 # --- feeds ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import click
 
 from ..errors import FeedCheckError
 from ..files import atomic_text_file
-from ..textout import as_json, table
+from ..textout import as_json, plural, table
 from .base import (
     ID,
     State,
@@ -197,7 +197,7 @@ def feeds_import(state: State, file: str, outlet: str | None, dry_run: bool) -> 
     click.echo(table(rows, ["result", "outlet", "url", "reason"], tty=_tty(), widths={"url": 70}))
     counts = {action: sum(p.action == action for p in plan) for action in done}
     click.echo(
-        f"{_n(len(plan), 'feed')} in {file}: {counts['add']} {done['add']}, "
+        f"{plural(len(plan), 'feed')} in {file}: {counts['add']} {done['add']}, "
         f"{counts['exists']} already there, {counts['skip']} skipped",
         err=not _tty(),
     )
@@ -266,23 +266,20 @@ def feeds_remove(state: State, feed_id: int, dry_run: bool, as_json_: bool) -> N
     c, done = removal.counts, _done(removal.dry_run)
     click.echo(f"{'would remove' if removal.dry_run else 'removed'} {removal.what}")
     click.echo(
-        f"  {_n(c['items'], 'item')} only this feed carried: {done('deleted')}, with "
-        f"{_n(c['article_items'], 'link')} to articles, {_n(c['alerts'], 'alert')}, "
-        f"{_n(c['item_versions'], 'older version')}, {_n(c['item_keys'], 'identity key')} and "
-        f"{_n(c['stories'], 'story', 'stories')} left empty"
+        f"  {plural(c['items'], 'item')} only this feed carried: {done('deleted')}, with "
+        f"{plural(c['article_items'], 'link')} to articles, {plural(c['alerts'], 'alert')}, "
+        f"{plural(c['item_versions'], 'older version')}, "
+        f"{plural(c['item_keys'], 'identity key')} and "
+        f"{plural(c['stories'], 'story', 'stories')} left empty"
     )
     click.echo(
-        f"  {_n(c['items_kept'], 'item')} other feeds carried too: {done('kept')}, with their "
+        f"  {plural(c['items_kept'], 'item')} other feeds carried too: {done('kept')}, with their "
         "links to articles"
     )
     click.echo(
-        f"  {_n(c['sightings'], 'sighting')} and {_n(c['fetches'], 'fetch log row')} of the feed:"
-        f" {done('deleted')}; its outlet stays"
+        f"  {plural(c['sightings'], 'sighting')} and "
+        f"{plural(c['fetches'], 'fetch log row')} of the feed: {done('deleted')}; its outlet stays"
     )
-
-
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def _done(dry_run: bool) -> Callable[[str], str]:
