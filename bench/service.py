@@ -160,14 +160,7 @@ def accelerated(config: Path, cycles: int, workers: int) -> None:
         )
 
         def on_cycle(report: CycleReport) -> None:
-            t.store.record_cycle(
-                run_id,
-                started_at=report.started_at,
-                finished_at=report.finished_at,
-                due=report.due,
-                cancelled=report.cancelled,
-                summary=report.summary,
-            )
+            t.record_cycle(run_id, report)
             totals["polls"] += len(report.summary.results)
             totals["new"] += report.summary.items_new
             totals["errors"] += report.summary.count("error")
@@ -296,6 +289,8 @@ def main() -> None:
     parser.add_argument("--real-seconds", type=float, default=120, help="phase 2; 0 skips it")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cycles <= WARM_UP:
+        parser.error(f"--cycles must be more than the {WARM_UP} warm-up cycles")
     if args.serve:
         serve(args.serve, args.feeds, args.change_every)
         return
